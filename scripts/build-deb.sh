@@ -25,6 +25,7 @@ if [ -n "$missing" ]; then
 	[ "$(id -u)" -eq 0 ] || die "missing build dependencies:$missing (run as root or install them)"
 	log "installing:$missing"
 	apt-get update -qq
+	# shellcheck disable=SC2086 # a list of package names
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 

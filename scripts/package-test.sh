@@ -1,0 +1,167 @@
+#!/bin/bash
+# Package cycle test for libpam-totp, run as root (CI does):
+#
+#   scripts/build-deb.sh && scripts/package-test.sh
+#
+# Installs dist/libpam-totp_*.deb, enables the pam-auth-update profile,
+# logs a test user in through the stock common-auth with pamtester
+# (password + code from oathtool), disables the profile, purges the
+# package, and checks that /etc/pam.d/common-* are byte for byte what
+# they were before. Whatever happens, the trap puts the machine back:
+# package purged, common-* restored, test user and service file removed.
+#
+# It changes the machine's PAM configuration while it runs: use it on a
+# test machine or in CI, not on a host people are logging in to.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+user=pamtotp-pkg
+service=pamtotp-pkgtest
+service_file=/etc/pam.d/$service
+record=/etc/pam_totp/users/$user.toml
+
+passed=0
+failed=0
+created_user=0
+work=""
+
+log() { printf 'package-test: %s\n' "$*"; }
+die() { printf 'package-test: error: %s\n' "$*" >&2; exit 1; }
+ok() { passed=$((passed + 1)); printf 'ok     %s\n' "$*"; }
+not_ok() {
+	failed=$((failed + 1))
+	printf 'FAILED %s\n' "$*"
+	# Show what pamtester said, if the failed check ran it.
+	if [ -n "$work" ] && [ -s "$work/pamtester.out" ]; then sed 's/^/       | /' "$work/pamtester.out"; fi
+}
+check() { # check DESCRIPTION COMMAND...
+	local what=$1; shift
+	[ -z "$work" ] || rm -f "$work/pamtester.out"
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (it installs a package and edits PAM config)"
+export DEBIAN_FRONTEND=noninteractive
+
+deb=$(ls dist/libpam-totp_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+[ -n "$deb" ] || die "no dist/libpam-totp_*.deb: run scripts/build-deb.sh first"
+
+need=""
+command -v pamtester >/dev/null || need="$need pamtester"
+command -v oathtool >/dev/null || need="$need oathtool"
+if [ -n "$need" ]; then
+	log "installing:$need"
+	apt-get update -qq
+	# shellcheck disable=SC2086 # a list of package names
+	apt-get install -y -qq $need >/dev/null
+fi
+
+# True while dpkg knows the package in any state short of purged.
+installed() {
+	local s
+	s=$(dpkg-query -W -f='${db:Status-Status}' libpam-totp 2>/dev/null || true)
+	[ -n "$s" ] && [ "$s" != not-installed ]
+}
+
+# A run that died half-way may have left the package behind; start clean.
+if installed; then
+	log "purging a libpam-totp left installed before this run"
+	apt-get purge -y -qq libpam-totp >/dev/null
+fi
+
+work=$(mktemp -d /tmp/pamtotp-pkgtest.XXXXXX)
+mkdir "$work/pam.d"
+cp -a /etc/pam.d/common-* "$work/pam.d/"
+(cd /etc/pam.d && sha256sum common-*) > "$work/common.sha256"
+
+cleanup() {
+	local rc=$?
+	set +e
+	rm -f "$service_file"
+	if installed; then
+		log "cleanup: purging libpam-totp"
+		apt-get purge -y -qq libpam-totp >/dev/null 2>&1
+	fi
+	if ! (cd /etc/pam.d && sha256sum --quiet -c "$work/common.sha256" >/dev/null 2>&1); then
+		log "cleanup: restoring /etc/pam.d/common-* from $work/pam.d"
+		cp -a "$work"/pam.d/common-* /etc/pam.d/
+	fi
+	if [ "$created_user" = 1 ] || id "$user" >/dev/null 2>&1; then
+		userdel -r "$user" >/dev/null 2>&1
+	fi
+	rm -rf "$work"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+common_unchanged() { (cd /etc/pam.d && sha256sum --quiet -c "$work/common.sha256"); }
+totp_in_common_auth() { grep -Eq '^[^#]*pam_totp\.so' /etc/pam.d/common-auth; }
+dir_is_private() { [ -d "$1" ] && [ "$(stat -c '%a %U:%G' "$1")" = "700 root:root" ]; }
+mode_is() { [ "$(stat -c '%a %U:%G' "$2")" = "$1" ]; }
+
+# --- install ---------------------------------------------------------
+log "installing $deb"
+apt-get install -y -qq "./$deb" >/dev/null
+check "package installs" installed
+check "module installed" test -f "$(pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security/pam_totp.so"
+check "totpctl installed" test -x /usr/bin/totpctl
+check "config.toml installed 0644 root" mode_is "644 root:root" /etc/pam_totp/config.toml
+check "config.toml is a conffile" grep -qx /etc/pam_totp/config.toml /var/lib/dpkg/info/libpam-totp.conffiles
+check "pam-auth-update profile installed" test -f /usr/share/pam-configs/totp
+check "users dir created 0700 root" dir_is_private /etc/pam_totp/users
+check "state dir created 0700 root" dir_is_private /var/lib/pam_totp
+check "profile not enabled by default" common_unchanged
+
+# --- enable ----------------------------------------------------------
+pam-auth-update --enable totp
+check "pam-auth-update --enable adds pam_totp to common-auth" totp_in_common_auth
+
+# --- test user and record ---------------------------------------------
+if ! id "$user" >/dev/null 2>&1; then
+	useradd -m "$user"
+	created_user=1
+fi
+password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+printf '%s:%s\n' "$user" "$password" | chpasswd
+secret=$(head -c 20 /dev/urandom | base32 | tr -d =)
+(
+	umask 077
+	printf 'version = 1\nstatus = "active"\nsecret = "%s"\nalgorithm = "SHA1"\ndigits = 6\nperiod = 30\n' \
+		"$secret" > "$record"
+)
+chown root:root "$record"
+chmod 0600 "$record"
+printf '@include common-auth\n' > "$service_file"
+
+login() { # login PASSWORD CODE
+	printf '%s\n%s\n' "$1" "$2" | pamtester "$service" "$user" authenticate >"$work/pamtester.out" 2>&1
+}
+login_fails() { ! login "$@"; }
+
+code=$(oathtool --totp -b "$secret")
+check "password + valid code is accepted" login "$password" "$code"
+check "the same code again is refused (replay)" login_fails "$password" "$code"
+wrong=$(printf '%06d' $(( (10#$code + 500000) % 1000000 )))
+check "password + wrong code is refused" login_fails "$password" "$wrong"
+check "wrong password + valid code is refused" login_fails "not-$password" "$(oathtool --totp -b "$secret")"
+
+# --- disable, purge ------------------------------------------------------
+rm -f "$service_file"
+pam-auth-update --disable totp
+check "pam-auth-update --disable removes pam_totp from common-auth" bash -c '! grep -Eq "^[^#]*pam_totp\.so" /etc/pam.d/common-auth'
+apt-get purge -y -qq libpam-totp >/dev/null
+check "package purged" bash -c "! dpkg-query -W -f='\${Status}' libpam-totp 2>/dev/null | grep -q installed"
+check "/etc/pam.d/common-* identical to before" common_unchanged
+check "/etc/pam_totp removed on purge" test ! -e /etc/pam_totp
+check "/var/lib/pam_totp removed on purge" test ! -e /var/lib/pam_totp
+check "pam-auth-update profile removed" test ! -e /usr/share/pam-configs/totp
+
+userdel -r "$user" >/dev/null 2>&1 || true
+created_user=0
+check "test user removed" bash -c "! id $user >/dev/null 2>&1"
+
+printf 'package-test: %d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
