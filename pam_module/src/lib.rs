@@ -1,0 +1,155 @@
+//! `pam_totp.so`: the PAM glue around [`totp_core::login`].
+//!
+//! This file only adapts PAM to the login flow: it reads the handle's items,
+//! runs the conversation, writes the one outcome line to syslog (authpriv,
+//! through pam_syslog), and maps the outcome to a PAM return code. Every entry
+//! point catches panics, so none can unwind into the calling C program.
+
+mod conv;
+
+use pamsm::{pam_module, LogLvl, Pam, PamError, PamFlags, PamLibExt, PamServiceModule};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+use totp_core::login::{self, Level, Outcome, PamCode, PamIo};
+use zeroize::Zeroizing;
+
+struct PamTotp;
+
+impl PamServiceModule for PamTotp {
+    fn authenticate(pamh: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut io = Handle {
+                pam: &pamh,
+                silent: flags.contains(PamFlags::SILENT),
+            };
+            let outcome = login::authenticate(&mut io, &args, totp_core::time::now_unix());
+            write_log(&pamh, &outcome);
+            outcome.code
+        }));
+        match result {
+            Ok(code) => pam_error(code),
+            Err(_) => {
+                // Best effort: even logging must not unwind from here.
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    let _ = pamh.syslog(
+                        LogLvl::ERR,
+                        "result=error reason=\"internal error (panic); login denied\"",
+                    );
+                }));
+                PamError::AUTH_ERR
+            }
+        }
+    }
+
+    /// Nothing to set: succeed, so `auth` stacks that call setcred keep working.
+    fn setcred(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
+        PamError::SUCCESS
+    }
+
+    fn acct_mgmt(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
+        PamError::IGNORE
+    }
+
+    fn open_session(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
+        PamError::IGNORE
+    }
+
+    fn close_session(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
+        PamError::IGNORE
+    }
+
+    fn chauthtok(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
+        PamError::IGNORE
+    }
+}
+
+pam_module!(PamTotp);
+
+fn pam_error(code: PamCode) -> PamError {
+    match code {
+        PamCode::Success => PamError::SUCCESS,
+        PamCode::AuthErr => PamError::AUTH_ERR,
+        PamCode::Ignore => PamError::IGNORE,
+        PamCode::ServiceErr => PamError::SERVICE_ERR,
+    }
+}
+
+fn write_log(pam: &Pam, outcome: &Outcome) {
+    for line in &outcome.debug {
+        let _ = pam.syslog(LogLvl::DEBUG, line);
+    }
+    let level = match outcome.level {
+        Level::Info => LogLvl::INFO,
+        Level::Notice => LogLvl::NOTICE,
+        Level::Error => LogLvl::ERR,
+    };
+    let _ = pam.syslog(level, &outcome.line);
+}
+
+/// [`PamIo`] over a live PAM handle.
+struct Handle<'a> {
+    pam: &'a Pam,
+    silent: bool,
+}
+
+fn item_string(item: Result<Option<&std::ffi::CStr>, PamError>) -> Option<String> {
+    item.ok()
+        .flatten()
+        .map(|s| String::from_utf8_lossy(s.to_bytes()).into_owned())
+}
+
+impl PamIo for Handle<'_> {
+    fn user(&mut self) -> Result<Vec<u8>, String> {
+        match self.pam.get_user(None) {
+            Ok(Some(user)) => Ok(user.to_bytes().to_vec()),
+            Ok(None) => Err("PAM returned no user".into()),
+            Err(e) => Err(format!("pam_get_user failed: {e}")),
+        }
+    }
+
+    fn service(&self) -> Option<String> {
+        item_string(self.pam.get_service())
+    }
+
+    fn rhost(&self) -> Option<String> {
+        item_string(self.pam.get_rhost())
+    }
+
+    fn prompt_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        conv::ask_hidden(self.pam, prompt)
+    }
+
+    fn info(&mut self, text: &str) {
+        if !self.silent {
+            conv::show(self.pam, text, false);
+        }
+    }
+
+    fn error(&mut self, text: &str) {
+        if !self.silent {
+            conv::show(self.pam, text, true);
+        }
+    }
+
+    fn previous_token(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        match self.pam.get_cached_authtok() {
+            Ok(Some(token)) => Some(Zeroizing::new(token.to_bytes().to_vec())),
+            _ => None,
+        }
+    }
+
+    fn set_token(&mut self, token: &[u8]) -> Result<(), String> {
+        let token = std::ffi::CString::new(token)
+            .map_err(|_| "password contains a NUL byte".to_string())?;
+        let result = self.pam.set_authtok(&token);
+        // libpam keeps its own copy; wipe ours.
+        drop(Zeroizing::new(token.into_bytes_with_nul()));
+        result.map_err(|e| format!("pam_set_item(PAM_AUTHTOK) failed: {e}"))
+    }
+
+    fn delay(&mut self, duration: Duration) {
+        if !duration.is_zero() {
+            std::thread::sleep(duration);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! `/etc/pam_totp/config.toml`: strictly parsed, every key optional with a
+//! compiled-in default, an unknown key is an error.
+
+use crate::fsio::{self, FileError, Trust};
+use crate::otp::{self, Algorithm};
+use crate::policy::Unenrolled;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/pam_totp/config.toml";
+pub const DEFAULT_USERS_DIR: &str = "/etc/pam_totp/users";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam_totp";
+/// NIST SP 800-63B 5.2.2: no more than 100 consecutive failures.
+pub const MAX_FAILURES_CAP: u32 = 100;
+pub const MAX_WINDOW: u32 = 10;
+const CONFIG_LIMIT: u64 = 64 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub version: u32,
+    pub paths: Paths,
+    pub policy: Policy,
+    pub otp: OtpConfig,
+    pub throttle: Throttle,
+    pub enroll: Enroll,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Paths {
+    pub users_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub unenrolled: Unenrolled,
+    pub require_groups: Vec<String>,
+    pub exempt_groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    /// Steps accepted either side of the current one.
+    pub window: u32,
+    /// Defaults for new enrollments.
+    pub algorithm: Algorithm,
+    pub digits: u8,
+    pub period: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttle {
+    pub max_failures: u32,
+    pub lockout_seconds: u64,
+    pub backoff_seconds: u64,
+    pub backoff_max_seconds: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enroll {
+    /// Issuer shown in the app; empty means the host name.
+    pub issuer: String,
+    /// Group whose members may enroll themselves when totpctl is installed setuid.
+    pub self_service_group: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            paths: Paths::default(),
+            policy: Policy::default(),
+            otp: OtpConfig::default(),
+            throttle: Throttle::default(),
+            enroll: Enroll::default(),
+        }
+    }
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Self {
+            users_dir: PathBuf::from(DEFAULT_USERS_DIR),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        }
+    }
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        Self {
+            window: 1,
+            algorithm: Algorithm::SHA1,
+            digits: 6,
+            period: 30,
+        }
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            max_failures: 10,
+            lockout_seconds: 900,
+            backoff_seconds: 1,
+            backoff_max_seconds: 30,
+        }
+    }
+}
+
+impl Default for Enroll {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            self_service_group: "totp-users".into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    File(PathBuf, FileError),
+    Invalid(PathBuf, String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path, e) => write!(f, "config {}: {e}", path.display()),
+            Self::Invalid(path, e) => write!(f, "config {}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self =
+            toml::from_str(text).map_err(|e| crate::record::describe_toml_error(&e, text))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Load a config file. When `required` is false (the compiled-in default path
+    /// was not overridden), a missing file means the compiled-in defaults.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        match fsio::read_checked(path, Trust::Config, CONFIG_LIMIT) {
+            Ok(text) => Self::parse(&text).map_err(|e| ConfigError::Invalid(path.into(), e)),
+            Err(FileError::Missing) if !required => Ok(Self::default()),
+            Err(e) => Err(ConfigError::File(path.into(), e)),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!("unsupported version {} (expected 1)", self.version));
+        }
+        for (key, path) in [
+            ("paths.users_dir", &self.paths.users_dir),
+            ("paths.state_dir", &self.paths.state_dir),
+        ] {
+            if !path.is_absolute() {
+                return Err(format!("{key} must be an absolute path"));
+            }
+        }
+        if self.otp.window > MAX_WINDOW {
+            return Err(format!("otp.window must be at most {MAX_WINDOW}"));
+        }
+        otp::check_digits(self.otp.digits).map_err(|e| format!("otp.{e}"))?;
+        otp::check_period(self.otp.period).map_err(|e| format!("otp.{e}"))?;
+        if !(1..=MAX_FAILURES_CAP).contains(&self.throttle.max_failures) {
+            return Err(format!(
+                "throttle.max_failures must be between 1 and {MAX_FAILURES_CAP}"
+            ));
+        }
+        if self.throttle.backoff_max_seconds < self.throttle.backoff_seconds {
+            return Err("throttle.backoff_max_seconds is below throttle.backoff_seconds".into());
+        }
+        if self.throttle.backoff_max_seconds > 300 {
+            return Err("throttle.backoff_max_seconds must be at most 300".into());
+        }
+        for (key, groups) in [
+            ("policy.require_groups", &self.policy.require_groups),
+            ("policy.exempt_groups", &self.policy.exempt_groups),
+        ] {
+            if groups
+                .iter()
+                .any(|g| g.is_empty() || g.chars().any(|c| c.is_control() || c.is_whitespace()))
+            {
+                return Err(format!("{key} holds an empty or malformed group name"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+        let d = Config::default();
+        assert_eq!(d.policy.unenrolled, Unenrolled::Deny);
+        assert_eq!(d.throttle.max_failures, 10);
+        assert_eq!(d.throttle.lockout_seconds, 900);
+        assert_eq!(d.otp.window, 1);
+        assert_eq!(d.paths.users_dir, PathBuf::from("/etc/pam_totp/users"));
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let text = r#"
+            version = 1
+            [paths]
+            users_dir = "/tmp/u"
+            state_dir = "/tmp/s"
+            [policy]
+            unenrolled = "allow-until:2030-01-31"
+            require_groups = ["staff"]
+            exempt_groups = ["robots", "break-glass"]
+            [otp]
+            window = 2
+            algorithm = "SHA256"
+            digits = 8
+            period = 60
+            [throttle]
+            max_failures = 5
+            lockout_seconds = 60
+            backoff_seconds = 0
+            backoff_max_seconds = 0
+            [enroll]
+            issuer = "Example"
+            self_service_group = "twofa"
+        "#;
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.paths.users_dir, PathBuf::from("/tmp/u"));
+        assert_eq!(c.paths.state_dir, PathBuf::from("/tmp/s"));
+        assert_eq!(
+            c.policy.unenrolled,
+            Unenrolled::AllowUntil(crate::time::parse_date("2030-01-31").unwrap())
+        );
+        assert_eq!(c.policy.require_groups, vec!["staff"]);
+        assert_eq!(c.policy.exempt_groups, vec!["robots", "break-glass"]);
+        assert_eq!(
+            (c.otp.window, c.otp.algorithm, c.otp.digits, c.otp.period),
+            (2, Algorithm::SHA256, 8, 60)
+        );
+        assert_eq!(
+            (c.throttle.max_failures, c.throttle.lockout_seconds),
+            (5, 60)
+        );
+        assert_eq!(
+            (c.throttle.backoff_seconds, c.throttle.backoff_max_seconds),
+            (0, 0)
+        );
+        assert_eq!(c.enroll.issuer, "Example");
+        assert_eq!(c.enroll.self_service_group, "twofa");
+        assert_eq!(
+            Config::parse("[policy]\nunenrolled = \"allow\"")
+                .unwrap()
+                .policy
+                .unenrolled,
+            Unenrolled::Allow
+        );
+    }
+
+    #[test]
+    fn rejects_every_bad_value() {
+        let cases = [
+            ("colour = 1", "unknown field `colour`"),
+            ("[paths]\nhome = \"/x\"", "unknown field `home`"),
+            ("[extra]\na = 1", "unknown field `extra`"),
+            ("version = 2", "unsupported version"),
+            ("[paths]\nusers_dir = \"relative\"", "absolute"),
+            ("[paths]\nusers_dir = 5", "wrong type"),
+            ("[policy]\nunenrolled = \"maybe\"", "unenrolled"),
+            (
+                "[policy]\nunenrolled = \"allow-until:2030-02-30\"",
+                "unenrolled",
+            ),
+            ("[policy]\nrequire_groups = \"staff\"", "wrong type"),
+            ("[policy]\nexempt_groups = [\"\"]", "malformed group"),
+            ("[otp]\nwindow = 11", "window"),
+            ("[otp]\nwindow = -1", "out of range"),
+            ("[otp]\ndigits = 7", "digits"),
+            ("[otp]\nperiod = 15", "period"),
+            ("[otp]\nalgorithm = \"MD5\"", "unknown variant"),
+            ("[throttle]\nmax_failures = 0", "max_failures"),
+            ("[throttle]\nmax_failures = 101", "max_failures"),
+            (
+                "[throttle]\nbackoff_seconds = 10\nbackoff_max_seconds = 5",
+                "backoff",
+            ),
+            ("[throttle]\nbackoff_max_seconds = 301", "backoff"),
+            ("this is not toml", "not valid TOML"),
+            ("[paths]\n[paths]", "line 2"),
+        ];
+        for (text, expected) in cases {
+            let err = Config::parse(text).expect_err(text);
+            assert!(err.contains(expected), "{text}: got {err}");
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The shared rules of pam_totp.
+//!
+//! Both `pam_totp.so` and `totpctl` call into this crate, so there is exactly one
+//! implementation of each rule: the file formats ([`record`], [`state`], [`config`]),
+//! safe file access and locking ([`fsio`], [`store`]), code verification ([`otp`],
+//! [`recovery`]), and policy ([`policy`], [`throttle`]). The whole login decision
+//! reads top to bottom in [`login`].
+#![forbid(unsafe_code)]
+
+pub mod answer;
+pub mod args;
+pub mod config;
+pub mod fsio;
+pub mod login;
+pub mod names;
+pub mod otp;
+pub mod policy;
+pub mod record;
+pub mod recovery;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod throttle;
+pub mod time;

@@ -1,0 +1,298 @@
+//! The user record, `users_dir/<user>.toml`: the secret and its parameters.
+//! Written only by totpctl; read by the module on every login.
+
+use crate::otp::{self, Algorithm, OtpParams};
+use crate::recovery::{self, RecoveryHash};
+use crate::secret::SecretBytes;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use zeroize::Zeroizing;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Created by `totpctl enroll`, not yet confirmed with a code from the app.
+    Pending,
+    /// Confirmed: logins require a code.
+    Active,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+        })
+    }
+}
+
+/// The on-disk shape, exactly: every key, nothing more.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordFile {
+    version: u32,
+    status: Status,
+    secret: Zeroizing<String>,
+    algorithm: Algorithm,
+    digits: u8,
+    period: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activated_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recovery: Vec<RecoveryHash>,
+}
+
+/// A parsed, validated user record.
+pub struct UserRecord {
+    pub status: Status,
+    pub secret: SecretBytes,
+    pub params: OtpParams,
+    /// Account label shown in the authenticator app.
+    pub label: Option<String>,
+    pub issuer: Option<String>,
+    /// Unix seconds.
+    pub created_at: Option<u64>,
+    pub activated_at: Option<u64>,
+    pub recovery: Vec<RecoveryHash>,
+}
+
+/// Shows everything but the secret.
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("status", &self.status)
+            .field(
+                "secret",
+                &format_args!("<{} bits, redacted>", self.secret.bits()),
+            )
+            .field("params", &self.params)
+            .field("label", &self.label)
+            .field("issuer", &self.issuer)
+            .field("created_at", &self.created_at)
+            .field("activated_at", &self.activated_at)
+            .field("recovery", &self.recovery.len())
+            .finish()
+    }
+}
+
+impl UserRecord {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: RecordFile = toml::from_str(text).map_err(|e| describe_toml_error(&e, text))?;
+        if file.version != FORMAT_VERSION {
+            return Err(format!(
+                "unsupported version {} (this build reads version {FORMAT_VERSION})",
+                file.version
+            ));
+        }
+        let secret = SecretBytes::from_base32(&file.secret).map_err(|e| e.to_string())?;
+        let params = OtpParams::new(file.algorithm, file.digits, file.period)?;
+        check_label("label", file.label.as_deref())?;
+        check_label("issuer", file.issuer.as_deref())?;
+        recovery::validate(&file.recovery)?;
+        Ok(Self {
+            status: file.status,
+            secret,
+            params,
+            label: file.label,
+            issuer: file.issuer,
+            created_at: file.created_at,
+            activated_at: file.activated_at,
+            recovery: file.recovery,
+        })
+    }
+
+    /// The TOML text to store. It holds the secret, so it is wiped on drop.
+    pub fn to_toml(&self) -> Result<Zeroizing<String>, String> {
+        let file = RecordFile {
+            version: FORMAT_VERSION,
+            status: self.status,
+            secret: self.secret.to_base32(),
+            algorithm: self.params.algorithm,
+            digits: self.params.digits,
+            period: self.params.period,
+            label: self.label.clone(),
+            issuer: self.issuer.clone(),
+            created_at: self.created_at,
+            activated_at: self.activated_at,
+            recovery: self.recovery.clone(),
+        };
+        toml::to_string(&file)
+            .map(Zeroizing::new)
+            .map_err(|e| format!("cannot serialise record: {e}"))
+    }
+
+    pub fn otp_params(&self) -> OtpParams {
+        self.params
+    }
+}
+
+fn check_label(what: &str, value: Option<&str>) -> Result<(), String> {
+    match value {
+        Some(v) if v.len() > 256 => Err(format!("{what} is longer than 256 bytes")),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(format!("{what} contains control characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Describe a TOML error without echoing the offending text: the parser's own
+/// message quotes source lines and values, and a record's values include the secret.
+/// Only messages that name keys or enum variants (never secret) are kept verbatim.
+pub fn describe_toml_error(err: &toml::de::Error, text: &str) -> String {
+    let line = err.span().map(|span| {
+        text.as_bytes()[..span.start.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    });
+    let message = err.message();
+    // "policy." starts the messages of pam_totp's own value checks, which quote no value.
+    let safe = [
+        "unknown field",
+        "missing field",
+        "unknown variant",
+        "duplicate key",
+        "policy.",
+    ];
+    let shown = if safe.iter().any(|p| message.starts_with(p)) {
+        message.to_owned()
+    } else if message.starts_with("invalid type") {
+        "a value has the wrong type".to_owned()
+    } else if message.starts_with("invalid value") {
+        "a value is out of range".to_owned()
+    } else {
+        "not valid TOML".to_owned()
+    };
+    match line {
+        Some(n) => format!("line {n}: {shown}"),
+        None => shown,
+    }
+}
+
+/// Validate a digit count from user input (CLI).
+pub fn parse_digits(text: &str) -> Result<u8, String> {
+    text.parse::<u8>()
+        .map_err(|_| format!("digits must be 6 or 8, not '{text}'"))
+        .and_then(otp::check_digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "version = 1\nstatus = \"active\"\nsecret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n";
+
+    #[test]
+    fn parses_the_minimal_record() {
+        let r = UserRecord::parse(MINIMAL).unwrap();
+        assert_eq!(r.status, Status::Active);
+        assert_eq!(r.secret.as_bytes(), b"12345678901234567890");
+        assert_eq!(r.params, OtpParams::new(Algorithm::SHA1, 6, 30).unwrap());
+        assert!(r.recovery.is_empty() && r.label.is_none() && r.created_at.is_none());
+    }
+
+    #[test]
+    fn round_trips_every_key() {
+        let text = format!(
+            "{MINIMAL}label = \"alice\"\nissuer = \"Example Host\"\ncreated_at = 1700000000\nactivated_at = 1700000060\n\n[[recovery]]\nid = 1\nsalt = \"{}\"\nhash = \"{}\"\n",
+            "01".repeat(16),
+            "ab".repeat(32)
+        )
+        .replace("SHA1", "SHA512")
+        .replace("digits = 6", "digits = 8")
+        .replace("period = 30", "period = 60")
+        .replace("active", "pending");
+        let r = UserRecord::parse(&text).unwrap();
+        assert_eq!(r.status, Status::Pending);
+        assert_eq!(r.params, OtpParams::new(Algorithm::SHA512, 8, 60).unwrap());
+        assert_eq!(r.label.as_deref(), Some("alice"));
+        assert_eq!(r.issuer.as_deref(), Some("Example Host"));
+        assert_eq!(
+            (r.created_at, r.activated_at),
+            (Some(1_700_000_000), Some(1_700_000_060))
+        );
+        assert_eq!(r.recovery.len(), 1);
+        let again = UserRecord::parse(&r.to_toml().unwrap()).unwrap();
+        assert_eq!(again.secret.as_bytes(), r.secret.as_bytes());
+        assert_eq!(again.recovery, r.recovery);
+        assert_eq!(again.label, r.label);
+    }
+
+    #[test]
+    fn rejects_every_bad_value_without_echoing_the_secret() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("version = 1", "version = 2", "unsupported version 2"),
+            (
+                "status = \"active\"",
+                "status = \"enabled\"",
+                "unknown variant",
+            ),
+            (
+                "algorithm = \"SHA1\"",
+                "algorithm = \"MD5\"",
+                "unknown variant",
+            ),
+            (
+                "algorithm = \"SHA1\"",
+                "algorithm = \"sha1\"",
+                "unknown variant",
+            ),
+            ("digits = 6", "digits = 7", "digits must be 6 or 8"),
+            ("digits = 6", "digits = \"six\"", "wrong type"),
+            ("period = 30", "period = 45", "period must be 30 or 60"),
+            ("period = 30", "period = -30", "line 6"),
+            (
+                "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+                "GEZDGNBVGY3TQOJ1GEZDGNBVGY3TQOJQ",
+                "not valid base32",
+            ),
+            (
+                "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+                "GEZDGNBV",
+                "fewer than the minimum",
+            ),
+            (
+                "secret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"",
+                "secret = GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+                "line 3: not valid TOML",
+            ),
+            (
+                "secret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"",
+                "secret = 123456789012",
+                "line 3: a value has the wrong type",
+            ),
+            (
+                "period = 30",
+                "period = 30\ncolour = \"blue\"",
+                "unknown field `colour`",
+            ),
+            ("period = 30\n", "", "missing field `period`"),
+        ];
+        for (from, to, expected) in cases {
+            let text = MINIMAL.replace(from, to);
+            assert_ne!(text, MINIMAL, "case {to} did not change the record");
+            let err = UserRecord::parse(&text)
+                .err()
+                .unwrap_or_else(|| panic!("{to} parsed"));
+            assert!(err.contains(expected), "{to}: got {err}");
+            assert!(
+                !err.contains("GEZDGNBV") && !err.contains("123456789012"),
+                "{to}: leaked in {err}"
+            );
+        }
+        assert!(UserRecord::parse("").is_err());
+        assert!(UserRecord::parse("\u{0}garbage").is_err());
+        let ctl = MINIMAL.to_owned() + "label = \"a\\u0007b\"\n";
+        assert!(UserRecord::parse(&ctl).unwrap_err().contains("control"));
+    }
+}

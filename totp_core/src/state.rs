@@ -1,0 +1,97 @@
+//! Login state, `state_dir/<user>.state`: what the module learns at each login.
+//! Kept apart from the record so that a login never rewrites anything under /etc.
+
+use serde::{Deserialize, Serialize};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginState {
+    pub version: u32,
+    /// The newest time step accepted; codes at or before it are replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<u64>,
+    /// Consecutive failed attempts since the last success.
+    #[serde(default)]
+    pub failures: u32,
+    /// Unix seconds of the last failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_at: Option<u64>,
+    /// Unix seconds until which the account is locked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<u64>,
+    /// Unix seconds and remote host of the last success (for `grace_period`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_rhost: Option<String>,
+    /// Recovery code ids already used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_recovery: Vec<u32>,
+}
+
+impl LoginState {
+    pub fn new() -> Self {
+        Self {
+            version: FORMAT_VERSION,
+            ..Self::default()
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let state: Self =
+            toml::from_str(text).map_err(|e| crate::record::describe_toml_error(&e, text))?;
+        if state.version != FORMAT_VERSION {
+            return Err(format!("unsupported state version {}", state.version));
+        }
+        Ok(state)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising this plain struct cannot fail; fall back to an empty state
+        // (which only forgets, never grants) rather than panic.
+        toml::to_string(self).unwrap_or_else(|_| format!("version = {FORMAT_VERSION}\n"))
+    }
+
+    /// Is the account locked at `now`?
+    pub fn locked_at(&self, now: u64) -> Option<u64> {
+        self.locked_until.filter(|&until| until > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_defaults() {
+        let mut s = LoginState::new();
+        assert_eq!(LoginState::parse(&s.to_toml()).unwrap(), s);
+        s.last_step = Some(55_555_555);
+        s.failures = 3;
+        s.last_failure_at = Some(1_700_000_000);
+        s.locked_until = Some(1_700_000_900);
+        s.last_success_at = Some(1_699_999_000);
+        s.last_success_rhost = Some("192.0.2.7".into());
+        s.used_recovery = vec![2, 5];
+        assert_eq!(LoginState::parse(&s.to_toml()).unwrap(), s);
+        assert_eq!(LoginState::parse("version = 1").unwrap(), LoginState::new());
+        assert_eq!(s.locked_at(1_700_000_899), Some(1_700_000_900));
+        assert_eq!(s.locked_at(1_700_000_900), None);
+    }
+
+    #[test]
+    fn rejects_corruption() {
+        for bad in [
+            "",
+            "version = 2",
+            "version = 1\nfailures = -1",
+            "version = 1\nextra = 1",
+            "\u{0}\u{0}",
+            "version = 1\nlast_step = \"x\"",
+        ] {
+            assert!(LoginState::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
