@@ -253,7 +253,7 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
     }
 
     // 6. Get the answer: from the previous module, split off the password, or asked.
-    let raw = match obtain_answer(io, &args) {
+    let raw = match obtain_answer(io, &args, record.params.digits) {
         Ok(raw) => raw,
         Err(reason) => return log.denied(&reason),
     };
@@ -309,27 +309,31 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
 }
 
 /// The answer as raw bytes, wiped on drop; or why there is none.
-fn obtain_answer(io: &mut dyn PamIo, args: &ModuleArgs) -> Result<Zeroizing<Vec<u8>>, String> {
+fn obtain_answer(
+    io: &mut dyn PamIo,
+    args: &ModuleArgs,
+    digits: u8,
+) -> Result<Zeroizing<Vec<u8>>, String> {
     if args.forward_pass {
         let prompt = args.prompt.as_deref().unwrap_or(FORWARD_PASS_PROMPT);
         let combined = io
             .prompt_hidden(prompt)
             .map_err(|e| format!("conversation failed: {e}"))?;
         let trimmed = combined.trim_ascii_end();
-        // The code is the trailing run of digits (6 or 8, checked later); the rest is the password.
-        let digits = trimmed
-            .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        let split = trimmed.len() - digits.min(8);
+        // The code is the last `digits` characters; everything before it is the
+        // password (which may itself end in digits).
+        let split = trimmed.len().saturating_sub(usize::from(digits));
         io.set_token(&trimmed[..split])
             .map_err(|e| format!("cannot pass the password on: {e}"))?;
         return Ok(Zeroizing::new(trimmed[split..].to_vec()));
     }
     if args.first_pass != FirstPass::Prompt {
         if let Some(token) = io.previous_token() {
-            if !token.is_empty() {
+            // use_first_pass takes whatever is there (and classify refuses a
+            // non-code); try_first_pass takes it only if it is shaped like a code.
+            let usable = args.first_pass == FirstPass::Use
+                || answer::classify(&token, digits, false).is_ok();
+            if usable && !token.is_empty() {
                 return Ok(token);
             }
         }

@@ -1,0 +1,427 @@
+//! Helpers shared by the integration tests: a sandbox with its own config,
+//! user records, state and PAM service directory, and runners for the real
+//! tools (pamtester under pam_wrapper, oathtool).
+//!
+//! Nothing here mocks PAM: every login goes through the system's libpam, with
+//! pam_wrapper only redirecting the service directory and capturing
+//! pam_syslog lines on stderr.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failure here is a test failure
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+pub const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+
+/// The workspace's target directory for the current profile.
+pub fn target_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target.join(if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    })
+}
+
+/// The built module. `make test` builds it before running the tests.
+pub fn module_path() -> PathBuf {
+    let path = target_dir().join("libpam_totp.so");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+pub fn totpctl_path() -> PathBuf {
+    let path = target_dir().join("totpctl");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// One of the test modules that pam_wrapper ships (pam_matrix.so, pam_set_items.so, ...).
+pub fn pam_wrapper_module(name: &str) -> PathBuf {
+    let arch = Command::new("dpkg-architecture")
+        .arg("-qDEB_HOST_MULTIARCH")
+        .output();
+    let triplet = arch
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|t| !t.is_empty());
+    let path = PathBuf::from(format!(
+        "/usr/lib/{}/pam_wrapper/{name}",
+        triplet.as_deref().unwrap_or("x86_64-linux-gnu")
+    ));
+    assert!(
+        path.exists(),
+        "{} is missing: apt-get install libpam-wrapper",
+        path.display()
+    );
+    path
+}
+
+pub fn require_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .unwrap();
+    assert!(
+        found.status.success(),
+        "{tool} is not installed: apt-get install {package}"
+    );
+}
+
+/// A private directory tree for one test: config, records, state, PAM services.
+pub struct Sandbox {
+    pub root: PathBuf,
+    pub users_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub service_dir: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new(name: &str) -> Self {
+        let root = std::env::temp_dir().join(format!("pam_totp-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let sandbox = Self {
+            users_dir: root.join("users"),
+            state_dir: root.join("state"),
+            service_dir: root.join("pam.d"),
+            config: root.join("config.toml"),
+            root,
+        };
+        // Records and state are root-only, as installed; the rest is readable so a
+        // test can also run the module as an unprivileged caller.
+        for (dir, mode) in [
+            (&sandbox.root, 0o755),
+            (&sandbox.users_dir, 0o700),
+            (&sandbox.state_dir, 0o700),
+            (&sandbox.service_dir, 0o755),
+        ] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        // pam_wrapper wants an `other` service, or libpam logs an error for its absence.
+        std::fs::write(
+            sandbox.service_dir.join("other"),
+            "auth required pam_deny.so\n",
+        )
+        .unwrap();
+        sandbox.write_config("");
+        sandbox
+    }
+
+    /// Write config.toml: the sandbox paths, no backoff (tests measure results,
+    /// not delays), then `extra` tables.
+    pub fn write_config(&self, extra: &str) {
+        let mut text = format!(
+            "[paths]\nusers_dir = \"{}\"\nstate_dir = \"{}\"\n",
+            self.users_dir.display(),
+            self.state_dir.display()
+        );
+        if !extra.contains("[throttle]") {
+            text.push_str("[throttle]\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n");
+        }
+        text.push_str(extra);
+        std::fs::write(&self.config, text).unwrap();
+        std::fs::set_permissions(&self.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    /// A service whose auth stack is the module (as in the pam-auth-update
+    /// profile) followed by pam_permit, so PAM_IGNORE lets the login through.
+    pub fn service(&self, name: &str, module_args: &str) {
+        let stack = format!(
+            "auth [success=ok ignore=ignore default=die] {} config={} {module_args}\nauth required pam_permit.so\n",
+            module_path().display(),
+            self.config.display()
+        );
+        self.raw_service(name, &stack);
+    }
+
+    /// A service file with any stack; `{module}` and `{config}` are filled in.
+    pub fn raw_service(&self, name: &str, stack: &str) {
+        let mut text = stack
+            .replace("{module}", &module_path().display().to_string())
+            .replace("{config}", &self.config.display().to_string());
+        for (key, module) in [
+            ("{pam_matrix}", "pam_matrix.so"),
+            ("{set_items}", "pam_set_items.so"),
+        ] {
+            if text.contains(key) {
+                text = text.replace(key, &pam_wrapper_module(module).display().to_string());
+            }
+        }
+        std::fs::write(self.service_dir.join(name), text).unwrap();
+    }
+
+    pub fn record_path(&self, user: &str) -> PathBuf {
+        self.users_dir.join(format!("{user}.toml"))
+    }
+
+    pub fn state_path(&self, user: &str) -> PathBuf {
+        self.state_dir.join(format!("{user}.state"))
+    }
+
+    /// The smallest valid record, written by hand as an admin or a test may.
+    pub fn write_record(
+        &self,
+        user: &str,
+        secret: &str,
+        algorithm: &str,
+        digits: u8,
+        period: u64,
+        status: &str,
+    ) {
+        let text = format!(
+            "version = 1\nstatus = \"{status}\"\nsecret = \"{secret}\"\nalgorithm = \"{algorithm}\"\ndigits = {digits}\nperiod = {period}\n"
+        );
+        self.write_record_text(user, &text);
+    }
+
+    pub fn write_record_text(&self, user: &str, text: &str) {
+        let path = self.record_path(user);
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    pub fn enroll(&self, user: &str) {
+        self.write_record(user, SECRET, "SHA1", 6, 30, "active");
+    }
+
+    /// Run pamtester `authenticate` through pam_wrapper with `input` on stdin.
+    pub fn pamtester(&self, service: &str, user: &str, input: &[u8], items: &[&str]) -> PamRun {
+        let mut cmd = self.pamtester_command(service, user, items);
+        run_with_input(&mut cmd, input)
+    }
+
+    pub fn pamtester_command(&self, service: &str, user: &str, items: &[&str]) -> Command {
+        let mut cmd = Command::new("pamtester");
+        cmd.env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", &self.service_dir)
+            .env("PAM_WRAPPER_DEBUGLEVEL", "2")
+            .env("LD_PRELOAD", "libpam_wrapper.so");
+        for item in items {
+            cmd.arg("-I").arg(item);
+        }
+        cmd.arg(service).arg(user).arg("authenticate");
+        cmd
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// What one pamtester run produced.
+#[derive(Debug)]
+pub struct PamRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl PamRun {
+    /// The pam_syslog lines written by pam_totp (captured by pam_wrapper).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .filter_map(|l| l.split_once("SYSLOG(").map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once("): ").map(|(_, msg)| msg.to_string()))
+            .filter(|msg| {
+                msg.contains("user=")
+                    || msg.starts_with("result=")
+                    || msg.starts_with("effective")
+                    || msg.starts_with("arguments")
+            })
+            .collect()
+    }
+
+    /// The single outcome line; fails the test unless there is exactly one.
+    pub fn outcome(&self) -> String {
+        let lines: Vec<String> = self
+            .log_lines()
+            .into_iter()
+            .filter(|l| l.contains("result="))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected exactly one outcome line, got {lines:?}\nstderr:\n{}",
+            self.stderr
+        );
+        lines[0].clone()
+    }
+
+    /// Assert the result and the reason in the outcome line.
+    pub fn expect(&self, success: bool, result: &str, reason: &str) {
+        let line = self.outcome();
+        assert_eq!(
+            self.success, success,
+            "pamtester success={} for line {line}\nstdout: {}\nstderr: {}",
+            self.success, self.stdout, self.stderr
+        );
+        assert!(
+            line.contains(&format!("result={result} ")),
+            "want result={result}, got: {line}"
+        );
+        assert!(
+            line.contains(reason),
+            "want reason containing {reason:?}, got: {line}"
+        );
+    }
+
+    /// Everything the user was shown (prompts, info and error messages).
+    pub fn shown(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> PamRun {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pamtester is not installed: apt-get install pamtester libpam-wrapper");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(input);
+    }
+    let out = child.wait_with_output().unwrap();
+    PamRun {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A code from oathtool, the reference implementation, at `offset` seconds from now.
+pub fn oathtool(secret: &str, algorithm: &str, digits: u8, period: u64, offset: i64) -> String {
+    let mut cmd = Command::new("oathtool");
+    cmd.arg(format!("--totp={}", algorithm.to_ascii_lowercase()))
+        .arg(format!("--digits={digits}"))
+        .arg(format!("--time-step-size={period}s"))
+        .arg("--base32");
+    if offset != 0 {
+        cmd.arg(format!(
+            "--now={} seconds",
+            if offset > 0 {
+                format!("+{offset}")
+            } else {
+                offset.to_string()
+            }
+        ));
+    }
+    let out = cmd
+        .arg(secret)
+        .output()
+        .expect("oathtool is not installed: apt-get install oathtool");
+    assert!(
+        out.status.success(),
+        "oathtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn code_now(secret: &str) -> String {
+    oathtool(secret, "SHA1", 6, 30, 0)
+}
+
+/// A 6-digit code that is valid at no step of the ±1 window around now.
+pub fn wrong_code(secret: &str) -> String {
+    let window: Vec<String> = [-60, -30, 0, 30, 60]
+        .iter()
+        .map(|o| oathtool(secret, "SHA1", 6, 30, *o))
+        .collect();
+    (0..10)
+        .map(|d| d.to_string().repeat(6))
+        .find(|c| !window.contains(c))
+        .unwrap()
+}
+
+static ACCOUNTS: Mutex<()> = Mutex::new(());
+
+/// Create a system group if missing.
+pub fn ensure_group(name: &str) {
+    let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    if Command::new("getent")
+        .args(["group", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        return;
+    }
+    let status = Command::new("groupadd")
+        .args(["--system", name])
+        .status()
+        .unwrap();
+    assert!(status.success(), "groupadd {name} failed");
+}
+
+/// Create a system user (no home, no login shell) in `groups`, if missing.
+pub fn ensure_user(name: &str, groups: &[&str]) {
+    for group in groups {
+        ensure_group(group);
+    }
+    let _guard = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    if Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        return;
+    }
+    let mut cmd = Command::new("useradd");
+    cmd.args([
+        "--system",
+        "--no-create-home",
+        "--shell",
+        "/usr/sbin/nologin",
+    ]);
+    if !groups.is_empty() {
+        cmd.arg("--groups").arg(groups.join(","));
+    }
+    let status = cmd.arg(name).status().unwrap();
+    assert!(status.success(), "useradd {name} failed");
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Today's date plus `days`, as YYYY-MM-DD (UTC).
+pub fn date_from_today(days: i64) -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("{days} days"), "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
