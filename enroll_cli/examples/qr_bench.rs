@@ -7,18 +7,16 @@
 use std::time::Instant;
 
 use enroll_cli::qr;
-use enroll_cli::uri::{otpauth, Algorithm, OtpParams};
+use enroll_cli::uri::otpauth;
+use totp_core::otp::{Algorithm, OtpParams};
 
-fn main() -> Result<(), qr::QrError> {
-    let sha512 = OtpParams {
-        algorithm: Algorithm::Sha512,
-        digits: 8,
-        period: 60,
-    };
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sha1 = OtpParams::new(Algorithm::SHA1, 6, 30)?;
+    let sha512 = OtpParams::new(Algorithm::SHA512, 8, 60)?;
     let cases = [
-        ("pam_totp", "alice", OtpParams::default()),
-        ("pam_totp", "alice@host01", OtpParams::default()),
-        ("pam_totp", "alice@host01.example.org", OtpParams::default()),
+        ("pam_totp", "alice", sha1),
+        ("pam_totp", "alice@host01", sha1),
+        ("pam_totp", "alice@host01.example.org", sha1),
         (
             "ACME Corp: Production",
             "firstname.lastname@bastion-01",

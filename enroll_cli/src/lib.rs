@@ -1,7 +1,19 @@
 //! The library side of `totpctl`: everything the binary does, kept apart
 //! from argument parsing so that tests can call it directly.
+//!
+//! `main.rs` parses the command line ([`cli`]) and calls one function in
+//! [`commands`]. Every rule about records, state, locking and codes comes from
+//! `totp_core`; this crate only talks to the person at the terminal.
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod json;
+pub mod prompt;
 pub mod qr;
+pub mod qrfile;
 pub mod uri;

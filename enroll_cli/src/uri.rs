@@ -16,54 +16,8 @@
 //! (the only literal `:` in the label is the separator), `@`, and space,
 //! which becomes `%20` and never `+`.
 
+use totp_core::otp::OtpParams;
 use zeroize::Zeroizing;
-
-/// The HMAC hash of a TOTP enrollment, as it is spelled in the URI.
-///
-/// This mirrors the `algorithm` key of the user record; it will give way
-/// to the shared library's type once that exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algorithm {
-    /// HMAC-SHA-1, the RFC 6238 default and the only one every app reads.
-    Sha1,
-    /// HMAC-SHA-256.
-    Sha256,
-    /// HMAC-SHA-512.
-    Sha512,
-}
-
-impl Algorithm {
-    /// The spelling used in the URI and in the user record.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Sha1 => "SHA1",
-            Algorithm::Sha256 => "SHA256",
-            Algorithm::Sha512 => "SHA512",
-        }
-    }
-}
-
-/// What an app needs besides the secret to compute the same codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OtpParams {
-    /// The HMAC hash.
-    pub algorithm: Algorithm,
-    /// The code length (6 or 8 in a valid record).
-    pub digits: u8,
-    /// The time step in seconds (30 or 60 in a valid record).
-    pub period: u32,
-}
-
-impl Default for OtpParams {
-    /// SHA1, 6 digits, 30 seconds: what every app assumes when a key is absent.
-    fn default() -> Self {
-        OtpParams {
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period: 30,
-        }
-    }
-}
 
 /// Builds the `otpauth://totp/...` URI for one enrollment.
 ///
@@ -82,7 +36,7 @@ pub fn otpauth(
     params: OtpParams,
 ) -> Zeroizing<String> {
     const SCHEME: &str = "otpauth://totp/";
-    let algorithm = params.algorithm.as_str();
+    let algorithm = params.algorithm.to_string();
     let digits = params.digits.to_string();
     let period = params.period.to_string();
 
@@ -115,7 +69,7 @@ pub fn otpauth(
         push_encoded(&mut uri, issuer);
     }
     uri.push_str("&algorithm=");
-    uri.push_str(algorithm);
+    uri.push_str(&algorithm);
     uri.push_str("&digits=");
     uri.push_str(&digits);
     uri.push_str("&period=");
@@ -153,12 +107,17 @@ fn push_encoded(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use totp_core::otp::Algorithm;
+
+    fn defaults() -> OtpParams {
+        OtpParams::new(Algorithm::SHA1, 6, 30).unwrap()
+    }
 
     const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
     #[test]
     fn plain_sha1_six_digits_thirty_seconds() {
-        let uri = otpauth("pam_totp", "alice", SECRET, OtpParams::default());
+        let uri = otpauth("pam_totp", "alice", SECRET, defaults());
         assert_eq!(
             uri.as_str(),
             "otpauth://totp/pam_totp:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
@@ -168,12 +127,7 @@ mod tests {
 
     #[test]
     fn spaces_at_sign_and_colons_are_encoded() {
-        let uri = otpauth(
-            "ACME Corp: Prod",
-            "alice@db:01 west",
-            SECRET,
-            OtpParams::default(),
-        );
+        let uri = otpauth("ACME Corp: Prod", "alice@db:01 west", SECRET, defaults());
         assert_eq!(
             uri.as_str(),
             "otpauth://totp/ACME%20Corp%3A%20Prod:alice%40db%3A01%20west\
@@ -188,11 +142,7 @@ mod tests {
             "Müller & Söhne",
             "jürgen.ß~x_y-z",
             SECRET,
-            OtpParams {
-                algorithm: Algorithm::Sha512,
-                digits: 8,
-                period: 60,
-            },
+            OtpParams::new(Algorithm::SHA512, 8, 60).unwrap(),
         );
         assert_eq!(
             uri.as_str(),
@@ -208,11 +158,7 @@ mod tests {
             "a?b=c&d#e/f+g",
             "%20",
             "AB=&x",
-            OtpParams {
-                algorithm: Algorithm::Sha256,
-                digits: 6,
-                period: 30,
-            },
+            OtpParams::new(Algorithm::SHA256, 6, 30).unwrap(),
         );
         assert_eq!(
             uri.as_str(),
@@ -223,7 +169,7 @@ mod tests {
 
     #[test]
     fn empty_issuer_leaves_the_account_alone() {
-        let uri = otpauth("", "bob", SECRET, OtpParams::default());
+        let uri = otpauth("", "bob", SECRET, defaults());
         assert_eq!(
             uri.as_str(),
             "otpauth://totp/bob?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\
@@ -233,7 +179,7 @@ mod tests {
 
     #[test]
     fn the_uri_is_built_in_one_allocation() {
-        let uri = otpauth("Ünï cödé: x", "a b@c", SECRET, OtpParams::default());
+        let uri = otpauth("Ünï cödé: x", "a b@c", SECRET, defaults());
         assert_eq!(uri.capacity(), uri.len());
     }
 }

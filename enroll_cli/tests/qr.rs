@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use enroll_cli::qr::{self, MODULE_PX, QUIET_ZONE};
-use enroll_cli::uri::{otpauth, Algorithm, OtpParams};
+use enroll_cli::uri::otpauth;
+use totp_core::otp::{Algorithm, OtpParams};
 
 /// The size limit for the `.jpg` handed to the user.
 const MAX_JPEG_BYTES: usize = 40 * 1024;
@@ -29,7 +30,7 @@ fn typical_uri() -> String {
         "pam_totp",
         "alice@host01.example.org",
         SECRET_160,
-        OtpParams::default(),
+        OtpParams::new(Algorithm::SHA1, 6, 30).expect("valid parameters"),
     )
     .to_string()
 }
@@ -39,11 +40,7 @@ fn long_uri() -> String {
         "Example Corporation Production Bastion Hosts: Frankfurt am Main (ÄÖÜ)",
         "firstname.lastname@eu-central.internal.example.com",
         SECRET_512,
-        OtpParams {
-            algorithm: Algorithm::Sha512,
-            digits: 8,
-            period: 60,
-        },
+        OtpParams::new(Algorithm::SHA512, 8, 60).expect("valid parameters"),
     )
     .to_string()
 }

@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod args;
 pub mod config;
+pub mod enrollment;
 pub mod fsio;
 pub mod login;
 pub mod names;

@@ -4,6 +4,13 @@
 //! Codes use Crockford's base32 alphabet (no I, L, O or U) in four groups of four,
 //! so they are easy to read aloud and to type. With 80 bits of entropy a salted
 //! fast hash is enough: the search space, not the hash cost, protects them.
+//!
+//! Scratch codes imported from google-authenticator (exactly 8 digits) are kept
+//! the same way, hashed by [`hash_existing`]. They normalise to `########` and
+//! the digits, a form no generated code can take, so the two kinds never
+//! collide. An 8-digit answer is taken as an OTP when the record has 8-digit
+//! codes (see [`crate::answer::classify`]), so scratch codes only make sense for
+//! 6-digit records, which is what google-authenticator creates.
 
 use crate::secret::{random_bytes, SecretError};
 use serde::{Deserialize, Serialize};
@@ -65,7 +72,11 @@ pub fn generate() -> Result<NewCodes, SecretError> {
 
 /// Normalise what a user typed: drop dashes and spaces, fold case and Crockford's
 /// look-alikes (O→0, I/L→1). None unless exactly 16 alphabet characters remain.
+/// Exactly [`SCRATCH_DIGITS`] ASCII digits, as typed, normalise to the scratch form.
 pub fn normalise(typed: &[u8]) -> Option<Zeroizing<[u8; CODE_CHARS]>> {
+    if let Some(scratch) = normalise_scratch(typed) {
+        return Some(scratch);
+    }
     let mut out = Zeroizing::new([0u8; CODE_CHARS]);
     let mut n = 0;
     for &b in typed {
@@ -83,6 +94,36 @@ pub fn normalise(typed: &[u8]) -> Option<Zeroizing<[u8; CODE_CHARS]>> {
         n += 1;
     }
     (n == CODE_CHARS).then_some(out)
+}
+
+/// Length of a google-authenticator scratch code.
+pub const SCRATCH_DIGITS: usize = 8;
+
+/// `########` followed by the 8 digits: outside the alphabet, so distinct from
+/// every generated code.
+fn normalise_scratch(typed: &[u8]) -> Option<Zeroizing<[u8; CODE_CHARS]>> {
+    if typed.len() != SCRATCH_DIGITS || !typed.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut out = Zeroizing::new([b'#'; CODE_CHARS]);
+    out[CODE_CHARS - SCRATCH_DIGITS..].copy_from_slice(typed);
+    Some(out)
+}
+
+/// Hash a code that already exists (an imported scratch code, or a recovery
+/// code in either accepted form) under a fresh salt, as entry `id`.
+/// `Ok(None)` when `typed` is neither form.
+pub fn hash_existing(id: u32, typed: &[u8]) -> Result<Option<RecoveryHash>, SecretError> {
+    let Some(normalised) = normalise(typed) else {
+        return Ok(None);
+    };
+    let mut salt = [0u8; 16];
+    random_bytes(&mut salt)?;
+    Ok(Some(RecoveryHash {
+        id,
+        salt: hex(&salt),
+        hash: hex(&digest(&salt, normalised.as_ref())),
+    }))
 }
 
 /// Does this answer look like a recovery code (rather than a mistyped OTP)?
@@ -177,7 +218,30 @@ mod tests {
         assert!(normalise(b"ABCD-EFGH-JKMN-PQR!").is_none());
         assert!(normalise(b"ABCD-EFGH-JKMN-PQRU").is_none());
         assert!(normalise(b"123456").is_none());
-        assert!(!looks_like_code(b"12345678"));
+        assert!(!looks_like_code(b"1234567"));
+        assert!(!looks_like_code(b"123456789"));
+        assert!(!looks_like_code(b"1234-5678"));
+    }
+
+    #[test]
+    fn scratch_codes_hash_and_verify_apart_from_generated_codes() {
+        assert!(looks_like_code(b"12345678"));
+        let a = hash_existing(1, b"12345678").unwrap().unwrap();
+        let b = hash_existing(2, b"87654321").unwrap().unwrap();
+        assert_ne!(a.salt, b.salt);
+        let stored = [a, b];
+        validate(&stored).unwrap();
+        assert_eq!(find(b"12345678", &stored), Some(1));
+        assert_eq!(find(b"87654321", &stored), Some(2));
+        assert_eq!(find(b"12345679", &stored), None);
+        // No generated-code spelling reaches the scratch form.
+        assert_eq!(find(b"0000-0000-1234-5678", &stored), None);
+        assert!(hash_existing(3, b"1234567").unwrap().is_none());
+        assert!(hash_existing(3, b"12 345 678").unwrap().is_none());
+        // A generated code can be re-hashed too and still verifies.
+        let set = generate().unwrap();
+        let again = hash_existing(7, set.codes[0].as_bytes()).unwrap().unwrap();
+        assert_eq!(find(set.codes[0].as_bytes(), &[again]), Some(7));
     }
 
     #[test]

@@ -1,0 +1,33 @@
+//! Audit lines for root's actions on other users' login: syslog, facility
+//! authpriv, ident `totpctl`. A missing syslog socket does not fail the
+//! command; it is reported on stderr instead.
+
+use syslog::{Facility, Formatter3164};
+
+/// Send one notice line, `action=... user=... by=uid:N`, and return a warning
+/// to show if it could not be delivered. Never pass a code or a secret here.
+pub fn audit(action: &str, user: &str, detail: &str) -> Result<(), String> {
+    let line = format!(
+        "action={action} user={user} by=uid:{} result=done{}{detail}",
+        nix::unistd::getuid(),
+        if detail.is_empty() { "" } else { " " }
+    );
+    let formatter = Formatter3164 {
+        facility: Facility::LOG_AUTHPRIV,
+        hostname: None,
+        process: "totpctl".into(),
+        pid: std::process::id(),
+    };
+    let mut logger = syslog::unix(formatter).map_err(|e| e.to_string())?;
+    logger.notice(&line).map_err(|e| e.to_string())
+}
+
+/// [`audit`], printing a warning on failure.
+pub fn audit_or_warn(action: &str, user: &str, detail: &str) {
+    if let Err(e) = audit(action, user, detail) {
+        eprintln!(
+            "totpctl: warning: the {action} was done, but its audit line could not be sent to \
+             syslog ({e}). Record it by other means."
+        );
+    }
+}

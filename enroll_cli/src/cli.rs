@@ -1,0 +1,145 @@
+//! The command line, as clap definitions. The man page and the shell
+//! completions are generated from these, so they cannot drift from the flags.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use totp_core::otp::{self, Algorithm};
+
+/// Enroll and manage pam_totp two-factor login (TOTP codes from an authenticator app).
+#[derive(Debug, Parser)]
+#[command(name = "totpctl", version, propagate_version = true)]
+#[command(
+    after_help = "Every command except --help and --version must be run as root for now.\nExit status: 0 success, 1 the operation failed, 2 usage error."
+)]
+pub struct Cli {
+    /// Read this config file instead of /etc/pam_totp/config.toml
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new secret for USER, show it as a QR code and save it as a .jpg
+    Enroll(EnrollArgs),
+    /// Turn a pending enrollment active with a code from the app
+    Activate(ActivateArgs),
+    /// Show a user's enrollment, last code, failures, lockout and recovery codes left
+    Status(StatusArgs),
+    /// One line per enrolled user
+    List(ListArgs),
+    /// Count or replace a user's recovery codes
+    RecoveryCodes(RecoveryCodesArgs),
+    /// Turn two-factor login off for USER: remove the record and the state
+    Disable(UserArgs),
+    /// Lost device and no saved .jpg: remove USER's enrollment, lockout and recovery codes (audited)
+    Reset(UserArgs),
+    /// Clear USER's lockout and failure count (audited)
+    Unlock(UserArgs),
+    /// Migrate USER's ~/.google_authenticator file into an active enrollment
+    #[command(name = "import-google-authenticator")]
+    ImportGoogleAuthenticator(ImportArgs),
+    /// Write the totpctl(8) man page into DIR (used by the package build)
+    #[command(hide = true)]
+    GenerateMan {
+        /// Directory to write totpctl.8 into
+        dir: PathBuf,
+    },
+    /// Print a shell completion script to stdout (used by the package build)
+    #[command(hide = true)]
+    GenerateCompletions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The login name to enroll
+    pub user: String,
+    /// Where to save the QR code image [default: ./USER-totp.jpg]
+    #[arg(long, value_name = "FILE")]
+    pub qr: Option<PathBuf>,
+    /// Issuer shown in the app [default: [enroll] issuer in the config, else the host name]
+    #[arg(long, value_name = "NAME")]
+    pub issuer: Option<String>,
+    /// HMAC algorithm [default: [otp] algorithm in the config, SHA1]
+    #[arg(long, value_name = "SHA1|SHA256|SHA512", value_parser = parse_algorithm)]
+    pub algorithm: Option<Algorithm>,
+    /// Code length [default: [otp] digits in the config, 6]
+    #[arg(long, value_name = "6|8", value_parser = parse_digits)]
+    pub digits: Option<u8>,
+    /// Seconds per code [default: [otp] period in the config, 30]
+    #[arg(long, value_name = "30|60", value_parser = parse_period)]
+    pub period: Option<u64>,
+    /// Replace an active or unreadable enrollment, and overwrite an existing --qr file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// The login name whose enrollment is pending
+    pub user: String,
+    /// The code the app shows now [default: ask for it, without echo]
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The login name [default: the calling user]
+    pub user: Option<String>,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoveryCodesArgs {
+    /// The login name
+    pub user: String,
+    /// Replace every recovery code with a new set, shown once
+    #[arg(long)]
+    pub regenerate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// The login name
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The login name
+    pub user: String,
+    /// The file to import [default: ~USER/.google_authenticator]
+    pub path: Option<PathBuf>,
+    /// Replace an active or unreadable enrollment
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
+    text.parse()
+}
+
+fn parse_digits(text: &str) -> Result<u8, String> {
+    totp_core::record::parse_digits(text)
+}
+
+fn parse_period(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .map_err(|_| format!("period must be 30 or 60 seconds, not '{text}'"))
+        .and_then(otp::check_period)
+}

@@ -1,0 +1,59 @@
+//! `totpctl activate USER [--code CODE]`: a pending enrollment becomes active
+//! once a code from the app verifies.
+
+use crate::cli::ActivateArgs;
+use crate::context::{self, Context};
+use crate::error::CliError;
+use crate::prompt;
+use std::path::Path;
+use totp_core::enrollment::{self, EnrollmentError};
+use totp_core::names::UserName;
+use totp_core::time::now_unix;
+use zeroize::Zeroizing;
+
+pub fn run(config: Option<&Path>, args: &ActivateArgs) -> Result<(), CliError> {
+    let ctx = Context::load("activate", config)?;
+    let user = context::user_name(&args.user)?;
+    let typed = match &args.code {
+        Some(code) => Zeroizing::new(code.as_bytes().to_vec()),
+        None => {
+            pending_record(&ctx, &user)?;
+            prompt::read_code("Code from the app: ")
+                .map_err(|e| CliError::Output("the prompt".into(), e))?
+                .ok_or_else(|| CliError::NoCode(user.to_string()))?
+        }
+    };
+    activate_with(&ctx, &user, &typed)
+}
+
+/// Fail early, before asking for a code, when there is nothing to activate.
+fn pending_record(ctx: &Context, user: &UserName) -> Result<(), CliError> {
+    match ctx.load_record(user)? {
+        None => Err(CliError::NotEnrolled(user.to_string())),
+        Some(r) if r.status == totp_core::record::Status::Active => {
+            Err(CliError::NotPending(user.to_string()))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Verify `typed` against the pending record under the user's lock, activate,
+/// and show the recovery codes. Shared with `enroll`.
+pub(crate) fn activate_with(ctx: &Context, user: &UserName, typed: &[u8]) -> Result<(), CliError> {
+    let lock = ctx.lock(user)?;
+    let mut record = ctx
+        .load_record(user)?
+        .ok_or_else(|| CliError::NotEnrolled(user.to_string()))?;
+    let codes = enrollment::activate(&lock, &mut record, typed, now_unix(), ctx.config.otp.window)
+        .map_err(|why| match why {
+            EnrollmentError::NotPending => CliError::NotPending(user.to_string()),
+            why => CliError::Code {
+                user: user.to_string(),
+                why,
+            },
+        })?;
+    drop(lock);
+    println!("The code was accepted: two-factor login is now active for '{user}'.");
+    super::print_recovery_codes(&codes);
+    Ok(())
+}

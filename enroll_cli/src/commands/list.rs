@@ -1,0 +1,72 @@
+//! `totpctl list [--json]`: one line per user with a record.
+
+use super::status::Report;
+use crate::cli::ListArgs;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::json;
+use std::io::ErrorKind;
+use std::path::Path;
+use totp_core::enrollment::recovery_left;
+
+pub fn run(config: Option<&Path>, args: &ListArgs) -> Result<(), CliError> {
+    let ctx = Context::load("list", config)?;
+    let users = match ctx.store.list_users() {
+        Ok(users) => users,
+        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            return Err(CliError::Output(
+                format!("(listing) {}", ctx.store.users_dir().display()),
+                e,
+            ))
+        }
+    };
+    let mut lines = Vec::new();
+    for user in &users {
+        // An unreadable record is listed as such; the others still are.
+        let line = match Report::read(&ctx, user) {
+            Ok(report) if args.json => report.json(),
+            Ok(report) => text_line(&report),
+            Err(e) if args.json => json::Object::new()
+                .string("user", user.as_str())
+                .string("status", "invalid")
+                .string("error", &e.to_string())
+                .finish(),
+            Err(_) => format!("{user} invalid (see 'totpctl status {user}')"),
+        };
+        lines.push(line);
+    }
+    if args.json {
+        println!("{}", json::array(&lines));
+    } else {
+        for line in lines {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn text_line(report: &Report) -> String {
+    match &report.enrolled {
+        None => format!("{} not-enrolled", report.user),
+        Some((record, state)) => {
+            let p = record.params;
+            format!(
+                "{} {} {}/{}/{}s recovery={}/{} failures={} locked={}",
+                report.user,
+                record.status,
+                p.algorithm,
+                p.digits,
+                p.period,
+                recovery_left(record, state),
+                record.recovery.len(),
+                state.failures,
+                if state.locked_at(report.now).is_some() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            )
+        }
+    }
+}

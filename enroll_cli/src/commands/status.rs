@@ -1,0 +1,132 @@
+//! `totpctl status [USER] [--json]`: what the record and the login state say,
+//! never the secret.
+
+use crate::cli::StatusArgs;
+use crate::context::{self, Context};
+use crate::error::CliError;
+use crate::json;
+use std::path::Path;
+use totp_core::enrollment::recovery_left;
+use totp_core::names::UserName;
+use totp_core::record::UserRecord;
+use totp_core::state::LoginState;
+use totp_core::time::{format_utc, now_unix};
+
+pub fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
+    let ctx = Context::load("status", config)?;
+    let user = match &args.user {
+        Some(raw) => context::user_name(raw)?,
+        None => caller()?,
+    };
+    let report = Report::read(&ctx, &user)?;
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
+}
+
+fn caller() -> Result<UserName, CliError> {
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(account)) => context::user_name(&account.name),
+        Ok(None) => Err(CliError::UnknownUser(format!("uid {uid}"))),
+        Err(e) => Err(CliError::UserLookup(format!("uid {uid}"), e)),
+    }
+}
+
+/// One user's enrollment as `status` and `list` show it.
+pub struct Report {
+    pub user: UserName,
+    pub enrolled: Option<(UserRecord, LoginState)>,
+    pub now: u64,
+}
+
+impl Report {
+    /// Read the record, then the state under the user's lock. A corrupt
+    /// record is an error; a corrupt state reads as fresh, as at login.
+    pub fn read(ctx: &Context, user: &UserName) -> Result<Self, CliError> {
+        let enrolled = match ctx.load_record(user)? {
+            None => None,
+            Some(record) => {
+                let state = ctx.lock(user)?.read_state().state;
+                Some((record, state))
+            }
+        };
+        Ok(Self {
+            user: user.clone(),
+            enrolled,
+            now: now_unix(),
+        })
+    }
+
+    fn last_code_at(record: &UserRecord, state: &LoginState) -> Option<u64> {
+        state
+            .last_step
+            .map(|step| step.saturating_mul(record.params.period))
+    }
+
+    pub fn status_word(&self) -> String {
+        match &self.enrolled {
+            None => "not enrolled".into(),
+            Some((record, _)) => record.status.to_string(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = format!("user:            {}\n", self.user);
+        let Some((record, state)) = &self.enrolled else {
+            out.push_str("status:          not enrolled\n");
+            return out;
+        };
+        let when = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), format_utc);
+        let p = record.params;
+        out.push_str(&format!("status:          {}\n", record.status));
+        out.push_str(&format!("algorithm:       {}\n", p.algorithm));
+        out.push_str(&format!("digits:          {}\n", p.digits));
+        out.push_str(&format!("period:          {} s\n", p.period));
+        out.push_str(&format!("created:         {}\n", when(record.created_at)));
+        out.push_str(&format!("activated:       {}\n", when(record.activated_at)));
+        out.push_str(&format!(
+            "last code used:  {}\n",
+            Self::last_code_at(record, state).map_or_else(|| "never".to_owned(), format_utc)
+        ));
+        out.push_str(&format!("failures:        {}\n", state.failures));
+        out.push_str(&format!(
+            "locked:          {}\n",
+            state
+                .locked_at(self.now)
+                .map_or_else(|| "no".to_owned(), |t| format!("until {}", format_utc(t)))
+        ));
+        out.push_str(&format!(
+            "recovery codes:  {} of {} left\n",
+            recovery_left(record, state),
+            record.recovery.len()
+        ));
+        out
+    }
+
+    pub fn json(&self) -> String {
+        let object = json::Object::new().string("user", self.user.as_str());
+        let Some((record, state)) = &self.enrolled else {
+            return object.string("status", "not_enrolled").finish();
+        };
+        let p = record.params;
+        object
+            .string("status", &record.status.to_string())
+            .string("algorithm", &p.algorithm.to_string())
+            .number("digits", u64::from(p.digits))
+            .number("period", p.period)
+            .opt_string("issuer", record.issuer.as_deref())
+            .opt_number("created_at", record.created_at)
+            .opt_number("activated_at", record.activated_at)
+            .opt_number("last_step", state.last_step)
+            .opt_number("last_code_at", Self::last_code_at(record, state))
+            .number("failures", u64::from(state.failures))
+            .opt_number("locked_until", state.locked_at(self.now))
+            .number("recovery_codes_left", recovery_left(record, state) as u64)
+            .number("recovery_codes_total", record.recovery.len() as u64)
+            .finish()
+    }
+}

@@ -1,0 +1,244 @@
+//! Every way a totpctl command can fail, each with a message that says what
+//! happened and what to do next. No variant carries a secret or a code.
+
+use std::fmt;
+use std::path::PathBuf;
+use totp_core::config::ConfigError;
+use totp_core::enrollment::EnrollmentError;
+use totp_core::names::NameError;
+use totp_core::secret::SecretError;
+use totp_core::store::StoreError;
+
+use crate::qr::QrError;
+
+#[derive(Debug)]
+pub enum CliError {
+    /// Run by someone other than root.
+    NotRoot {
+        command: &'static str,
+    },
+    /// The user name cannot be a login name (shown escaped).
+    InvalidUser {
+        shown: String,
+        why: NameError,
+    },
+    /// No such account in the passwd database.
+    UnknownUser(String),
+    /// The passwd lookup itself failed.
+    UserLookup(String, nix::Error),
+    Config(ConfigError),
+    /// Reading or writing the store failed.
+    Store(StoreError),
+    /// The existing record cannot be parsed; `command` would replace it with `--force`.
+    CorruptRecord {
+        user: String,
+        error: StoreError,
+    },
+    NotEnrolled(String),
+    AlreadyActive {
+        user: String,
+        command: &'static str,
+    },
+    /// `activate` on an active record.
+    NotPending(String),
+    /// Recovery codes for a record that is not active yet.
+    StillPending(String),
+    QrExists(PathBuf),
+    QrSymlink(PathBuf),
+    QrNoDirectory(PathBuf),
+    QrNotFile(PathBuf),
+    QrWrite(PathBuf, std::io::Error),
+    Qr(QrError),
+    /// A code was given but not accepted; the record stays pending.
+    Code {
+        user: String,
+        why: EnrollmentError,
+    },
+    /// No code arrived where one was needed.
+    NoCode(String),
+    Random(SecretError),
+    ImportRead(PathBuf, String),
+    ImportFormat(PathBuf, String),
+    NoHome(String),
+    /// The issuer would make an invalid record (too long, control characters).
+    InvalidIssuer(String),
+    Output(String, std::io::Error),
+}
+
+impl CliError {
+    /// 2 for a malformed command line, 1 for everything that failed after.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::InvalidUser { .. } | Self::InvalidIssuer(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+const UNCHANGED: &str = "nothing was changed";
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotRoot { command } => write!(
+                f,
+                "'totpctl {command}' must be run as root: the user records and login state are \
+                 readable and writable only by root (self-service use is not available yet). \
+                 Run it again with sudo."
+            ),
+            Self::InvalidUser { shown, why } => write!(
+                f,
+                "'{shown}' is not a valid user name ({why}). Give the login name exactly as \
+                 'getent passwd' shows it."
+            ),
+            Self::UnknownUser(user) => write!(
+                f,
+                "there is no user '{user}' on this system; {UNCHANGED}. Check the spelling \
+                 with 'getent passwd {user}', or create the account first."
+            ),
+            Self::UserLookup(user, e) => write!(
+                f,
+                "looking up user '{user}' failed ({e}); {UNCHANGED}. Check /etc/nsswitch.conf \
+                 and the directory service, then try again."
+            ),
+            Self::Config(e) => write!(
+                f,
+                "{e}. Fix the config file (see pam_totp.toml(5)) or point --config at another one."
+            ),
+            Self::Store(e) => write!(
+                f,
+                "{e}. Check that the pam_totp directories exist, belong to root and have mode 0700."
+            ),
+            Self::CorruptRecord { user, error } => write!(
+                f,
+                "{error}; {UNCHANGED}. Fix the file by hand, replace it with --force, or remove \
+                 the enrollment with 'totpctl reset {user}'."
+            ),
+            Self::NotEnrolled(user) => write!(
+                f,
+                "'{user}' is not enrolled. Start with 'totpctl enroll {user}'."
+            ),
+            Self::AlreadyActive { user, command } => write!(
+                f,
+                "'{user}' already has an active enrollment; {UNCHANGED}. To replace it (the \
+                 current app entry stops working), run 'totpctl {command} {user} --force'."
+            ),
+            Self::NotPending(user) => write!(
+                f,
+                "'{user}' is already active; there is nothing to activate. 'totpctl status \
+                 {user}' shows the enrollment."
+            ),
+            Self::StillPending(user) => write!(
+                f,
+                "'{user}' has not activated the enrollment yet, and recovery codes are issued at \
+                 activation. Run 'totpctl activate {user}' first."
+            ),
+            Self::QrExists(path) => write!(
+                f,
+                "{} already exists; {UNCHANGED}. Choose another file with --qr FILE, or \
+                 overwrite it with --force.",
+                path.display()
+            ),
+            Self::QrSymlink(path) => write!(
+                f,
+                "{} is a symbolic link, and totpctl never writes through one; {UNCHANGED}. \
+                 Choose another file with --qr FILE.",
+                path.display()
+            ),
+            Self::QrNoDirectory(path) => write!(
+                f,
+                "the directory for {} does not exist; {UNCHANGED}. Create it, or choose \
+                 another file with --qr FILE.",
+                path.display()
+            ),
+            Self::QrNotFile(path) => write!(
+                f,
+                "{} exists and is not a regular file; {UNCHANGED}. Choose another file with \
+                 --qr FILE.",
+                path.display()
+            ),
+            Self::QrWrite(path, e) => write!(
+                f,
+                "cannot write the QR code to {} ({e}); the enrollment was not saved. Choose \
+                 another file with --qr FILE.",
+                path.display()
+            ),
+            Self::Qr(e) => write!(f, "{e}; {UNCHANGED}."),
+            Self::Code { user, why } => {
+                let hint = match why {
+                    EnrollmentError::Malformed(_) => "Type the digits the app shows now.",
+                    EnrollmentError::Wrong => {
+                        "Check that the phone's clock is right and that the app entry is the new one."
+                    }
+                    EnrollmentError::Replayed => "Wait for the app to show the next code.",
+                    _ => "",
+                };
+                match why {
+                    EnrollmentError::Store(_) | EnrollmentError::Random(_) => write!(
+                        f,
+                        "activating '{user}' failed: {why}; the enrollment stays pending. Fix \
+                         the cause and run 'totpctl activate {user}' again."
+                    ),
+                    _ => write!(
+                        f,
+                        "the code was not accepted ({why}); '{user}' stays pending. {hint} Then \
+                         run 'totpctl activate {user}'."
+                    ),
+                }
+            }
+            Self::NoCode(user) => write!(
+                f,
+                "no code was given; '{user}' stays pending. Run 'totpctl activate {user}' and \
+                 type the code the app shows, or pass it with --code."
+            ),
+            Self::Random(e) => write!(f, "{e}; {UNCHANGED}. Try again."),
+            Self::ImportRead(path, e) => write!(
+                f,
+                "cannot read {}: {e}; {UNCHANGED}. Give the right file as the PATH argument.",
+                path.display()
+            ),
+            Self::ImportFormat(path, e) => write!(
+                f,
+                "{} is not a google-authenticator file that can be imported: {e}; {UNCHANGED}.",
+                path.display()
+            ),
+            Self::NoHome(user) => write!(
+                f,
+                "'{user}' has no home directory to look in; {UNCHANGED}. Give the file as the \
+                 PATH argument."
+            ),
+            Self::InvalidIssuer(e) => write!(
+                f,
+                "the issuer cannot be used ({e}); {UNCHANGED}. Give a shorter --issuer without \
+                 control characters."
+            ),
+            Self::Output(what, e) => write!(f, "cannot write {what}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<QrError> for CliError {
+    fn from(e: QrError) -> Self {
+        Self::Qr(e)
+    }
+}
+
+impl From<SecretError> for CliError {
+    fn from(e: SecretError) -> Self {
+        Self::Random(e)
+    }
+}

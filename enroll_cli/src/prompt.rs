@@ -1,0 +1,62 @@
+//! Reading a code: from the terminal with echo off, or one line from a pipe.
+
+use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use totp_core::answer::MAX_ANSWER;
+use zeroize::Zeroizing;
+
+/// Restores the terminal settings when dropped, even on an early return.
+struct EchoOff {
+    saved: Termios,
+}
+
+impl EchoOff {
+    fn new() -> io::Result<Self> {
+        let stdin = io::stdin();
+        let saved = termios::tcgetattr(&stdin)?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        quiet.local_flags.insert(LocalFlags::ECHONL);
+        termios::tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet)?;
+        Ok(Self { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        let _ = termios::tcsetattr(io::stdin(), SetArg::TCSAFLUSH, &self.saved);
+    }
+}
+
+/// Is standard input a terminal (someone to ask)?
+pub fn interactive() -> bool {
+    io::stdin().is_terminal()
+}
+
+/// Ask for a code on the terminal with echo off, or, when stdin is not a
+/// terminal, read one line from it without asking. `None` when the answer is
+/// empty or stdin is at its end.
+pub fn read_code(prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let _echo = if interactive() {
+        eprint!("{prompt}");
+        io::stderr().flush()?;
+        Some(EchoOff::new()?)
+    } else {
+        None
+    };
+    // One byte more than any accepted answer, so that an overlong one is
+    // still refused as too long rather than cut to a valid-looking code.
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_ANSWER + 2));
+    io::stdin()
+        .lock()
+        .take(MAX_ANSWER as u64 + 1)
+        .read_until(b'\n', &mut line)?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    Ok(if line.trim_ascii().is_empty() {
+        None
+    } else {
+        Some(line)
+    })
+}

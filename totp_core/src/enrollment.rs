@@ -1,0 +1,278 @@
+//! Changes to an enrollment that totpctl makes and the module must agree with:
+//! installing a new secret, activating it with a code from the app, and
+//! replacing the recovery codes.
+//!
+//! Each function takes the user's [`UserLock`], so it runs under the same lock
+//! as a login, and writes the record and the state in the order that can never
+//! re-admit a used code or recovery code if the second write fails.
+
+use crate::answer::{self, Answer, Malformed};
+use crate::otp::{self, Generator, Verdict};
+use crate::record::{Status, UserRecord};
+use crate::recovery::{self, NewCodes};
+use crate::secret::SecretError;
+use crate::store::{StoreError, UserLock};
+use std::fmt;
+
+#[derive(Debug)]
+pub enum EnrollmentError {
+    /// `activate` was asked for a record that is already active.
+    NotPending,
+    /// The answer is not a code of the record's length; nothing was checked.
+    Malformed(Malformed),
+    /// The code matches no step in the window.
+    Wrong,
+    /// The code matches a step already used.
+    Replayed,
+    Random(SecretError),
+    Store(StoreError),
+}
+
+impl fmt::Display for EnrollmentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotPending => write!(f, "the enrollment is already active"),
+            Self::Malformed(m) => write!(f, "{}", m.reason()),
+            Self::Wrong => write!(f, "wrong code"),
+            Self::Replayed => write!(f, "code already used"),
+            Self::Random(e) => write!(f, "{e}"),
+            Self::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EnrollmentError {}
+
+impl From<StoreError> for EnrollmentError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Install `record` (a new secret, pending or imported active) in place of
+/// whatever the user had. The record is written first (durably); then the
+/// state forgets the last step and the used recovery ids, which belonged to the
+/// old secret and the old codes. Failures and lockout are kept.
+pub fn install(lock: &UserLock<'_>, record: &UserRecord) -> Result<(), StoreError> {
+    lock.write_record(record)?;
+    let mut state = lock.read_state().state;
+    if state.last_step.is_some() || !state.used_recovery.is_empty() {
+        state.last_step = None;
+        state.used_recovery.clear();
+        lock.write_state(&state)?;
+    }
+    Ok(())
+}
+
+/// Check `typed` against a pending record and, if it is a valid code, make the
+/// record active with a fresh set of recovery codes, which are returned to be
+/// shown once.
+///
+/// The accepted step is saved in the login state before the record turns
+/// active, so the code used to activate can never be replayed at a login.
+/// `record` is updated only when everything was written.
+pub fn activate(
+    lock: &UserLock<'_>,
+    record: &mut UserRecord,
+    typed: &[u8],
+    now: u64,
+    window: u32,
+) -> Result<NewCodes, EnrollmentError> {
+    if record.status != Status::Pending {
+        return Err(EnrollmentError::NotPending);
+    }
+    let code = match answer::classify(typed, record.params.digits, false) {
+        Ok(Answer::Code(code)) => code,
+        Ok(Answer::Recovery(_)) => return Err(EnrollmentError::Malformed(Malformed::NotDigits)),
+        Err(malformed) => return Err(EnrollmentError::Malformed(malformed)),
+    };
+    let mut state = lock.read_state().state;
+    let generator = Generator::new(&record.secret, record.params);
+    let step = match otp::verify(&generator, &code, now, window, state.last_step) {
+        Verdict::Accepted { step } => step,
+        Verdict::Replayed { .. } => return Err(EnrollmentError::Replayed),
+        Verdict::Wrong => return Err(EnrollmentError::Wrong),
+    };
+    let codes = recovery::generate().map_err(EnrollmentError::Random)?;
+
+    state.last_step = Some(step);
+    state.used_recovery.clear();
+    lock.write_state(&state)?;
+
+    let previous = (record.activated_at, std::mem::take(&mut record.recovery));
+    record.status = Status::Active;
+    record.activated_at = Some(now);
+    record.recovery = codes.hashes.clone();
+    if let Err(e) = lock.write_record(record) {
+        record.status = Status::Pending;
+        (record.activated_at, record.recovery) = previous;
+        return Err(e.into());
+    }
+    Ok(codes)
+}
+
+/// Replace an active record's recovery codes with a fresh set. The record is
+/// written before the used ids are forgotten, so a failed write can only leave
+/// new codes refused (run it again), never old used codes accepted.
+pub fn regenerate_recovery(
+    lock: &UserLock<'_>,
+    record: &mut UserRecord,
+) -> Result<NewCodes, EnrollmentError> {
+    let codes = recovery::generate().map_err(EnrollmentError::Random)?;
+    let previous = std::mem::replace(&mut record.recovery, codes.hashes.clone());
+    if let Err(e) = lock.write_record(record) {
+        record.recovery = previous;
+        return Err(e.into());
+    }
+    let mut state = lock.read_state().state;
+    if !state.used_recovery.is_empty() {
+        state.used_recovery.clear();
+        lock.write_state(&state)?;
+    }
+    Ok(codes)
+}
+
+/// How many of the record's recovery codes the state has not marked used.
+pub fn recovery_left(record: &UserRecord, state: &crate::state::LoginState) -> usize {
+    record
+        .recovery
+        .iter()
+        .filter(|h| !state.used_recovery.contains(&h.id))
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Paths;
+    use crate::names::UserName;
+    use crate::otp::OtpParams;
+    use crate::secret::SecretBytes;
+    use crate::store::Store;
+    use std::path::PathBuf;
+    use zeroize::Zeroizing;
+
+    struct Scratch(PathBuf);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn store(name: &str) -> (Scratch, Store) {
+        let dir = std::env::temp_dir().join(format!(
+            "totp_core-enrollment-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let paths = Paths {
+            users_dir: dir.join("users"),
+            state_dir: dir.join("state"),
+        };
+        crate::fsio::ensure_private_dir(&paths.users_dir).unwrap();
+        crate::fsio::ensure_private_dir(&paths.state_dir).unwrap();
+        (Scratch(dir), Store::new(&paths))
+    }
+
+    fn pending() -> UserRecord {
+        let secret =
+            SecretBytes::from_bytes(Zeroizing::new(b"12345678901234567890".to_vec())).unwrap();
+        UserRecord {
+            status: Status::Pending,
+            secret,
+            params: OtpParams::new(otp::Algorithm::SHA1, 6, 30).unwrap(),
+            label: Some("alice".into()),
+            issuer: None,
+            created_at: Some(1),
+            activated_at: None,
+            recovery: Vec::new(),
+        }
+    }
+
+    fn code_at(record: &UserRecord, now: u64) -> Vec<u8> {
+        let g = Generator::new(&record.secret, record.params);
+        g.code_at_step(record.params.step_at(now))
+            .as_bytes()
+            .to_vec()
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn activation_records_the_step_and_issues_codes() {
+        let (_dir, store) = store("activate");
+        let user = UserName::parse(b"alice").unwrap();
+        let lock = store.lock(&user).unwrap();
+        let mut record = pending();
+        install(&lock, &record).unwrap();
+
+        let wrong = activate(&lock, &mut record, b"000000", NOW, 1);
+        assert!(matches!(wrong, Err(EnrollmentError::Wrong)));
+        let garbage = activate(&lock, &mut record, b"12ab56", NOW, 1);
+        assert!(matches!(
+            garbage,
+            Err(EnrollmentError::Malformed(Malformed::NotDigits))
+        ));
+        assert_eq!(
+            store.load_record(&user).unwrap().unwrap().status,
+            Status::Pending
+        );
+
+        let code = code_at(&record, NOW);
+        let codes = activate(&lock, &mut record, &code, NOW, 1).unwrap();
+        assert_eq!(codes.codes.len(), 10);
+        let saved = store.load_record(&user).unwrap().unwrap();
+        assert_eq!(saved.status, Status::Active);
+        assert_eq!(saved.activated_at, Some(NOW));
+        assert_eq!(saved.recovery, codes.hashes);
+        let state = lock.read_state().state;
+        assert_eq!(state.last_step, Some(NOW / 30));
+        assert_eq!(recovery_left(&saved, &state), 10);
+
+        // The activation code is spent: a login at the same moment sees a replay.
+        let g = Generator::new(&saved.secret, saved.params);
+        let again = otp::Code::parse(&code, 6).unwrap();
+        assert!(matches!(
+            otp::verify(&g, &again, NOW, 1, state.last_step),
+            Verdict::Replayed { .. }
+        ));
+        assert!(matches!(
+            activate(&lock, &mut record, &code, NOW, 1),
+            Err(EnrollmentError::NotPending)
+        ));
+    }
+
+    #[test]
+    fn install_and_regenerate_forget_what_belonged_to_the_old_codes() {
+        let (_dir, store) = store("regen");
+        let user = UserName::parse(b"bob").unwrap();
+        let lock = store.lock(&user).unwrap();
+        let mut record = pending();
+        install(&lock, &record).unwrap();
+        let code = code_at(&record, NOW);
+        activate(&lock, &mut record, &code, NOW, 1).unwrap();
+
+        let mut state = lock.read_state().state;
+        state.used_recovery = vec![1, 2];
+        state.failures = 3;
+        lock.write_state(&state).unwrap();
+        let fresh = regenerate_recovery(&lock, &mut record).unwrap();
+        let state = lock.read_state().state;
+        assert!(state.used_recovery.is_empty());
+        assert_eq!(state.failures, 3);
+        let saved = store.load_record(&user).unwrap().unwrap();
+        assert_eq!(saved.recovery, fresh.hashes);
+        assert_eq!(
+            recovery::find(fresh.codes[0].as_bytes(), &saved.recovery),
+            Some(1)
+        );
+
+        install(&lock, &pending()).unwrap();
+        let state = lock.read_state().state;
+        assert_eq!((state.last_step, state.failures), (None, 3));
+        assert_eq!(
+            store.load_record(&user).unwrap().unwrap().status,
+            Status::Pending
+        );
+    }
+}
