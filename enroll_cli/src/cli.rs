@@ -7,7 +7,12 @@ use totp_core::otp::{self, Algorithm};
 
 /// Enroll and manage pam_totp two-factor login (TOTP codes from an authenticator app).
 #[derive(Debug, Parser)]
-#[command(name = "totpctl", version, propagate_version = true)]
+#[command(
+    name = "totpctl",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
 #[command(
     after_help = "Every command except --help and --version must be run as root for now.\nExit status: 0 success, 1 the operation failed, 2 usage error."
 )]
