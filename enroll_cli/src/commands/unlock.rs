@@ -32,7 +32,7 @@ pub fn run(config: Option<&Path>, args: &UserArgs) -> Result<(), CliError> {
             "'{user}' is unlocked (was locked until {}, after {failures} failures).",
             format_utc(until)
         ),
-        None => println!("'{user}' was not locked; {failures} failures cleared."),
+        None => println!("'{user}' was not locked; the failure count ({failures}) is cleared."),
     }
     Ok(())
 }
