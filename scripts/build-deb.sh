@@ -24,9 +24,9 @@ done
 if [ -n "$missing" ]; then
 	[ "$(id -u)" -eq 0 ] || die "missing build dependencies:$missing (run as root or install them)"
 	log "installing:$missing"
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
 	# shellcheck disable=SC2086 # a list of package names
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
 fi
 
 PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -69,4 +69,4 @@ lintian_out=$(lintian --pedantic --display-info --tag-display-limit 0 --fail-on 
 bad=$(printf '%s\n' "$lintian_out" | grep -E '^(E|W|P): ' || true)
 [ -z "$bad" ] || die "lintian found errors, warnings or pedantic tags (see above)"
 
-log "built: $(ls dist/*.deb | tr '\n' ' ')"
+log "built: $(find dist -maxdepth 1 -name '*.deb' | tr '\n' ' ')"

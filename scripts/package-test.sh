@@ -33,19 +33,21 @@ ok() { passed=$((passed + 1)); printf 'ok     %s\n' "$*"; }
 not_ok() {
 	failed=$((failed + 1))
 	printf 'FAILED %s\n' "$*"
-	# Show what pamtester said, if the failed check ran it.
-	if [ -n "$work" ] && [ -s "$work/pamtester.out" ]; then sed 's/^/       | /' "$work/pamtester.out"; fi
+	# Show what pamtester or totpctl said, if the failed check ran one.
+	if [ -n "$work" ] && [ -s "$work/last.out" ]; then sed 's/^/       | /' "$work/last.out"; fi
 }
 check() { # check DESCRIPTION COMMAND...
 	local what=$1; shift
-	[ -z "$work" ] || rm -f "$work/pamtester.out"
+	[ -z "$work" ] || rm -f "$work/last.out"
 	if "$@"; then ok "$what"; else not_ok "$what"; fi
 }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (it installs a package and edits PAM config)"
 export DEBIAN_FRONTEND=noninteractive
+# apt-get calls wait for the dpkg lock (another apt run, unattended-upgrades)
+# instead of failing the test half-way.
 
-deb=$(ls dist/libpam-totp_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+deb=$(find dist -maxdepth 1 -name "libpam-totp_*.deb" 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$deb" ] || die "no dist/libpam-totp_*.deb: run scripts/build-deb.sh first"
 
 need=""
@@ -53,9 +55,9 @@ command -v pamtester >/dev/null || need="$need pamtester"
 command -v oathtool >/dev/null || need="$need oathtool"
 if [ -n "$need" ]; then
 	log "installing:$need"
-	apt-get update -qq
+	apt-get -o DPkg::Lock::Timeout=600 update -qq
 	# shellcheck disable=SC2086 # a list of package names
-	apt-get install -y -qq $need >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq $need >/dev/null
 fi
 
 # True while dpkg knows the package in any state short of purged.
@@ -68,7 +70,7 @@ installed() {
 # A run that died half-way may have left the package behind; start clean.
 if installed; then
 	log "purging a libpam-totp left installed before this run"
-	apt-get purge -y -qq libpam-totp >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
 fi
 
 work=$(mktemp -d /tmp/pamtotp-pkgtest.XXXXXX)
@@ -82,7 +84,7 @@ cleanup() {
 	rm -f "$service_file"
 	if installed; then
 		log "cleanup: purging libpam-totp"
-		apt-get purge -y -qq libpam-totp >/dev/null 2>&1
+		apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null 2>&1
 	fi
 	if ! (cd /etc/pam.d && sha256sum --quiet -c "$work/common.sha256" >/dev/null 2>&1); then
 		log "cleanup: restoring /etc/pam.d/common-* from $work/pam.d"
@@ -104,7 +106,7 @@ mode_is() { [ "$(stat -c '%a %U:%G' "$2")" = "$1" ]; }
 
 # --- install ---------------------------------------------------------
 log "installing $deb"
-apt-get install -y -qq "./$deb" >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq "./$deb" >/dev/null
 check "package installs" installed
 check "module installed" test -f "$(pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security/pam_totp.so"
 check "totpctl installed" test -x /usr/bin/totpctl
@@ -137,10 +139,12 @@ chmod 0600 "$record"
 printf '@include common-auth\n' > "$service_file"
 
 login() { # login PASSWORD CODE
-	printf '%s\n%s\n' "$1" "$2" | pamtester "$service" "$user" authenticate >"$work/pamtester.out" 2>&1
+	printf '%s\n%s\n' "$1" "$2" | pamtester "$service" "$user" authenticate >"$work/last.out" 2>&1
 }
 login_fails() { ! login "$@"; }
+totpctl_status() { totpctl status "$user" >"$work/last.out" 2>&1; }
 
+check "totpctl reads the record (status)" totpctl_status
 code=$(oathtool --totp -b "$secret")
 check "password + valid code is accepted" login "$password" "$code"
 check "the same code again is refused (replay)" login_fails "$password" "$code"
@@ -152,7 +156,7 @@ check "wrong password + valid code is refused" login_fails "not-$password" "$(oa
 rm -f "$service_file"
 pam-auth-update --disable totp
 check "pam-auth-update --disable removes pam_totp from common-auth" bash -c '! grep -Eq "^[^#]*pam_totp\.so" /etc/pam.d/common-auth'
-apt-get purge -y -qq libpam-totp >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
 check "package purged" bash -c "! dpkg-query -W -f='\${Status}' libpam-totp 2>/dev/null | grep -q installed"
 check "/etc/pam.d/common-* identical to before" common_unchanged
 check "/etc/pam_totp removed on purge" test ! -e /etc/pam_totp
