@@ -1,0 +1,211 @@
+//! Races, memory and the ABI of the built module.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use integration::*;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// 50 logins at once with the same valid code: exactly one may succeed, every time.
+#[test]
+fn fifty_parallel_logins_with_one_code_admit_exactly_one() {
+    let sb = Sandbox::new("race");
+    sb.service("totp", "");
+    sb.enroll("root");
+    for round in 0..3 {
+        let _ = std::fs::remove_file(sb.state_path("root"));
+        let code = code_now(SECRET);
+        // Start every process first (each waits at the prompt), then answer all.
+        let mut children: Vec<_> = (0..50)
+            .map(|_| {
+                sb.pamtester_command("totp", "root", &[])
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in &mut children {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+        }
+        let outcomes: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let successes = outcomes.iter().filter(|o| o.status.success()).count();
+        // The others are refused as replays, until the replays themselves reach
+        // max_failures and lock the account (right: someone is reusing a code).
+        let refused = outcomes
+            .iter()
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .filter(|e| {
+                e.contains("result=denied reason=\"replayed code")
+                    || e.contains("result=denied reason=\"locked out until")
+            })
+            .count();
+        assert_eq!(
+            successes, 1,
+            "round {round}: {successes} of 50 parallel logins succeeded with one code"
+        );
+        assert_eq!(
+            refused, 49,
+            "round {round}: every other attempt is refused as a replay or by the lockout"
+        );
+    }
+}
+
+/// The module exports the six PAM entry points and nothing else.
+#[test]
+fn exports_only_the_pam_entry_points() {
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(module_path())
+        .output()
+        .expect("nm (binutils) is needed");
+    assert!(out.status.success());
+    let exported: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .nth(2)
+                .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        "pam_sm_acct_mgmt",
+        "pam_sm_authenticate",
+        "pam_sm_chauthtok",
+        "pam_sm_close_session",
+        "pam_sm_open_session",
+        "pam_sm_setcred",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(exported, expected);
+}
+
+fn build_harness(sb: &Sandbox) -> std::path::PathBuf {
+    let bin = sb.root.join("pam_loop");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/pam_loop.c");
+    let out = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-rdynamic", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg("-lpam")
+        .output()
+        .expect("a C compiler is needed for the leak harness");
+    assert!(
+        out.status.success(),
+        "cc failed (apt-get install libpam0g-dev): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+fn parse_counts(line: &str) -> std::collections::HashMap<String, i64> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+/// 10,000 authentications in one process: every reply string is freed by the
+/// module, wiped before it is freed, and memory stays flat apart from the
+/// 16-byte response array that pamsm drops without freeing.
+#[test]
+fn conversation_replies_are_wiped_and_freed_over_10k_logins() {
+    let sb = Sandbox::new("leak");
+    sb.enroll("root");
+    sb.service("loop", "");
+    let bin = build_harness(&sb);
+    let code = code_now(SECRET);
+    let n = 10_000;
+    let out = Command::new(&bin)
+        .arg(&sb.service_dir)
+        .args(["loop", "root", &code])
+        .arg(sb.state_path("root"))
+        .arg(n.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = parse_counts(stdout.trim());
+    eprintln!("leak check: {stdout}");
+    assert_eq!(c["success"], n, "every login succeeds: {stdout}");
+    assert_eq!(c["handed"], n);
+    assert_eq!(c["freed"], n, "the module frees every reply string");
+    assert_eq!(
+        c["wiped"], n,
+        "the module wipes every reply string before freeing it"
+    );
+    // pamsm's response array is one 16-byte calloc (a 32-byte heap chunk) per
+    // prompt. Allow that, plus 256 KiB of allocator slack, and nothing more.
+    let growth_kb = c["rss_end_kb"] - c["rss_warm_kb"];
+    let bound_kb = (n - 200) * 32 / 1024 + 256;
+    eprintln!(
+        "rss growth over {} logins: {growth_kb} KiB (bound {bound_kb} KiB)",
+        n - 200
+    );
+    assert!(
+        growth_kb <= bound_kb,
+        "RSS grew {growth_kb} KiB over {n} logins (bound {bound_kb} KiB)"
+    );
+}
+
+/// valgrind agrees: nothing is definitely lost except pamsm's response arrays,
+/// and no reply string is among the losses.
+#[test]
+fn valgrind_finds_only_the_pamsm_response_array() {
+    require_tool("valgrind", "valgrind");
+    let sb = Sandbox::new("valgrind");
+    sb.enroll("root");
+    sb.service("loop", "");
+    let bin = build_harness(&sb);
+    let code = code_now(SECRET);
+    // Slow under valgrind (about 0.5 s a login): stay well inside the code's validity.
+    let n: i64 = 20;
+    let out = Command::new("valgrind")
+        .args([
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99",
+            "--show-leak-kinds=definite",
+        ])
+        .arg(&bin)
+        .arg(&sb.service_dir)
+        .args(["loop", "root", &code])
+        .arg(sb.state_path("root"))
+        .arg(n.to_string())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(parse_counts(stdout.trim())["success"], n, "{stdout}");
+    assert!(report.contains("ERROR SUMMARY"), "{report}");
+    let lost: i64 = report
+        .lines()
+        .find(|l| l.contains("definitely lost:"))
+        .and_then(|l| l.split("definitely lost:").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .map_or(0, |v| v.replace(',', "").parse().unwrap());
+    eprintln!("valgrind: {lost} bytes definitely lost over {n} logins");
+    assert!(
+        lost <= 16 * n,
+        "{lost} bytes definitely lost over {n} logins:\n{report}"
+    );
+    assert!(
+        !report.contains("strdup"),
+        "a reply string leaked:\n{report}"
+    );
+    assert!(
+        !report.contains("Invalid read") && !report.contains("Invalid write"),
+        "{report}"
+    );
+}
