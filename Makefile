@@ -1,0 +1,44 @@
+# pam_totp: the two commands a new user needs, and the packaging.
+#
+#   make demo   try it: a sandboxed PAM login (nothing under /etc changes)
+#   make test   the whole test suite (what CI runs)
+#   make deb    build dist/libpam-totp_*.deb
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+
+.PHONY: all build demo test test-cargo test-package lint deb clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --locked
+
+demo:
+	scripts/deps.sh demo
+	$(CARGO) build --workspace --locked
+	scripts/demo.sh
+
+# Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, then
+# the package cycle (build, install, pam-auth-update, login, purge).
+test: test-cargo test-package
+
+test-cargo:
+	scripts/deps.sh test
+	$(CARGO) build --workspace --locked
+	$(CARGO) test --workspace --locked
+
+test-package: deb
+	scripts/package-test.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+deb:
+	scripts/build-deb.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf dist

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install the Debian packages that pam_totp's builds, demo and tests use.
+#
+#   scripts/deps.sh [demo|test|all]     (default: all)
+#
+# Only missing packages are installed; run as root or with sudo available.
+set -eu
+
+demo="libpam0g-dev libpam-wrapper pamtester oathtool pkgconf"
+test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect
+      debhelper devscripts lintian libpam-runtime passwd util-linux"
+
+case "${1:-all}" in
+demo) want=$demo ;;
+test | all) want=$test ;;
+*) echo "usage: $0 [demo|test|all]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=""
+elif command -v sudo >/dev/null; then
+	sudo="sudo"
+else
+	echo "deps: missing packages:$missing; run as root or install them" >&2
+	exit 1
+fi
+echo "deps: installing:$missing"
+$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+# shellcheck disable=SC2086 # a list of package names
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
