@@ -5,7 +5,8 @@
 //! directory (O_EXCL|O_NOFOLLOW, 0600) and are renamed over the target, so a
 //! reader sees the old file or the new one, never a torn one.
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{renameat2, Flock, FlockArg, RenameFlags};
 use nix::unistd::geteuid;
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -212,6 +213,54 @@ pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     result
 }
 
+/// Replace `path` with `data` atomically but without fsync, for login state.
+///
+/// The new contents go into a standing spare file beside `path` (created once
+/// with O_EXCL|O_NOFOLLOW, checked by fstat whenever it is reused), which is
+/// then swapped with `path` in one `renameat2(RENAME_EXCHANGE)`. A reader (who
+/// holds the same lock as the writer) sees the whole old file or the whole new
+/// one, and the old one becomes the next spare. Unlike a rename over the old
+/// file this creates and frees no inode per login, and it does not make ext4
+/// (auto_da_alloc) flush the data synchronously: together that is most of the
+/// cost of a login. The price is the documented one for state: after a crash
+/// the file may be empty, torn or old, which is treated as no state or as an
+/// older state; either can only forget, never grant.
+pub fn replace_unsynced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let spare = temp_path(path);
+    let mut old_len = 0;
+    let mut file = match OpenOptions::new()
+        .write(true)
+        .custom_flags(NOFOLLOW)
+        .open(&spare)
+    {
+        Ok(file) => {
+            old_len = check_open_file(&file, Trust::Private, u64::MAX).map_err(io::Error::other)?;
+            file
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(NOFOLLOW)
+            .open(&spare)?,
+        Err(e) => return Err(e),
+    };
+    // Overwrite from the start, then cut to length if it shrank. (Truncating
+    // to zero first would again make ext4 flush synchronously on close.)
+    file.write_all(data)?;
+    if old_len > data.len() as u64 {
+        file.set_len(data.len() as u64)?;
+    }
+    drop(file);
+    match renameat2(None, &spare, None, path, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => Ok(()),
+        // Nothing to exchange with yet (the first write), or a file system
+        // without RENAME_EXCHANGE: a plain rename is just as atomic.
+        Err(Errno::ENOENT | Errno::EINVAL) => std::fs::rename(&spare, path),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Remove a file if it exists (and is not a directory); durable removes fsync the directory.
 pub fn remove(path: &Path, durable: bool) -> io::Result<bool> {
     match std::fs::remove_file(path) {
@@ -290,6 +339,33 @@ mod tests {
         assert_eq!(
             read_checked(&path, Trust::Private, 100).unwrap().as_str(),
             "again"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unsynced_replace_swaps_in_whole_files() {
+        let dir = scratch("swap");
+        let path = dir.join("alice.state");
+        replace_unsynced(&path, b"one").unwrap();
+        assert_eq!(
+            read_checked(&path, Trust::Private, 100).unwrap().as_str(),
+            "one"
+        );
+        replace_unsynced(&path, b"two, longer").unwrap();
+        replace_unsynced(&path, b"3").unwrap();
+        assert_eq!(
+            read_checked(&path, Trust::Private, 100).unwrap().as_str(),
+            "3"
+        );
+        // The spare holds the previous version, and is reused, never followed.
+        assert_eq!(std::fs::read(temp_path(&path)).unwrap(), b"two, longer");
+        std::fs::remove_file(temp_path(&path)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", temp_path(&path)).unwrap();
+        assert!(replace_unsynced(&path, b"4").is_err());
+        assert_eq!(
+            read_checked(&path, Trust::Private, 100).unwrap().as_str(),
+            "3"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

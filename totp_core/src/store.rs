@@ -169,7 +169,7 @@ impl UserLock<'_> {
     /// only re-admit a code whose step has already expired.
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
         let path = self.store.state_path(&self.user);
-        fsio::write_atomic(&path, state.to_toml().as_bytes(), false)
+        fsio::replace_unsynced(&path, state.to_toml().as_bytes())
             .map_err(|e| StoreError::Write(path, e))
     }
 
