@@ -11,10 +11,10 @@ use crate::fsio::FileError;
 use crate::names::{printable, UserName};
 use crate::otp::{self, Generator, Verdict};
 use crate::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision};
-use crate::record::{Status, UserRecord};
+use crate::record::Status;
 use crate::state::LoginState;
 use crate::store::{Store, StoreError, UserLock};
-use crate::{recovery, throttle, time};
+use crate::{enrollment, recovery, throttle, time};
 use nix::unistd::User;
 use std::path::Path;
 use std::time::Duration;
@@ -296,7 +296,7 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
             ),
             Some(id) => {
                 state.used_recovery.push(id);
-                let left = remaining_recovery(&record, &state);
+                let left = enrollment::recovery_left(&record, &state);
                 io.info(&format!(
                     "Recovery code accepted. {left} left. Set up your authenticator again with 'totpctl enroll', or ask an administrator."
                 ));
@@ -366,14 +366,6 @@ fn unenrolled(io: &mut dyn PamIo, log: Log, policy: Unenrolled, now: u64, why: &
             log.denied(&format!("{why}; deadline {deadline} has passed"))
         }
     }
-}
-
-fn remaining_recovery(record: &UserRecord, state: &LoginState) -> usize {
-    record
-        .recovery
-        .iter()
-        .filter(|h| !state.used_recovery.contains(&h.id))
-        .count()
 }
 
 fn succeed(
