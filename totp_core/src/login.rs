@@ -6,7 +6,7 @@
 
 use crate::answer::{self, Answer};
 use crate::args::{FirstPass, ModuleArgs, DEFAULT_PROMPT, FORWARD_PASS_PROMPT};
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::config::{Config, Throttle, DEFAULT_CONFIG_PATH};
 use crate::fsio::FileError;
 use crate::names::{printable, UserName};
 use crate::otp::{self, Generator, Verdict};
@@ -264,46 +264,48 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
     drop(raw);
 
     // 7. Verify, then record the result under the lock.
+    let held = Held {
+        lock,
+        state,
+        now,
+        log,
+    };
     match answer {
         Answer::Code(code) => {
             let generator = Generator::new(&record.secret, record.params);
-            match otp::verify(&generator, &code, now, config.otp.window, state.last_step) {
+            match otp::verify(
+                &generator,
+                &code,
+                now,
+                config.otp.window,
+                held.state.last_step,
+            ) {
                 Verdict::Accepted { step } => {
-                    state.last_step = Some(step);
-                    succeed(&lock, state, now, rhost.as_deref(), log, "code accepted")
+                    held.succeed(rhost.as_deref(), "code accepted", |s| {
+                        s.last_step = Some(step);
+                    })
                 }
-                Verdict::Replayed { .. } => fail(
-                    io,
-                    &lock,
-                    state,
-                    &config,
-                    now,
-                    log,
-                    "replayed code (already used)",
-                ),
-                Verdict::Wrong => fail(io, &lock, state, &config, now, log, "wrong code"),
+                Verdict::Replayed { .. } => {
+                    held.fail(io, &config.throttle, "replayed code (already used)")
+                }
+                Verdict::Wrong => held.fail(io, &config.throttle, "wrong code"),
             }
         }
         Answer::Recovery(typed) => match recovery::find(&typed, &record.recovery) {
-            Some(id) if state.used_recovery.contains(&id) => fail(
+            Some(id) if held.state.used_recovery.contains(&id) => held.fail(
                 io,
-                &lock,
-                state,
-                &config,
-                now,
-                log,
+                &config.throttle,
                 &format!("recovery code {id} was already used"),
             ),
             Some(id) => {
-                state.used_recovery.push(id);
-                let left = enrollment::recovery_left(&record, &state);
+                let left = enrollment::recovery_left(&record, &held.state).saturating_sub(1);
                 io.info(&format!(
                     "Recovery code accepted. {left} left. Set up your authenticator again with 'totpctl enroll', or ask an administrator."
                 ));
                 let reason = format!("recovery code {id} used, {left} left");
-                succeed(&lock, state, now, rhost.as_deref(), log, &reason)
+                held.succeed(rhost.as_deref(), &reason, |s| s.used_recovery.push(id))
             }
-            None => fail(io, &lock, state, &config, now, log, "wrong recovery code"),
+            None => held.fail(io, &config.throttle, "wrong recovery code"),
         },
     }
 }
@@ -368,44 +370,49 @@ fn unenrolled(io: &mut dyn PamIo, log: Log, policy: Unenrolled, now: u64, why: &
     }
 }
 
-fn succeed(
-    lock: &UserLock<'_>,
-    mut state: LoginState,
+/// The user's lock and the state read under it, held until the outcome is
+/// written: the only way to finish a verified attempt.
+struct Held<'a> {
+    lock: UserLock<'a>,
+    state: LoginState,
     now: u64,
-    rhost: Option<&str>,
     log: Log,
-    reason: &str,
-) -> Outcome {
-    throttle::record_success(&mut state, now, rhost);
-    // The step must be on disk before success is returned; otherwise the same
-    // code could be accepted twice.
-    match lock.write_state(&state) {
-        Ok(()) => log.success(reason),
-        Err(e) => log.broken(PamCode::AuthErr, &format!("{reason}, but refused: {e}")),
-    }
 }
 
-fn fail(
-    io: &mut dyn PamIo,
-    lock: &UserLock<'_>,
-    mut state: LoginState,
-    config: &Config,
-    now: u64,
-    mut log: Log,
-    reason: &str,
-) -> Outcome {
-    let delay = throttle::record_failure(&mut state, &config.throttle, now);
-    let mut reason = format!(
-        "{reason} ({} of {} failures)",
-        state.failures, config.throttle.max_failures
-    );
-    if let Some(until) = state.locked_at(now) {
-        reason.push_str(&format!("; locked out until {}", time::format_utc(until)));
+impl Held<'_> {
+    /// Apply `update`, clear the failures and save. The state must be on disk
+    /// before success is returned; otherwise the same code could be accepted twice.
+    fn succeed(
+        mut self,
+        rhost: Option<&str>,
+        reason: &str,
+        update: impl FnOnce(&mut LoginState),
+    ) -> Outcome {
+        update(&mut self.state);
+        throttle::record_success(&mut self.state, self.now, rhost);
+        match self.lock.write_state(&self.state) {
+            Ok(()) => self.log.success(reason),
+            Err(e) => self
+                .log
+                .broken(PamCode::AuthErr, &format!("{reason}, but refused: {e}")),
+        }
     }
-    if let Err(e) = lock.write_state(&state) {
-        log.note = Some(format!("failure not recorded: {e}"));
+
+    /// Count the failure (maybe locking the account), save, and wait while still
+    /// holding the lock, so parallel guesses queue up behind it.
+    fn fail(mut self, io: &mut dyn PamIo, throttle_cfg: &Throttle, reason: &str) -> Outcome {
+        let delay = throttle::record_failure(&mut self.state, throttle_cfg, self.now);
+        let mut reason = format!(
+            "{reason} ({} of {} failures)",
+            self.state.failures, throttle_cfg.max_failures
+        );
+        if let Some(until) = self.state.locked_at(self.now) {
+            reason.push_str(&format!("; locked out until {}", time::format_utc(until)));
+        }
+        if let Err(e) = self.lock.write_state(&self.state) {
+            self.log.note = Some(format!("failure not recorded: {e}"));
+        }
+        io.delay(delay);
+        self.log.denied(&reason)
     }
-    // Wait while still holding the lock, so parallel guesses queue up behind it.
-    io.delay(delay);
-    log.denied(&reason)
 }
