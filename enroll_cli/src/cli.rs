@@ -46,6 +46,9 @@ pub enum Command {
     /// Migrate USER's ~/.google_authenticator file into an active enrollment
     #[command(name = "import-google-authenticator")]
     ImportGoogleAuthenticator(ImportArgs),
+    /// Dry run before enabling: config, file modes, records, users who would be locked out, PAM stacks and sshd
+    #[command(long_about = CHECK_ABOUT)]
+    Check(CheckArgs),
     /// Write the totpctl(8) man page into DIR (used by the package build)
     #[command(hide = true)]
     GenerateMan {
@@ -122,6 +125,38 @@ pub struct RecoveryCodesArgs {
 pub struct UserArgs {
     /// The login name
     pub user: String,
+}
+
+const CHECK_ABOUT: &str = "\
+Dry run before enabling pam_totp (and after any change): read the config, the
+user records and login state, the accounts, the PAM stacks that would use the
+module and sshd's configuration, and report what would break logins.
+
+Each finding is one line starting with 'error:', 'warning:' or 'ok:', and says
+how to fix it. Errors are what would deny logins or bypass the code: a config
+or record the module refuses, unsafe file modes, accounts with a login shell
+(root first) that are not enrolled under unenrolled = \"deny\" and have no
+exemption, an invalid pam_totp.so argument, and sshd settings that hide the
+code prompt. The exit status is 1 when there is an error, 0 otherwise.
+
+Accounts are listed with 'getent passwd' (the same NSS databases the module
+uses; directory services that do not enumerate are not covered). A login shell
+is one listed in /etc/shells.";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A PAM service (a file in the PAM directory) to inspect; repeat for several [default: common-auth and sshd]
+    #[arg(long = "pam-service", value_name = "NAME")]
+    pub pam_services: Vec<String>,
+    /// The PAM configuration directory
+    #[arg(long, value_name = "DIR", default_value = "/etc/pam.d")]
+    pub pam_dir: PathBuf,
+    /// sshd's configuration file
+    #[arg(long, value_name = "FILE", default_value = "/etc/ssh/sshd_config")]
+    pub sshd_config: PathBuf,
+    /// Read the accounts from FILE (passwd(5) format) instead of 'getent passwd'
+    #[arg(long, value_name = "FILE")]
+    pub passwd: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

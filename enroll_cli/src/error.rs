@@ -63,6 +63,10 @@ pub enum CliError {
     /// The issuer would make an invalid record (too long, control characters).
     InvalidIssuer(String),
     Output(String, std::io::Error),
+    /// `check` found this many errors (already printed, one a line).
+    CheckFailed {
+        errors: usize,
+    },
 }
 
 impl CliError {
@@ -213,6 +217,12 @@ impl fmt::Display for CliError {
                  control characters."
             ),
             Self::Output(what, e) => write!(f, "cannot write {what}: {e}"),
+            Self::CheckFailed { errors } => write!(
+                f,
+                "{errors} error{} found; fix {} before enabling pam_totp or relying on it.",
+                if *errors == 1 { "" } else { "s" },
+                if *errors == 1 { "it" } else { "them" }
+            ),
         }
     }
 }

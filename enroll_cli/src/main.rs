@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Reset(args) => commands::remove::reset(config, &args),
         Command::Unlock(args) => commands::unlock::run(config, &args),
         Command::ImportGoogleAuthenticator(args) => commands::import::run(config, &args),
+        Command::Check(args) => commands::check::run(config, &args),
         Command::GenerateMan { dir } => commands::generate::man(&dir),
         Command::GenerateCompletions { shell } => commands::generate::completions(shell),
     };

@@ -1,0 +1,866 @@
+//! `totpctl check`: a dry run that reads what the module would read and says,
+//! one line per finding, what would deny a login or let one skip the code.
+//!
+//! Every rule comes from `totp_core`: the config and records are loaded with
+//! the module's own loaders, file trust with `fsio::read_checked`, module
+//! arguments with `args::ModuleArgs`, and the group and unenrolled decisions
+//! with `policy`. What is new here is reading the PAM stacks and sshd_config,
+//! which the module never does.
+
+use crate::cli::CheckArgs;
+use crate::error::CliError;
+use nix::unistd::{geteuid, Gid, Uid, User};
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fmt;
+use std::fs;
+use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use totp_core::args::ModuleArgs;
+use totp_core::config::{Config, DEFAULT_CONFIG_PATH};
+use totp_core::fsio::{self, FileError, Trust};
+use totp_core::names::{printable, UserName};
+use totp_core::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision};
+use totp_core::record::Status;
+use totp_core::state::LoginState;
+use totp_core::store::{Store, StoreError, RECORD_LIMIT};
+use totp_core::time::{format_utc, now_unix};
+
+/// PAM modules that check a password; pam_totp belongs after them.
+const PASSWORD_MODULES: &[&str] = &[
+    "pam_unix.so",
+    "pam_sss.so",
+    "pam_ldap.so",
+    "pam_krb5.so",
+    "pam_winbind.so",
+    "pam_userdb.so",
+    "pam_pwdfile.so",
+];
+/// How deep `@include`, `include`, `substack` and sshd `Include` are followed.
+const MAX_DEPTH: usize = 8;
+const SYSLOG_SOCKET: &str = "/dev/log";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Severity {
+    Error,
+    Warning,
+    Ok,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+            Self::Ok => "ok",
+        })
+    }
+}
+
+/// Prints each finding as it is made and counts them.
+#[derive(Default)]
+struct Findings {
+    errors: usize,
+    warnings: usize,
+}
+
+impl Findings {
+    fn say(&mut self, severity: Severity, text: impl fmt::Display) {
+        match severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+            Severity::Ok => {}
+        }
+        println!("{severity}: {text}");
+    }
+    fn error(&mut self, text: impl fmt::Display) {
+        self.say(Severity::Error, text);
+    }
+    fn warning(&mut self, text: impl fmt::Display) {
+        self.say(Severity::Warning, text);
+    }
+    fn ok(&mut self, text: impl fmt::Display) {
+        self.say(Severity::Ok, text);
+    }
+}
+
+pub fn run(config: Option<&Path>, args: &CheckArgs) -> Result<(), CliError> {
+    if !geteuid().is_root() {
+        return Err(CliError::NotRoot { command: "check" });
+    }
+    let mut out = Findings::default();
+    if let Some(config) = check_config(&mut out, config) {
+        let store = Store::new(&config.paths);
+        let enrolled_any = store.list_users().is_ok_and(|u| !u.is_empty());
+        check_dir(&mut out, "users_dir", store.users_dir(), Severity::Warning);
+        let missing_state = if enrolled_any {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        check_dir(&mut out, "state_dir", store.state_dir(), missing_state);
+        let accounts = accounts(args.passwd.as_deref());
+        let records = check_records(&mut out, &store, accounts.as_deref().unwrap_or(&[]));
+        check_accounts(&mut out, &config, &records, accounts);
+    }
+    let services: Vec<String> = if args.pam_services.is_empty() {
+        vec!["common-auth".into(), "sshd".into()]
+    } else {
+        args.pam_services.clone()
+    };
+    for service in &services {
+        check_pam_service(&mut out, &args.pam_dir, service, config);
+    }
+    check_sshd(&mut out, &args.sshd_config);
+    if !Path::new(SYSLOG_SOCKET).exists() {
+        out.warning(format!(
+            "{SYSLOG_SOCKET} does not exist: the module's and totpctl's log lines (every \
+             denied login, every reset) will be lost. Fix: install and start a syslog daemon \
+             (rsyslog) or enable systemd-journald's {SYSLOG_SOCKET} socket."
+        ));
+    }
+    println!(
+        "summary: {} error{}, {} warning{}",
+        out.errors,
+        if out.errors == 1 { "" } else { "s" },
+        out.warnings,
+        if out.warnings == 1 { "" } else { "s" }
+    );
+    if out.errors > 0 {
+        return Err(CliError::CheckFailed { errors: out.errors });
+    }
+    Ok(())
+}
+
+/// The config as the module loads it; `None` when it would refuse it.
+fn check_config(out: &mut Findings, given: Option<&Path>) -> Option<Config> {
+    let path = given.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+    match Config::load(path, given.is_some()) {
+        Ok(config) if path.exists() => {
+            out.ok(format!("config {}: valid", path.display()));
+            Some(config)
+        }
+        Ok(config) => {
+            out.ok(format!(
+                "config {} does not exist; the built-in defaults apply",
+                path.display()
+            ));
+            Some(config)
+        }
+        Err(e) => {
+            out.error(format!(
+                "{e}. pam_totp denies every login while the config is refused. Fix: correct \
+                 the file (see pam_totp.toml(5)). Records, accounts and directories are not \
+                 checked until then."
+            ));
+            None
+        }
+    }
+}
+
+/// users_dir and state_dir: a real directory, owned by root, mode 0700.
+fn check_dir(out: &mut Findings, key: &str, dir: &Path, missing: Severity) {
+    let shown = dir.display();
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let effect = if missing == Severity::Error {
+                "logins of enrolled users fail because their state cannot be locked"
+            } else if key == "state_dir" {
+                "totpctl creates it at the first enrollment"
+            } else {
+                "every user counts as not enrolled"
+            };
+            out.say(
+                missing,
+                format!(
+                    "{key} {shown} does not exist: {effect}. Fix: install -d -m 0700 -o root -g \
+                     root {shown}"
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            out.error(format!("{key} {shown}: {e}"));
+            return;
+        }
+    };
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        out.error(format!(
+            "{key} {shown} is not a directory (or is a symbolic link). Fix: replace it with a \
+             directory: install -d -m 0700 -o root -g root {shown}"
+        ));
+    } else if meta.uid() != 0 {
+        out.error(format!(
+            "{key} {shown} is owned by uid {}, expected root: that user can replace the files in \
+             it. Fix: chown root:root {shown}",
+            meta.uid()
+        ));
+    } else if meta.mode() & 0o077 != 0 {
+        out.error(format!(
+            "{key} {shown} has mode {:04o}, expected 0700. Fix: chmod 700 {shown}",
+            meta.mode() & 0o7777
+        ));
+    } else {
+        out.ok(format!("{key} {shown}: a directory, 0700 root"));
+    }
+}
+
+/// What the records say, per user name, for the account check.
+enum Enrollment {
+    Active,
+    Pending,
+    /// The module refuses the record: the user is denied whatever the policy.
+    Broken,
+}
+
+/// Every record through the module's loader, and its state and lock files
+/// through the same trust rules the module applies.
+fn check_records(
+    out: &mut Findings,
+    store: &Store,
+    accounts: &[User],
+) -> BTreeMap<String, Enrollment> {
+    let mut found = BTreeMap::new();
+    let users = match store.list_users() {
+        Ok(users) => users,
+        Err(e) if e.kind() == ErrorKind::NotFound => return found,
+        Err(e) => {
+            out.error(format!("cannot list {}: {e}", store.users_dir().display()));
+            return found;
+        }
+    };
+    let (mut active, mut pending) = (0, 0);
+    for user in &users {
+        let enrollment = match store.load_record(user) {
+            Ok(Some(record)) if record.status == Status::Active => {
+                active += 1;
+                Enrollment::Active
+            }
+            Ok(Some(_)) => {
+                pending += 1;
+                Enrollment::Pending
+            }
+            Ok(None) => continue,
+            Err(e @ StoreError::Corrupt(..)) => {
+                out.error(format!(
+                    "{e}. pam_totp denies {user}'s logins. Fix: correct the file, or remove it \
+                     with 'totpctl reset {user}' and enroll again."
+                ));
+                Enrollment::Broken
+            }
+            Err(e) => {
+                out.error(format!(
+                    "{e}. pam_totp denies {user}'s logins. Fix: chown root:root and chmod 600 \
+                     {}, or 'totpctl reset {user}' and enroll again.",
+                    store.record_path(user).display()
+                ));
+                Enrollment::Broken
+            }
+        };
+        check_state(out, store, user);
+        let known = accounts.iter().any(|a| a.name == user.as_str())
+            || matches!(User::from_name(user.as_str()), Ok(Some(_)));
+        if !known {
+            out.warning(format!(
+                "{} belongs to no account on this system. Fix: remove it with 'totpctl reset \
+                 {user}' if the account is gone.",
+                store.record_path(user).display()
+            ));
+        }
+        found.insert(user.to_string(), enrollment);
+    }
+    out.ok(format!(
+        "{} record{} in {}: {active} active, {pending} pending",
+        users.len(),
+        if users.len() == 1 { "" } else { "s" },
+        store.users_dir().display()
+    ));
+    found
+}
+
+fn check_state(out: &mut Findings, store: &Store, user: &UserName) {
+    // The module locks an empty lock file it opens with exactly these rules.
+    let lock = store.state_dir().join(format!("{user}.lock"));
+    match fsio::read_checked(&lock, Trust::Private, 0) {
+        Ok(_) | Err(FileError::Missing) => {}
+        Err(e) => out.error(format!(
+            "state lock {} {e}. Logins of {user} fail until it is fixed. Fix: rm {}",
+            lock.display(),
+            lock.display()
+        )),
+    }
+    let path = store.state_path(user);
+    let problem = match fsio::read_checked(&path, Trust::Private, RECORD_LIMIT) {
+        Ok(text) => match LoginState::parse(&text) {
+            Ok(state) => {
+                if let Some(until) = state.locked_at(now_unix()) {
+                    out.warning(format!(
+                        "{user} is locked out until {} after {} failed codes. Fix: 'totpctl \
+                         unlock {user}' once you know it was them.",
+                        format_utc(until),
+                        state.failures
+                    ));
+                }
+                return;
+            }
+            Err(e) => format!("is corrupt ({e})"),
+        },
+        Err(FileError::Missing) => return,
+        Err(e) => e.to_string(),
+    };
+    out.warning(format!(
+        "state file {} {problem}: the module ignores it, forgetting {user}'s failures and last \
+         code, and logs it at every login. Fix: rm {}",
+        path.display(),
+        path.display()
+    ));
+}
+
+/// One account from the passwd database.
+fn parse_passwd_line(line: &str) -> Option<User> {
+    let fields: Vec<&str> = line.split(':').collect();
+    if fields.len() != 7 {
+        return None;
+    }
+    Some(User {
+        name: fields[0].to_owned(),
+        passwd: CString::new(fields[1]).ok()?,
+        uid: Uid::from_raw(fields[2].parse().ok()?),
+        gid: Gid::from_raw(fields[3].parse().ok()?),
+        gecos: CString::new(fields[4]).ok()?,
+        dir: PathBuf::from(fields[5]),
+        shell: PathBuf::from(fields[6]),
+    })
+}
+
+/// The accounts, from `passwd` or `getent passwd` (which asks NSS, as the
+/// module's getpwnam_r does, instead of reading only /etc/passwd).
+fn accounts(passwd: Option<&Path>) -> Result<Vec<User>, String> {
+    let text = match passwd {
+        Some(path) => fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => {
+            let run = std::process::Command::new("/usr/bin/getent")
+                .arg("passwd")
+                .env_clear()
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| format!("/usr/bin/getent passwd: {e}"))?;
+            if !run.status.success() {
+                return Err(format!("/usr/bin/getent passwd: {}", run.status));
+            }
+            String::from_utf8_lossy(&run.stdout).into_owned()
+        }
+    };
+    Ok(text.lines().filter_map(parse_passwd_line).collect())
+}
+
+/// Shells that allow a login: /etc/shells, as chsh and many daemons use it.
+fn login_shells() -> Vec<PathBuf> {
+    fs::read_to_string("/etc/shells")
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('/'))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Accounts with a login shell that the module would deny for want of an
+/// enrollment; root first.
+fn check_accounts(
+    out: &mut Findings,
+    config: &Config,
+    records: &BTreeMap<String, Enrollment>,
+    accounts: Result<Vec<User>, String>,
+) {
+    let mut users = match accounts {
+        Ok(users) => users,
+        Err(e) => {
+            out.warning(format!(
+                "cannot list the accounts ({e}); nobody was checked for a lockout."
+            ));
+            return;
+        }
+    };
+    let shells = login_shells();
+    users.retain(|u| {
+        let shell = if u.shell.as_os_str().is_empty() {
+            Path::new("/bin/sh")
+        } else {
+            u.shell.as_path()
+        };
+        shells.iter().any(|s| s == shell)
+    });
+    users.sort_by_key(|u| !u.uid.is_root());
+    let now = now_unix();
+    let unenrolled = config.policy.unenrolled;
+    let (mut enrolled, mut exempt, mut let_through) = (0, 0, 0);
+    for account in &users {
+        let name = printable(account.name.as_bytes());
+        match policy::groups(&config.policy, account) {
+            Ok(GroupDecision::Ask) => {}
+            Ok(_) => {
+                exempt += 1;
+                continue;
+            }
+            Err(e) => {
+                out.error(format!(
+                    "{e}: pam_totp denies every login. Fix: create the group or correct \
+                     [policy] in the config."
+                ));
+                return;
+            }
+        }
+        let why = match records.get(&account.name) {
+            Some(Enrollment::Active) => {
+                enrolled += 1;
+                continue;
+            }
+            Some(Enrollment::Broken) => continue,
+            Some(Enrollment::Pending) => "the enrollment is pending activation",
+            None => "not enrolled",
+        };
+        let fix_enroll = match records.get(&account.name) {
+            Some(Enrollment::Pending) => format!("activate it ('totpctl activate {name}')"),
+            _ => format!("enroll ('totpctl enroll {name}')"),
+        };
+        let who = if account.uid.is_root() {
+            format!("{name} (uid 0)")
+        } else {
+            name.clone()
+        };
+        match policy::unenrolled(unenrolled, now) {
+            UnenrolledDecision::Allow => let_through += 1,
+            UnenrolledDecision::AllowUntil { deadline } => out.warning(format!(
+                "{who} is {why}: let through until {deadline}, locked out after that. Fix: \
+                 {fix_enroll} before then."
+            )),
+            UnenrolledDecision::Deny => out.error(format!(
+                "{who} would be locked out: {why}, [policy] unenrolled = \"deny\", and no \
+                 exempt_groups or require_groups rule skips them. Fix: {fix_enroll}, add them \
+                 to an exempt group, or set unenrolled = \"allow-until:YYYY-MM-DD\" for the \
+                 roll-out."
+            )),
+            UnenrolledDecision::DenyExpired { deadline } => out.error(format!(
+                "{who} would be locked out: {why}, and [policy] unenrolled = \"{unenrolled}\" \
+                 ended on {deadline}. Fix: {fix_enroll}, add them to an exempt group, or move \
+                 the deadline."
+            )),
+        }
+    }
+    let mut summary = format!(
+        "{} account{} with a login shell: {enrolled} enrolled, {exempt} skipped by group rules",
+        users.len(),
+        if users.len() == 1 { "" } else { "s" }
+    );
+    if unenrolled == Unenrolled::Allow {
+        summary.push_str(&format!(
+            ", {let_through} let through without a code (unenrolled = \"allow\")"
+        ));
+    }
+    out.ok(summary);
+}
+
+/// One `auth` line of a PAM stack, after includes are followed.
+struct AuthLine {
+    origin: String,
+    module: String,
+    args: Vec<String>,
+}
+
+/// Split a PAM line into words; `[...]` groups (controls, arguments) are one
+/// word, and an argument's brackets are removed as libpam does.
+fn pam_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']').unwrap_or(inner.len());
+            words.push(format!("[{}]", &inner[..end]));
+            rest = inner.get(end + 1..).unwrap_or("").trim_start();
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            words.push(rest[..end].to_owned());
+            rest = rest[end..].trim_start();
+        }
+    }
+    words
+}
+
+/// Read `service` and what it includes, collecting its auth lines in order.
+fn read_stack(
+    out: &mut Findings,
+    pam_dir: &Path,
+    service: &str,
+    depth: usize,
+    lines: &mut Vec<AuthLine>,
+) -> bool {
+    let path = if service.starts_with('/') {
+        PathBuf::from(service)
+    } else {
+        pam_dir.join(service)
+    };
+    if depth > MAX_DEPTH {
+        out.warning(format!(
+            "{}: includes nest deeper than {MAX_DEPTH} (a loop?); the rest is not checked.",
+            path.display()
+        ));
+        return true;
+    }
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            out.warning(format!(
+                "PAM service file {} cannot be read ({e}); it is not checked.",
+                path.display()
+            ));
+            return false;
+        }
+    };
+    let joined = text.replace("\\\n", " ");
+    for (number, line) in (1..).zip(joined.lines()) {
+        let line = line.split('#').next().unwrap_or("");
+        let words = pam_words(line);
+        let Some(first) = words.first() else { continue };
+        if first == "@include" {
+            if let Some(name) = words.get(1) {
+                read_stack(out, pam_dir, name, depth + 1, lines);
+            }
+            continue;
+        }
+        let kind = first.trim_start_matches('-');
+        if !kind.eq_ignore_ascii_case("auth") || words.len() < 3 {
+            continue;
+        }
+        if words[1] == "include" || words[1] == "substack" {
+            read_stack(out, pam_dir, &words[2], depth + 1, lines);
+            continue;
+        }
+        let module = Path::new(&words[2])
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let args = words[3..]
+            .iter()
+            .map(|w| {
+                w.strip_prefix('[')
+                    .and_then(|w| w.strip_suffix(']'))
+                    .unwrap_or(w)
+                    .to_owned()
+            })
+            .collect();
+        lines.push(AuthLine {
+            origin: format!("{}:{number}", path.display()),
+            module,
+            args,
+        });
+    }
+    true
+}
+
+fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: Option<&Path>) {
+    let mut lines = Vec::new();
+    if !read_stack(out, pam_dir, service, 0, &mut lines) {
+        return;
+    }
+    let password = lines
+        .iter()
+        .position(|l| PASSWORD_MODULES.contains(&l.module.as_str()));
+    let totp: Vec<(usize, &AuthLine)> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.module == "pam_totp.so")
+        .collect();
+    if totp.is_empty() {
+        out.ok(format!(
+            "PAM service {service}: pam_totp.so is not in its auth stack yet (enable it with \
+             'pam-auth-update --enable totp')"
+        ));
+        return;
+    }
+    for (at, line) in totp {
+        let origin = &line.origin;
+        match ModuleArgs::parse(&line.args) {
+            Err(e) => out.error(format!(
+                "{origin}: {e}; pam_totp denies every login through PAM service {service}. Fix \
+                 the line (see pam_totp(8))."
+            )),
+            Ok(args) => {
+                let used = args
+                    .config
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+                let checked = config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+                if used != checked {
+                    out.warning(format!(
+                        "{origin}: the module reads config {}, not the {} checked here. Fix: \
+                         run 'totpctl --config {} check' as well.",
+                        used.display(),
+                        checked.display(),
+                        used.display()
+                    ));
+                }
+            }
+        }
+        match password {
+            Some(first) if first > at => out.warning(format!(
+                "{origin}: pam_totp.so runs before the password module {} ({}) in PAM service \
+                 {service}: anyone can ask for a code, wrong guesses lock the real user out, and \
+                 a right code is confirmed before the password. Fix: move the pam_totp line \
+                 after it (pam-auth-update's profile does).",
+                lines[first].module, lines[first].origin
+            )),
+            Some(first) => out.ok(format!(
+                "{origin}: pam_totp.so runs after {} in PAM service {service}",
+                lines[first].module
+            )),
+            None => out.ok(format!(
+                "{origin}: pam_totp.so is used in PAM service {service}, which has no password \
+                 module (fine for SSH key plus code)"
+            )),
+        }
+    }
+}
+
+/// `Include` patterns: a `*` or `?` may appear in the last path component.
+fn expand_include(pattern: &Path) -> Vec<PathBuf> {
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        return vec![pattern.to_path_buf()];
+    }
+    let dir = pattern.parent().unwrap_or(Path::new("/"));
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| wildcard(name.as_bytes(), e.file_name().as_encoded_bytes()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
+fn wildcard(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], name) || (!name.is_empty() && wildcard(pattern, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => wildcard(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// One sshd setting: the keyword as written, its value, and file:line.
+struct Setting {
+    shown: String,
+    value: String,
+    origin: String,
+}
+
+/// sshd_config the simple way: keywords case-insensitive, the first value
+/// wins, `Include` followed, nothing after the first `Match` (conditional).
+fn read_sshd(
+    out: &mut Findings,
+    path: &Path,
+    depth: usize,
+    settings: &mut BTreeMap<String, Setting>,
+) -> Result<bool, std::io::Error> {
+    let text = fs::read_to_string(path)?;
+    for (number, line) in (1..).zip(text.lines()) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (keyword, value) = match line.find(|c: char| c.is_whitespace() || c == '=') {
+            Some(at) => (
+                &line[..at],
+                line[at..].trim_start_matches(|c: char| c.is_whitespace() || c == '='),
+            ),
+            None => (line, ""),
+        };
+        let value = value.split(" #").next().unwrap_or("").trim();
+        let written = keyword;
+        let keyword = keyword.to_ascii_lowercase();
+        let origin = format!("{}:{number}", path.display());
+        match keyword.as_str() {
+            "match" => {
+                out.warning(format!(
+                    "{origin}: settings inside Match blocks are not checked; make sure none of \
+                     them turns off UsePAM or keyboard-interactive for the users of pam_totp."
+                ));
+                return Ok(false);
+            }
+            "include" => {
+                if depth >= MAX_DEPTH {
+                    out.warning(format!("{origin}: Include nests too deep; not followed."));
+                    continue;
+                }
+                for word in value.split_whitespace() {
+                    let pattern = if word.starts_with('/') {
+                        PathBuf::from(word)
+                    } else {
+                        PathBuf::from("/etc/ssh").join(word)
+                    };
+                    for file in expand_include(&pattern) {
+                        match read_sshd(out, &file, depth + 1, settings) {
+                            Ok(true) => {}
+                            Ok(false) => return Ok(false),
+                            Err(e) => out.warning(format!(
+                                "{origin}: included {} cannot be read ({e}); not checked.",
+                                file.display()
+                            )),
+                        }
+                    }
+                }
+            }
+            _ => {
+                // ChallengeResponseAuthentication is the old name of
+                // KbdInteractiveAuthentication: one setting, first one wins.
+                let key = match keyword.as_str() {
+                    "challengeresponseauthentication" => "kbdinteractiveauthentication".into(),
+                    _ => keyword,
+                };
+                let shown = written.to_owned();
+                settings.entry(key).or_insert_with(|| Setting {
+                    shown,
+                    value: value.to_owned(),
+                    origin,
+                });
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn check_sshd(out: &mut Findings, path: &Path) {
+    let mut settings = BTreeMap::new();
+    match read_sshd(out, path, 0, &mut settings) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            out.ok(format!(
+                "{} does not exist (sshd is not installed); nothing to check for SSH",
+                path.display()
+            ));
+            return;
+        }
+        Err(e) => {
+            out.warning(format!(
+                "{} cannot be read ({e}); sshd is not checked.",
+                path.display()
+            ));
+            return;
+        }
+    }
+    let get = |key: &str| {
+        settings
+            .get(key)
+            .map(|s| (s.value.as_str(), s.origin.as_str()))
+    };
+    let mut problems = 0;
+    match get("usepam") {
+        Some((v, _)) if v.eq_ignore_ascii_case("yes") => {}
+        Some((v, origin)) => {
+            problems += 1;
+            out.error(format!(
+                "{origin}: UsePAM {v}: sshd never runs PAM, so SSH logins skip the code. Fix: \
+                 UsePAM yes"
+            ));
+        }
+        None => {
+            problems += 1;
+            out.error(format!(
+                "{}: UsePAM is not set and defaults to no: SSH logins skip the code. Fix: add \
+                 UsePAM yes",
+                path.display()
+            ));
+        }
+    }
+    if let Some(kbd) = settings.get("kbdinteractiveauthentication") {
+        if !kbd.value.eq_ignore_ascii_case("yes") {
+            problems += 1;
+            out.error(format!(
+                "{}: {} {}: sshd cannot show the code prompt, so logins that need pam_totp fail \
+                 or skip it. Fix: KbdInteractiveAuthentication yes",
+                kbd.origin, kbd.shown, kbd.value
+            ));
+        }
+    }
+    match get("authenticationmethods") {
+        Some((methods, _)) if methods.eq_ignore_ascii_case("any") => {
+            problems += 1;
+            warn_no_methods(out, path);
+        }
+        Some((methods, origin)) => {
+            if !methods.contains("keyboard-interactive") {
+                problems += 1;
+                out.error(format!(
+                    "{origin}: AuthenticationMethods {methods} has no keyboard-interactive step, \
+                     so SSH logins never see the code prompt. Fix: AuthenticationMethods \
+                     publickey,keyboard-interactive (key plus code) or keyboard-interactive \
+                     (password plus code)"
+                ));
+            }
+        }
+        None => {
+            problems += 1;
+            warn_no_methods(out, path);
+        }
+    }
+    if problems == 0 {
+        out.ok(format!(
+            "{}: UsePAM yes, keyboard-interactive on and required by AuthenticationMethods",
+            path.display()
+        ));
+    }
+}
+
+fn warn_no_methods(out: &mut Findings, path: &Path) {
+    out.warning(format!(
+        "{}: AuthenticationMethods is not set: a user with an SSH key logs in without a code \
+         (PAM's auth stack runs only for keyboard-interactive). Fix: AuthenticationMethods \
+         publickey,keyboard-interactive or keyboard-interactive",
+        path.display()
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pam_words_keep_brackets_together() {
+        assert_eq!(
+            pam_words("auth [success=1 default=ignore] pam_totp.so [prompt=Code: ] debug"),
+            vec![
+                "auth",
+                "[success=1 default=ignore]",
+                "pam_totp.so",
+                "[prompt=Code: ]",
+                "debug"
+            ]
+        );
+    }
+
+    #[test]
+    fn include_wildcards() {
+        assert!(wildcard(b"*.conf", b"50-cloud.conf"));
+        assert!(!wildcard(b"*.conf", b"50-cloud.conf.bak"));
+        assert!(wildcard(b"a?c", b"abc"));
+        assert!(!wildcard(b"a?c", b"ac"));
+    }
+
+    #[test]
+    fn passwd_lines() {
+        let user = parse_passwd_line("root:x:0:0:root:/root:/bin/bash").unwrap();
+        assert!(user.uid.is_root());
+        assert_eq!(user.shell, PathBuf::from("/bin/bash"));
+        assert!(parse_passwd_line("broken:x:0").is_none());
+    }
+}
