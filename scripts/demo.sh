@@ -147,11 +147,27 @@ show_prompts='
 		$buf .= $chunk;
 		while ($buf =~ s/^(.*?\n)//) {
 			my $line = $1;
-			show($line) unless $line =~ /^PWRAP_/ || $line eq "\n";
+			# A prompt and a pam_wrapper line can share a line: keep the prompt.
+			$line = $1 if $line =~ /^(.*?)PWRAP_[A-Z]+\[/s;
+			show($line) unless $line eq "" || $line eq "\n";
 		}
-		if ($buf ne "" && index("PWRAP_", substr($buf, 0, 6)) != 0) {
+		# Show a partial line (a prompt) at once, but hold back anything from
+		# "PWRAP_" on, or a trailing piece that could be its start.
+		my $cut = index($buf, "PWRAP_");
+		if ($cut < 0) {
+			for my $k (reverse 1 .. 5) {
+				if (length($buf) >= $k && substr($buf, -$k) eq substr("PWRAP_", 0, $k)) {
+					$cut = length($buf) - $k;
+					last;
+				}
+			}
+		}
+		if ($cut < 0) {
 			show($buf);
 			$buf = "";
+		} elsif ($cut > 0) {
+			show(substr($buf, 0, $cut));
+			$buf = substr($buf, $cut);
 		}
 	}
 	show($buf) unless $buf eq "" || $buf =~ /^PWRAP_/;
