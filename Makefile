@@ -27,7 +27,7 @@ test: test-cargo test-package
 test-cargo:
 	scripts/deps.sh test
 	$(CARGO) build --workspace --locked
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --no-fail-fast
 
 test-package: deb
 	scripts/package-test.sh
