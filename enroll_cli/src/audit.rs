@@ -7,8 +7,13 @@ use syslog::{Facility, Formatter3164};
 /// Send one notice line, `action=... user=... by=uid:N`, and return a warning
 /// to show if it could not be delivered. Never pass a code or a secret here.
 pub fn audit(action: &str, user: &str, detail: &str) -> Result<(), String> {
+    audit_result(action, user, "done", detail)
+}
+
+/// [`audit`] with another result than `done` (`refused`).
+pub fn audit_result(action: &str, user: &str, result: &str, detail: &str) -> Result<(), String> {
     let line = format!(
-        "action={action} user={user} by=uid:{} result=done{}{detail}",
+        "action={action} user={user} by=uid:{} result={result}{}{detail}",
         nix::unistd::getuid(),
         if detail.is_empty() { "" } else { " " }
     );

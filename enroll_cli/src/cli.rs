@@ -5,6 +5,28 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use totp_core::otp::{self, Algorithm};
 
+const ABOUT: &str = "\
+Enroll and manage pam_totp two-factor login (TOTP codes from an authenticator app).
+
+By default only root runs totpctl: the user records and login state are
+readable and writable only by root.
+
+Self-service mode (off by default; 'totpctl self-service enable' turns it on)
+installs totpctl setuid root, executable only by the group named in
+[enroll] self_service_group (totp-users). Members may then run enroll,
+activate, status, recovery-codes and disable on their own account only; USER
+may be left out or must be their own name. totpctl then clears the
+environment, takes the user from the real uid, ignores --config, writes the
+QR code .jpg with the user's own identity, and logs every action and refusal
+to syslog (authpriv, ident totpctl). Replacing, disabling or renewing the
+recovery codes of an active enrollment asks for a current code or an unused
+recovery code first (wrong answers count towards the lockout, as at login).";
+
+const AFTER_HELP: &str = "\
+Every command except --help and --version needs root, or self-service mode for \
+enroll, activate, status, recovery-codes and disable on your own account.
+Exit status: 0 success, 1 the operation failed (for check: an error was found), 2 usage error.";
+
 /// Enroll and manage pam_totp two-factor login (TOTP codes from an authenticator app).
 #[derive(Debug, Parser)]
 #[command(
@@ -13,9 +35,7 @@ use totp_core::otp::{self, Algorithm};
     propagate_version = true,
     arg_required_else_help = true
 )]
-#[command(
-    after_help = "Every command except --help and --version must be run as root for now.\nExit status: 0 success, 1 the operation failed, 2 usage error."
-)]
+#[command(long_about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Read this config file instead of /etc/pam_totp/config.toml
     #[arg(long, global = true, value_name = "PATH")]
@@ -38,7 +58,7 @@ pub enum Command {
     /// Count or replace a user's recovery codes
     RecoveryCodes(RecoveryCodesArgs),
     /// Turn two-factor login off for USER: remove the record and the state
-    Disable(UserArgs),
+    Disable(OwnUserArgs),
     /// Lost device and no saved .jpg: remove USER's enrollment, lockout and recovery codes (audited)
     Reset(UserArgs),
     /// Clear USER's lockout and failure count (audited)
@@ -49,6 +69,9 @@ pub enum Command {
     /// Dry run before enabling: config, file modes, records, users who would be locked out, PAM stacks and sshd
     #[command(long_about = CHECK_ABOUT)]
     Check(CheckArgs),
+    /// Turn self-service mode on or off (setuid install via dpkg-statoverride), or show it
+    #[command(name = "self-service", long_about = SELF_SERVICE_ABOUT)]
+    SelfService(SelfServiceArgs),
     /// Write the totpctl(8) man page into DIR (used by the package build)
     #[command(hide = true)]
     GenerateMan {
@@ -65,8 +88,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// The login name to enroll
-    pub user: String,
+    /// The login name to enroll [default: the calling user]
+    pub user: Option<String>,
     /// Where to save the QR code image [default: ./USER-totp.jpg]
     #[arg(long, value_name = "FILE")]
     pub qr: Option<PathBuf>,
@@ -89,8 +112,8 @@ pub struct EnrollArgs {
 
 #[derive(Debug, Args)]
 pub struct ActivateArgs {
-    /// The login name whose enrollment is pending
-    pub user: String,
+    /// The login name whose enrollment is pending [default: the calling user]
+    pub user: Option<String>,
     /// The code the app shows now [default: ask for it, without echo]
     #[arg(long, value_name = "CODE")]
     pub code: Option<String>,
@@ -114,11 +137,51 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct RecoveryCodesArgs {
-    /// The login name
-    pub user: String,
+    /// The login name [default: the calling user]
+    pub user: Option<String>,
     /// Replace every recovery code with a new set, shown once
     #[arg(long)]
     pub regenerate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OwnUserArgs {
+    /// The login name [default: the calling user]
+    pub user: Option<String>,
+}
+
+const SELF_SERVICE_ABOUT: &str = "\
+Turn self-service mode on or off, or show whether it is on (root only).
+
+enable creates the system group named in [enroll] self_service_group
+(totp-users) if it is missing, and runs
+'dpkg-statoverride --update --add root GROUP 4754 /usr/bin/totpctl', so that
+members of the group run totpctl as root for their own enrollment and nobody
+else can run it at all. Add users with 'adduser USER GROUP'. disable removes
+the override and restores mode 0755 root:root. The override survives package
+upgrades; purging the package removes it.
+
+It is off by default because a setuid root program is attack surface on every
+account that may run it; turn it on only where users should set up their
+own two-factor login.";
+
+#[derive(Debug, Args)]
+pub struct SelfServiceArgs {
+    #[arg(value_enum)]
+    pub action: SelfServiceAction,
+    /// The installed totpctl to change
+    #[arg(long, value_name = "FILE", default_value = "/usr/bin/totpctl")]
+    pub binary: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SelfServiceAction {
+    /// Install totpctl setuid root for the self-service group
+    Enable,
+    /// Back to root only: mode 0755 root:root
+    Disable,
+    /// Show the mode, the override, the group and its members
+    Status,
 }
 
 #[derive(Debug, Args)]

@@ -1,32 +1,138 @@
-//! What every command starts with: the root check, the config and the store,
-//! and the target user checked as a name and looked up as an account.
+//! What every command starts with: who may run it, the config and the
+//! store, and the target user checked as a name and looked up as an account.
+//!
+//! Root may do everything. A self-service caller (totpctl setuid, see
+//! [`crate::privilege`]) must be in the self-service group, gets the
+//! compiled-in config whatever `--config` says, and may act only on their own
+//! account with the commands that use [`Context::load`]; the others use
+//! [`Context::load_admin`]. Every refusal of a self-service caller is audited.
 
+use crate::audit;
 use crate::error::CliError;
-use nix::unistd::{geteuid, User};
-use std::path::Path;
-use totp_core::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::privilege::{self, Caller, SelfUser};
+use nix::unistd::{getgrouplist, Group, User};
+use std::ffi::CString;
+use std::path::PathBuf;
+use totp_core::config::Config;
 use totp_core::names::{printable, UserName};
 use totp_core::store::{Store, StoreError, UserLock};
 use totp_core::{fsio, record::UserRecord};
 
+/// The caller and the global options, as main found them.
+pub struct Invocation {
+    pub caller: Caller,
+    pub config: Option<PathBuf>,
+}
+
 pub struct Context {
     pub config: Config,
     pub store: Store,
+    pub caller: Caller,
 }
 
 impl Context {
-    /// Refuse non-root callers, then load the config: `--config PATH` must
-    /// exist; the default path may be missing, which means the defaults.
-    pub fn load(command: &'static str, config: Option<&Path>) -> Result<Self, CliError> {
-        if !geteuid().is_root() {
-            return Err(CliError::NotRoot { command });
+    /// For the commands an ordinary user may run on their own account in
+    /// self-service mode. Root: `--config PATH` must exist; the default path
+    /// may be missing, which means the defaults.
+    pub fn load(command: &'static str, inv: &Invocation) -> Result<Self, CliError> {
+        match &inv.caller {
+            Caller::Root => Self::for_root(inv),
+            Caller::Unprivileged(why) => Err(CliError::NotRoot { command, why: *why }),
+            Caller::SelfService(me) => {
+                if inv.config.is_some() {
+                    eprintln!(
+                        "totpctl: note: --config is ignored when an ordinary user runs totpctl; \
+                         {} is read.",
+                        privilege::CONFIG_PATH
+                    );
+                }
+                let config = Config::load(privilege::config_path(), false)?;
+                if !is_member(me, &config.enroll.self_service_group) {
+                    refused(me, command, me.name.as_str(), "not-in-group");
+                    return Err(CliError::NotMember);
+                }
+                let store = Store::new(&config.paths);
+                Ok(Self {
+                    config,
+                    store,
+                    caller: inv.caller.clone(),
+                })
+            }
         }
-        let config = match config {
+    }
+
+    /// For the commands that only root may run.
+    pub fn load_admin(command: &'static str, inv: &Invocation) -> Result<Self, CliError> {
+        match &inv.caller {
+            Caller::Root => Self::for_root(inv),
+            Caller::Unprivileged(why) => Err(CliError::NotRoot { command, why: *why }),
+            Caller::SelfService(me) => {
+                refused(me, command, "-", "admin-only");
+                Err(CliError::AdminOnly { command })
+            }
+        }
+    }
+
+    fn for_root(inv: &Invocation) -> Result<Self, CliError> {
+        let config = match &inv.config {
             Some(path) => Config::load(path, true)?,
-            None => Config::load(Path::new(DEFAULT_CONFIG_PATH), false)?,
+            None => Config::load(privilege::config_path(), false)?,
         };
         let store = Store::new(&config.paths);
-        Ok(Self { config, store })
+        Ok(Self {
+            config,
+            store,
+            caller: Caller::Root,
+        })
+    }
+
+    /// The self-service caller, if this is a self-service run.
+    pub fn self_user(&self) -> Option<&SelfUser> {
+        match &self.caller {
+            Caller::SelfService(me) => Some(me),
+            _ => None,
+        }
+    }
+
+    /// The user `command` acts on: `raw` if given (for a self-service caller
+    /// it must be their own name), else the calling user.
+    pub fn target(&self, command: &'static str, raw: Option<&str>) -> Result<UserName, CliError> {
+        match (&self.caller, raw) {
+            (Caller::SelfService(me), None) => Ok(me.name.clone()),
+            (Caller::SelfService(me), Some(raw)) if raw == me.name.as_str() => Ok(me.name.clone()),
+            (Caller::SelfService(me), Some(raw)) => {
+                let other = printable(raw.as_bytes());
+                refused(me, command, &other, "other-user");
+                Err(CliError::OtherUser {
+                    me: me.name.to_string(),
+                    other,
+                })
+            }
+            (_, Some(raw)) => user_name(raw),
+            (_, None) => calling_user(),
+        }
+    }
+
+    /// One audit line for a self-service change refused for want of proof.
+    pub fn audit_self_refused(&self, user: &UserName, reason: &str) {
+        if let Some(me) = self.self_user() {
+            refused(me, "change-active", user.as_str(), reason);
+        }
+    }
+
+    /// One audit line for a self-service action that was done; root's
+    /// actions are audited by the commands that need it (reset, unlock).
+    pub fn audit_self(&self, action: &str, user: &UserName, detail: &str) {
+        if let Some(me) = self.self_user() {
+            let detail = if detail.is_empty() {
+                "mode=self-service".to_owned()
+            } else {
+                format!("mode=self-service {detail}")
+            };
+            // The user cannot fix a missing syslog; say nothing to them.
+            let _ = audit::audit_result(action, user.as_str(), "done", &detail);
+            debug_assert_eq!(me.name.as_str(), user.as_str());
+        }
     }
 
     /// Create the users and state directories (0700) if they are missing.
@@ -57,6 +163,51 @@ impl Context {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Refuse anyone but root (for commands that need no config).
+pub fn require_root(command: &'static str, inv: &Invocation) -> Result<(), CliError> {
+    match &inv.caller {
+        Caller::Root => Ok(()),
+        Caller::Unprivileged(why) => Err(CliError::NotRoot { command, why: *why }),
+        Caller::SelfService(me) => {
+            refused(me, command, "-", "admin-only");
+            Err(CliError::AdminOnly { command })
+        }
+    }
+}
+
+/// Audit a refused self-service attempt (best effort, like every audit line).
+fn refused(me: &SelfUser, command: &str, target: &str, reason: &str) {
+    let _ = audit::audit_result(
+        command,
+        target,
+        "refused",
+        &format!("mode=self-service caller={} reason={reason}", me.name),
+    );
+}
+
+/// Is the caller a member of `group` in the group database now? (The
+/// kernel has already checked the process's groups against the file's
+/// mode 4754 when it ran totpctl.)
+fn is_member(me: &SelfUser, group: &str) -> bool {
+    let Ok(Some(group)) = Group::from_name(group) else {
+        return false;
+    };
+    let Ok(name) = CString::new(me.account.name.as_bytes()) else {
+        return false;
+    };
+    getgrouplist(&name, me.account.gid).is_ok_and(|groups| groups.contains(&group.gid))
+}
+
+/// The user who runs totpctl, from the real uid.
+pub fn calling_user() -> Result<UserName, CliError> {
+    let uid = nix::unistd::getuid();
+    match User::from_uid(uid) {
+        Ok(Some(account)) => user_name(&account.name),
+        Ok(None) => Err(CliError::UnknownUser(format!("uid {uid}"))),
+        Err(e) => Err(CliError::UserLookup(format!("uid {uid}"), e)),
     }
 }
 

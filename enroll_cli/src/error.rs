@@ -4,19 +4,46 @@
 use std::fmt;
 use std::path::PathBuf;
 use totp_core::config::ConfigError;
-use totp_core::enrollment::EnrollmentError;
+use totp_core::enrollment::{EnrollmentError, ProofError};
 use totp_core::names::NameError;
 use totp_core::secret::SecretError;
 use totp_core::store::StoreError;
 
+use crate::privilege::Unprivileged;
 use crate::qr::QrError;
 
 #[derive(Debug)]
 pub enum CliError {
-    /// Run by someone other than root.
+    /// Run by an ordinary user without privileges (self-service is off, or
+    /// the kernel did not honour the setuid bit).
     NotRoot {
         command: &'static str,
+        why: Unprivileged,
     },
+    /// Setuid, but to someone other than root.
+    SetuidNotRoot {
+        euid: u32,
+    },
+    /// A self-service caller outside the self-service group.
+    NotMember,
+    /// A self-service caller tried a command that is for root only.
+    AdminOnly {
+        command: &'static str,
+    },
+    /// A self-service caller named another user.
+    OtherUser {
+        me: String,
+        other: String,
+    },
+    /// A self-service change to an active enrollment was not proved.
+    Proof {
+        user: String,
+        why: ProofError,
+    },
+    /// A self-service caller met a corrupt record, which only root may replace.
+    CorruptOwnRecord,
+    /// Running a system tool (dpkg-statoverride, groupadd) failed.
+    Tool(String),
     /// The user name cannot be a login name (shown escaped).
     InvalidUser {
         shown: String,
@@ -84,12 +111,72 @@ const UNCHANGED: &str = "nothing was changed";
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotRoot { command } => write!(
+            Self::NotRoot {
+                command,
+                why: Unprivileged::NotSetuid,
+            } => write!(
                 f,
                 "'totpctl {command}' must be run as root: the user records and login state are \
-                 readable and writable only by root (self-service use is not available yet). \
-                 Run it again with sudo."
+                 readable and writable only by root, and self-service is not enabled on this \
+                 system. Run it again with sudo, or ask an administrator to set up two-factor \
+                 login for you."
             ),
+            Self::NotRoot {
+                why: Unprivileged::NoNewPrivs,
+                ..
+            } => write!(
+                f,
+                "totpctl is installed for self-service (setuid root), but this process has \
+                 no_new_privs set (by a sandbox, a container or systemd's NoNewPrivileges=), so \
+                 the kernel did not grant it root. Run it from an ordinary login shell, or ask \
+                 an administrator."
+            ),
+            Self::NotRoot {
+                why: Unprivileged::Ignored,
+                ..
+            } => write!(
+                f,
+                "totpctl is installed for self-service (setuid root), but the kernel did not \
+                 grant it root (is the file system mounted nosuid?). Ask an administrator."
+            ),
+            Self::SetuidNotRoot { euid } => write!(
+                f,
+                "totpctl runs with effective uid {euid} instead of root: it is installed setuid \
+                 to the wrong owner, and refuses to run. Ask an administrator to run 'totpctl \
+                 self-service enable' again."
+            ),
+            Self::NotMember => write!(
+                f,
+                "you may not manage two-factor login yourself on this system. Ask an \
+                 administrator to set it up for you."
+            ),
+            Self::AdminOnly { command } => write!(
+                f,
+                "'totpctl {command}' is for administrators only; the attempt is logged. Ask an \
+                 administrator."
+            ),
+            Self::OtherUser { me, other } => write!(
+                f,
+                "you can manage only your own two-factor login ('{me}'), not '{other}'; the \
+                 attempt is logged and {UNCHANGED}."
+            ),
+            Self::Proof { user, why } => match why {
+                ProofError::Store(_) => write!(
+                    f,
+                    "checking the code failed ({why}); {UNCHANGED}. Ask an administrator."
+                ),
+                _ => write!(
+                    f,
+                    "'{user}' has an active enrollment, and changing it needs a current code \
+                     from the app or an unused recovery code: {why}; {UNCHANGED}."
+                ),
+            },
+            Self::CorruptOwnRecord => write!(
+                f,
+                "your two-factor record cannot be read; {UNCHANGED}. Ask an administrator to \
+                 reset it ('totpctl reset')."
+            ),
+            Self::Tool(e) => write!(f, "{e}"),
             Self::InvalidUser { shown, why } => write!(
                 f,
                 "'{shown}' is not a valid user name ({why}). Give the login name exactly as \

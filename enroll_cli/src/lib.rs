@@ -13,6 +13,7 @@ pub mod commands;
 pub mod context;
 pub mod error;
 pub mod json;
+pub mod privilege;
 pub mod prompt;
 pub mod qr;
 pub mod qrfile;

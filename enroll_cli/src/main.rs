@@ -6,11 +6,24 @@
 use clap::Parser;
 use enroll_cli::cli::{Cli, Command};
 use enroll_cli::commands;
+use enroll_cli::context::{require_root, Invocation};
+use enroll_cli::error::CliError;
+use enroll_cli::privilege::{self, Caller};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First of all, before the command line is even parsed: who is calling,
+    // and for a setuid run, a clean environment.
+    let caller = match privilege::start() {
+        Ok(caller) => caller,
+        Err(err) => return fail(&err),
+    };
     let cli = Cli::parse();
-    let config = cli.config.as_deref();
+    let inv = Invocation {
+        caller,
+        config: cli.config,
+    };
+    let config = &inv;
     let result = match cli.command {
         Command::Enroll(args) => commands::enroll::run(config, &args),
         Command::Activate(args) => commands::activate::run(config, &args),
@@ -22,14 +35,25 @@ fn main() -> ExitCode {
         Command::Unlock(args) => commands::unlock::run(config, &args),
         Command::ImportGoogleAuthenticator(args) => commands::import::run(config, &args),
         Command::Check(args) => commands::check::run(config, &args),
-        Command::GenerateMan { dir } => commands::generate::man(&dir),
-        Command::GenerateCompletions { shell } => commands::generate::completions(shell),
+        Command::SelfService(args) => commands::self_service::run(config, &args),
+        // Harmless without privileges, but not for a setuid run: writing a
+        // file as root into any directory.
+        Command::GenerateMan { dir } => match inv.caller {
+            Caller::SelfService(_) => require_root("generate-man", &inv),
+            _ => commands::generate::man(&dir),
+        },
+        Command::GenerateCompletions { shell } => match inv.caller {
+            Caller::SelfService(_) => require_root("generate-completions", &inv),
+            _ => commands::generate::completions(shell),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("totpctl: {err}");
-            ExitCode::from(err.exit_code())
-        }
+        Err(err) => fail(&err),
     }
+}
+
+fn fail(err: &CliError) -> ExitCode {
+    eprintln!("totpctl: {err}");
+    ExitCode::from(err.exit_code())
 }

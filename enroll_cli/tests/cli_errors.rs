@@ -392,8 +392,9 @@ fn non_root_callers_are_refused() {
             1,
             &format!(
                 "totpctl: 'totpctl {command}' must be run as root: the user records and login \
-                 state are readable and writable only by root (self-service use is not available \
-                 yet). Run it again with sudo.\n"
+                 state are readable and writable only by root, and self-service is not enabled \
+                 on this system. Run it again with sudo, or ask an administrator to set up \
+                 two-factor login for you.\n"
             ),
         );
     }

@@ -132,6 +132,106 @@ pub fn regenerate_recovery(
     Ok(codes)
 }
 
+/// Evidence that the holder of an active enrollment just proved it, returned
+/// only by [`prove`]. Self-service changes to an active enrollment (replace,
+/// disable, new recovery codes) require one.
+#[derive(Debug)]
+pub struct Proven {
+    _private: (),
+}
+
+/// Why [`prove`] refused.
+#[derive(Debug)]
+pub enum ProofError {
+    /// Too many failures: locked out like a login, until this time.
+    Locked {
+        until: u64,
+    },
+    /// Not a code or recovery code of the right shape; nothing was checked
+    /// (and, as at login, nothing is counted).
+    Malformed(Malformed),
+    /// Wrong, replayed or already-used code: counted as a failure, like a
+    /// failed login. Wait `delay` (holding the lock) before answering.
+    Failed {
+        reason: &'static str,
+        delay: std::time::Duration,
+    },
+    Store(StoreError),
+}
+
+impl fmt::Display for ProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Locked { until } => write!(
+                f,
+                "too many failed attempts; locked until {}",
+                crate::time::format_utc(*until)
+            ),
+            Self::Malformed(m) => write!(f, "{}", m.reason()),
+            Self::Failed { reason, .. } => write!(f, "{reason}"),
+            Self::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProofError {}
+
+/// Check that `typed` is a current code or an unused recovery code of the
+/// active `record`, with the same rules and bookkeeping as a login: the
+/// lockout is honoured, the accepted step (or the recovery code id) is saved
+/// in the state before success is returned, so it cannot be used again, and
+/// every wrong answer counts towards the lockout.
+pub fn prove(
+    lock: &UserLock<'_>,
+    record: &UserRecord,
+    typed: &[u8],
+    now: u64,
+    window: u32,
+    limits: &crate::config::Throttle,
+) -> Result<Proven, ProofError> {
+    let mut state = lock.read_state().state;
+    crate::throttle::expire_lock(&mut state, now);
+    if let Some(until) = state.locked_at(now) {
+        return Err(ProofError::Locked { until });
+    }
+    let answer = answer::classify(typed, record.params.digits, !record.recovery.is_empty())
+        .map_err(ProofError::Malformed)?;
+    let failure = match answer {
+        Answer::Code(code) => {
+            let generator = Generator::new(&record.secret, record.params);
+            match otp::verify(&generator, &code, now, window, state.last_step) {
+                Verdict::Accepted { step } => {
+                    state.last_step = Some(step);
+                    None
+                }
+                Verdict::Replayed { .. } => Some("code already used"),
+                Verdict::Wrong => Some("wrong code"),
+            }
+        }
+        Answer::Recovery(typed) => match recovery::find(&typed, &record.recovery) {
+            Some(id) if state.used_recovery.contains(&id) => Some("recovery code already used"),
+            Some(id) => {
+                state.used_recovery.push(id);
+                None
+            }
+            None => Some("wrong recovery code"),
+        },
+    };
+    match failure {
+        None => {
+            crate::throttle::record_success(&mut state, now, None);
+            lock.write_state(&state).map_err(ProofError::Store)?;
+            Ok(Proven { _private: () })
+        }
+        Some(reason) => {
+            let delay = crate::throttle::record_failure(&mut state, limits, now);
+            // A failure that cannot be recorded is still a failure.
+            let _ = lock.write_state(&state);
+            Err(ProofError::Failed { reason, delay })
+        }
+    }
+}
+
 /// How many of the record's recovery codes the state has not marked used.
 pub fn recovery_left(record: &UserRecord, state: &crate::state::LoginState) -> usize {
     record
@@ -240,6 +340,74 @@ mod tests {
             activate(&lock, &mut record, &code, NOW, 1),
             Err(EnrollmentError::NotPending)
         ));
+    }
+
+    #[test]
+    fn proof_is_a_login_code_once_and_counts_failures() {
+        let (_dir, store) = store("prove");
+        let user = UserName::parse(b"carol").unwrap();
+        let lock = store.lock(&user).unwrap();
+        let mut record = pending();
+        install(&lock, &record).unwrap();
+        let first = code_at(&record, NOW);
+        let codes = activate(&lock, &mut record, &first, NOW, 1).unwrap();
+        let limits = crate::config::Throttle {
+            max_failures: 3,
+            lockout_seconds: 60,
+            backoff_seconds: 0,
+            backoff_max_seconds: 0,
+        };
+        // The activation code is spent; the next step's proves once.
+        assert!(matches!(
+            prove(&lock, &record, &first, NOW, 1, &limits),
+            Err(ProofError::Failed {
+                reason: "code already used",
+                ..
+            })
+        ));
+        let next = code_at(&record, NOW + 30);
+        prove(&lock, &record, &next, NOW + 30, 1, &limits).unwrap();
+        assert_eq!(lock.read_state().state.last_step, Some(NOW / 30 + 1));
+        assert_eq!(lock.read_state().state.failures, 0);
+        assert!(prove(&lock, &record, &next, NOW + 30, 1, &limits).is_err());
+        // A recovery code works once.
+        prove(
+            &lock,
+            &record,
+            codes.codes[0].as_bytes(),
+            NOW + 30,
+            1,
+            &limits,
+        )
+        .unwrap();
+        assert!(matches!(
+            prove(
+                &lock,
+                &record,
+                codes.codes[0].as_bytes(),
+                NOW + 30,
+                1,
+                &limits
+            ),
+            Err(ProofError::Failed {
+                reason: "recovery code already used",
+                ..
+            })
+        ));
+        // Malformed answers are not counted; wrong ones are, up to a lockout.
+        assert!(matches!(
+            prove(&lock, &record, b"12ab56", NOW + 30, 1, &limits),
+            Err(ProofError::Malformed(_))
+        ));
+        for _ in 0..2 {
+            assert!(prove(&lock, &record, b"000000", NOW + 30, 1, &limits).is_err());
+        }
+        let later = code_at(&record, NOW + 60);
+        assert!(matches!(
+            prove(&lock, &record, &later, NOW + 60, 1, &limits),
+            Err(ProofError::Locked { until }) if until == NOW + 30 + 60
+        ));
+        assert_eq!(lock.read_state().state.failures, 3);
     }
 
     #[test]

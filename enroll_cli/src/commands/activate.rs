@@ -2,18 +2,17 @@
 //! once a code from the app verifies.
 
 use crate::cli::ActivateArgs;
-use crate::context::{self, Context};
+use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::prompt;
-use std::path::Path;
 use totp_core::enrollment::{self, EnrollmentError};
 use totp_core::names::UserName;
 use totp_core::time::now_unix;
 use zeroize::Zeroizing;
 
-pub fn run(config: Option<&Path>, args: &ActivateArgs) -> Result<(), CliError> {
-    let ctx = Context::load("activate", config)?;
-    let user = context::user_name(&args.user)?;
+pub fn run(inv: &Invocation, args: &ActivateArgs) -> Result<(), CliError> {
+    let ctx = Context::load("activate", inv)?;
+    let user = ctx.target("activate", args.user.as_deref())?;
     let typed = match &args.code {
         Some(code) => Zeroizing::new(code.as_bytes().to_vec()),
         None => {
@@ -53,6 +52,7 @@ pub(crate) fn activate_with(ctx: &Context, user: &UserName, typed: &[u8]) -> Res
             },
         })?;
     drop(lock);
+    ctx.audit_self("activate", user, "");
     println!("The code was accepted: two-factor login is now active for '{user}'.");
     super::print_recovery_codes(&codes);
     Ok(())

@@ -8,8 +8,9 @@
 //! which the module never does.
 
 use crate::cli::CheckArgs;
+use crate::context::{self, Invocation};
 use crate::error::CliError;
-use nix::unistd::{geteuid, Gid, Uid, User};
+use nix::unistd::{Gid, Uid, User};
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt;
@@ -85,10 +86,9 @@ impl Findings {
     }
 }
 
-pub fn run(config: Option<&Path>, args: &CheckArgs) -> Result<(), CliError> {
-    if !geteuid().is_root() {
-        return Err(CliError::NotRoot { command: "check" });
-    }
+pub fn run(inv: &Invocation, args: &CheckArgs) -> Result<(), CliError> {
+    context::require_root("check", inv)?;
+    let config = inv.config.as_deref();
     let mut out = Findings::default();
     if let Some(config) = check_config(&mut out, config) {
         let store = Store::new(&config.paths);
@@ -135,7 +135,7 @@ pub fn run(config: Option<&Path>, args: &CheckArgs) -> Result<(), CliError> {
 
 /// The config as the module loads it; `None` when it would refuse it.
 fn check_config(out: &mut Findings, given: Option<&Path>) -> Option<Config> {
-    let path = given.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+    let path = given.unwrap_or(crate::privilege::config_path());
     match Config::load(path, given.is_some()) {
         Ok(config) if path.exists() => {
             out.ok(format!("config {}: valid", path.display()));
@@ -592,7 +592,7 @@ fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: 
                     .config
                     .as_deref()
                     .unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
-                let checked = config.unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
+                let checked = config.unwrap_or(crate::privilege::config_path());
                 if used != checked {
                     out.warning(format!(
                         "{origin}: the module reads config {}, not the {} checked here. Fix: \

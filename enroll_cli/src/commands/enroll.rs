@@ -2,25 +2,34 @@
 //! a `.jpg`, stored as a pending record; then a code from the app activates it.
 
 use crate::cli::EnrollArgs;
-use crate::context::{self, Context};
+use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
+use crate::privilege::AsRealUser;
 use crate::{prompt, qr, qrfile, uri};
-use std::path::Path;
 use totp_core::enrollment;
 use totp_core::otp::{Algorithm, OtpParams};
 use totp_core::record::{Status, UserRecord};
 use totp_core::secret::SecretBytes;
 use totp_core::time::now_unix;
 
-pub fn run(config: Option<&Path>, args: &EnrollArgs) -> Result<(), CliError> {
+pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     // 1. Everything that can be checked without touching the store.
-    let ctx = Context::load("enroll", config)?;
-    let (user, account) = context::system_user(&args.user)?;
+    let ctx = Context::load("enroll", inv)?;
+    let target = ctx.target("enroll", args.user.as_deref())?;
+    let (user, account) = context::system_user(target.as_str())?;
+    let self_service = ctx.self_user().is_some();
     let qr_path = args
         .qr
         .clone()
         .unwrap_or_else(|| qrfile::default_path(user.as_str()));
-    qrfile::check(&qr_path, args.force)?;
+    {
+        // A self-service caller may only learn about paths they can see.
+        let _as_user = self_service
+            .then(AsRealUser::new)
+            .transpose()
+            .map_err(|e| CliError::QrWrite(qr_path.clone(), e))?;
+        qrfile::check(&qr_path, args.force)?;
+    }
     let defaults = &ctx.config.otp;
     let params = OtpParams::new(
         args.algorithm.unwrap_or(defaults.algorithm),
@@ -34,6 +43,18 @@ pub fn run(config: Option<&Path>, args: &EnrollArgs) -> Result<(), CliError> {
         None => host_name(),
     };
 
+    // A self-service caller replacing an active enrollment proves it first;
+    // the answer is read before the lock, and checked under it.
+    let proof = match ctx.load_record(&user) {
+        Ok(Some(existing)) if self_service && existing.status == Status::Active && args.force => {
+            Some(super::read_proof(&user)?)
+        }
+        Err(CliError::CorruptRecord { .. }) if self_service => {
+            return Err(CliError::CorruptOwnRecord)
+        }
+        _ => None,
+    };
+
     // 2. Under the user's lock: refuse to replace what must not be replaced,
     //    write the .jpg, then the pending record.
     ctx.ensure_dirs()?;
@@ -45,7 +66,19 @@ pub fn run(config: Option<&Path>, args: &EnrollArgs) -> Result<(), CliError> {
                 command: "enroll",
             });
         }
+        Ok(Some(existing)) if existing.status == Status::Active && self_service => {
+            super::check_proof(
+                &ctx,
+                &lock,
+                &existing,
+                &user,
+                proof.as_deref().map(|p| &p[..]),
+            )?;
+        }
         Ok(_) => {}
+        Err(CliError::CorruptRecord { .. }) if self_service => {
+            return Err(CliError::CorruptOwnRecord)
+        }
         Err(CliError::CorruptRecord { .. }) if args.force => {}
         Err(e) => return Err(e),
     }
@@ -77,12 +110,25 @@ pub fn run(config: Option<&Path>, args: &EnrollArgs) -> Result<(), CliError> {
     );
     let jpeg = qr::jpeg(&link)?;
     let terminal = qr::terminal(&link)?;
-    qrfile::write(&qr_path, &jpeg, &account, args.force)?;
-    if let Err(e) = enrollment::install(&lock, &record) {
+    // For a self-service caller the .jpg is opened with their own identity:
+    // it cannot land anywhere they could not write to themselves.
+    let remove_qr = || {
+        let _as_user = self_service.then(AsRealUser::new).transpose();
         let _ = std::fs::remove_file(&qr_path);
+    };
+    {
+        let _as_user = self_service
+            .then(AsRealUser::new)
+            .transpose()
+            .map_err(|e| CliError::QrWrite(qr_path.clone(), e))?;
+        qrfile::write(&qr_path, &jpeg, &account, args.force)?;
+    }
+    if let Err(e) = enrollment::install(&lock, &record) {
+        remove_qr();
         return Err(e.into());
     }
     drop(lock);
+    ctx.audit_self("enroll", &user, "");
 
     // 3. Show it.
     for warning in app_warnings(params) {

@@ -10,7 +10,7 @@
 //! always have 6 digits, so an 8-digit answer can only be a scratch code.
 
 use crate::cli::ImportArgs;
-use crate::context::{self, Context};
+use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
 use std::fs::File;
 use std::io::Read;
@@ -37,8 +37,8 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
-pub fn run(config: Option<&Path>, args: &ImportArgs) -> Result<(), CliError> {
-    let ctx = Context::load("import-google-authenticator", config)?;
+pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
+    let ctx = Context::load_admin("import-google-authenticator", inv)?;
     let (user, account) = context::system_user(&args.user)?;
     let path = match &args.path {
         Some(path) => path.clone(),

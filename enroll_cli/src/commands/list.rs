@@ -2,15 +2,14 @@
 
 use super::status::Report;
 use crate::cli::ListArgs;
-use crate::context::Context;
+use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
 use std::io::ErrorKind;
-use std::path::Path;
 use totp_core::enrollment::recovery_left;
 
-pub fn run(config: Option<&Path>, args: &ListArgs) -> Result<(), CliError> {
-    let ctx = Context::load("list", config)?;
+pub fn run(inv: &Invocation, args: &ListArgs) -> Result<(), CliError> {
+    let ctx = Context::load_admin("list", inv)?;
     let users = match ctx.store.list_users() {
         Ok(users) => users,
         Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),

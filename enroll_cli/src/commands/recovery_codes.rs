@@ -2,15 +2,24 @@
 //! left, or replace the whole set.
 
 use crate::cli::RecoveryCodesArgs;
-use crate::context::{self, Context};
+use crate::context::{Context, Invocation};
 use crate::error::CliError;
-use std::path::Path;
 use totp_core::enrollment::{self, recovery_left, EnrollmentError};
 use totp_core::record::Status;
 
-pub fn run(config: Option<&Path>, args: &RecoveryCodesArgs) -> Result<(), CliError> {
-    let ctx = Context::load("recovery-codes", config)?;
-    let user = context::user_name(&args.user)?;
+pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
+    let ctx = Context::load("recovery-codes", inv)?;
+    let user = ctx.target("recovery-codes", args.user.as_deref())?;
+    let self_service = ctx.self_user().is_some();
+    let proof = match ctx.load_record(&user) {
+        Ok(Some(r)) if self_service && args.regenerate && r.status == Status::Active => {
+            Some(super::read_proof(&user)?)
+        }
+        Err(CliError::CorruptRecord { .. }) if self_service => {
+            return Err(CliError::CorruptOwnRecord)
+        }
+        _ => None,
+    };
     let lock = ctx.lock(&user)?;
     let mut record = ctx
         .load_record(&user)?
@@ -26,7 +35,17 @@ pub fn run(config: Option<&Path>, args: &RecoveryCodesArgs) -> Result<(), CliErr
             recovery_left(&record, &state),
             record.recovery.len()
         );
+        ctx.audit_self("recovery-codes", &user, "");
         return Ok(());
+    }
+    if self_service {
+        super::check_proof(
+            &ctx,
+            &lock,
+            &record,
+            &user,
+            proof.as_deref().map(|p| &p[..]),
+        )?;
     }
     let codes = enrollment::regenerate_recovery(&lock, &mut record).map_err(|e| match e {
         EnrollmentError::Store(e) => CliError::Store(e),
@@ -34,6 +53,7 @@ pub fn run(config: Option<&Path>, args: &RecoveryCodesArgs) -> Result<(), CliErr
         other => CliError::Output("the recovery codes".into(), std::io::Error::other(other)),
     })?;
     drop(lock);
+    ctx.audit_self("recovery-codes", &user, "regenerate=yes");
     println!("New recovery codes for '{user}'; the old ones no longer work.");
     super::print_recovery_codes(&codes);
     Ok(())

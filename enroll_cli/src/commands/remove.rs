@@ -2,19 +2,43 @@
 //! login state. Reset is the lost-device path and is audited.
 
 use crate::audit;
-use crate::cli::UserArgs;
-use crate::context::{self, Context};
+use crate::cli::{OwnUserArgs, UserArgs};
+use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
-use std::path::Path;
+use totp_core::record::Status;
 
-pub fn disable(config: Option<&Path>, args: &UserArgs) -> Result<(), CliError> {
-    let ctx = Context::load("disable", config)?;
-    let user = context::user_name(&args.user)?;
-    let lock = ctx.lock(&user)?;
-    if !lock.remove_all()? {
-        return Err(CliError::NotEnrolled(user.to_string()));
+/// Root removes any enrollment. A self-service caller removes their own; an
+/// active one only after proving it with a current or recovery code.
+pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
+    let ctx = Context::load("disable", inv)?;
+    let user = ctx.target("disable", args.user.as_deref())?;
+    if ctx.self_user().is_some() {
+        let proof = match ctx.load_record(&user) {
+            Ok(Some(r)) if r.status == Status::Active => Some(super::read_proof(&user)?),
+            Ok(_) => None,
+            Err(CliError::CorruptRecord { .. }) => return Err(CliError::CorruptOwnRecord),
+            Err(e) => return Err(e),
+        };
+        let lock = ctx.lock(&user)?;
+        match ctx.load_record(&user) {
+            Ok(Some(r)) if r.status == Status::Active => {
+                super::check_proof(&ctx, &lock, &r, &user, proof.as_deref().map(|p| &p[..]))?;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Err(CliError::NotEnrolled(user.to_string())),
+            Err(CliError::CorruptRecord { .. }) => return Err(CliError::CorruptOwnRecord),
+            Err(e) => return Err(e),
+        }
+        lock.remove_all()?;
+        drop(lock);
+        ctx.audit_self("disable", &user, "");
+    } else {
+        let lock = ctx.lock(&user)?;
+        if !lock.remove_all()? {
+            return Err(CliError::NotEnrolled(user.to_string()));
+        }
+        drop(lock);
     }
-    drop(lock);
     println!(
         "Two-factor login is disabled for '{user}': the record and the login state are removed. \
          Logins now follow the policy for users who are not enrolled."
@@ -22,8 +46,8 @@ pub fn disable(config: Option<&Path>, args: &UserArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn reset(config: Option<&Path>, args: &UserArgs) -> Result<(), CliError> {
-    let ctx = Context::load("reset", config)?;
+pub fn reset(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
+    let ctx = Context::load_admin("reset", inv)?;
     let user = context::user_name(&args.user)?;
     let lock = ctx.lock(&user)?;
     // Not parsed first: a corrupt record must be removable too.

@@ -2,38 +2,26 @@
 //! never the secret.
 
 use crate::cli::StatusArgs;
-use crate::context::{self, Context};
+use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
-use std::path::Path;
 use totp_core::enrollment::recovery_left;
 use totp_core::names::UserName;
 use totp_core::record::UserRecord;
 use totp_core::state::LoginState;
 use totp_core::time::{format_utc, now_unix};
 
-pub fn run(config: Option<&Path>, args: &StatusArgs) -> Result<(), CliError> {
-    let ctx = Context::load("status", config)?;
-    let user = match &args.user {
-        Some(raw) => context::user_name(raw)?,
-        None => caller()?,
-    };
+pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
+    let ctx = Context::load("status", inv)?;
+    let user = ctx.target("status", args.user.as_deref())?;
     let report = Report::read(&ctx, &user)?;
+    ctx.audit_self("status", &user, "");
     if args.json {
         println!("{}", report.json());
     } else {
         print!("{}", report.text());
     }
     Ok(())
-}
-
-fn caller() -> Result<UserName, CliError> {
-    let uid = nix::unistd::getuid();
-    match nix::unistd::User::from_uid(uid) {
-        Ok(Some(account)) => context::user_name(&account.name),
-        Ok(None) => Err(CliError::UnknownUser(format!("uid {uid}"))),
-        Err(e) => Err(CliError::UserLookup(format!("uid {uid}"), e)),
-    }
 }
 
 /// One user's enrollment as `status` and `list` show it.

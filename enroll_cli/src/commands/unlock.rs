@@ -2,13 +2,12 @@
 
 use crate::audit;
 use crate::cli::UserArgs;
-use crate::context::{self, Context};
+use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
-use std::path::Path;
 use totp_core::time::{format_utc, now_unix};
 
-pub fn run(config: Option<&Path>, args: &UserArgs) -> Result<(), CliError> {
-    let ctx = Context::load("unlock", config)?;
+pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
+    let ctx = Context::load_admin("unlock", inv)?;
     let user = context::user_name(&args.user)?;
     let lock = ctx.lock(&user)?;
     let mut state = lock.read_state().state;

@@ -1,0 +1,676 @@
+//! Self-service mode, end to end, as root in CI: a test install of a setuid
+//! totpctl (mode 4754 root:GROUP), two throwaway users, alice in the group and
+//! bob outside it, run through setpriv with their real uid and groups.
+//!
+//! A setuid totpctl ignores `--config` from an ordinary user and always reads
+//! its compiled-in config path. So the test builds a second copy of totpctl
+//! (its own target dir) with `PAM_TOTP_TEST_CONFIG_PATH` set at build time to
+//! a sandbox config; the shipped build has no such override (debian/rules
+//! unsets the variable and checks `totpctl self-service status`).
+//!
+//! Everything runs in one test, in order, because the compiled-in sandbox
+//! path is shared.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::{oathtool, secret_of, Env, Run, TestUser, TOTPCTL};
+
+const GROUP: &str = "pamtotp-ssg";
+const ALICE: &str = "pamtotp-ssa";
+const BOB: &str = "pamtotp-ssb";
+
+fn sandbox() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("self-service-sandbox")
+}
+
+/// Build the test copy of totpctl with the sandbox config compiled in.
+fn build_test_copy() -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("self-service-build");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--locked",
+            "--offline",
+            "-p",
+            "enroll_cli",
+            "--bin",
+            "totpctl",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .env("PAM_TOTP_TEST_CONFIG_PATH", sandbox().join("config.toml"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "building the test copy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("debug/totpctl")
+}
+
+struct Group(String);
+impl Group {
+    fn new(name: &str) -> Self {
+        let _ = Command::new("groupdel").arg(name).output();
+        let out = Command::new("groupadd").arg(name).output().unwrap();
+        assert!(out.status.success(), "groupadd: {out:?}");
+        Self(name.into())
+    }
+    fn gid(&self) -> u32 {
+        nix::unistd::Group::from_name(&self.0)
+            .unwrap()
+            .unwrap()
+            .gid
+            .as_raw()
+    }
+}
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("groupdel").arg(&self.0).output();
+    }
+}
+
+/// The sandbox store: a root-owned directory with the compiled-in config.
+fn reset_sandbox() {
+    let dir = sandbox();
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    for sub in ["users", "state"] {
+        fs::create_dir(dir.join(sub)).unwrap();
+        fs::set_permissions(dir.join(sub), fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[paths]\nusers_dir = \"{0}/users\"\nstate_dir = \"{0}/state\"\n\n[enroll]\n\
+             issuer = \"Test Host\"\nself_service_group = \"{GROUP}\"\n\n[throttle]\n\
+             max_failures = 5\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(dir.join("config.toml"), fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+fn record(user: &str) -> Option<Vec<u8>> {
+    fs::read(sandbox().join("users").join(format!("{user}.toml"))).ok()
+}
+
+/// Root's totpctl (the ordinary build) on the sandbox store.
+fn as_root(args: &[&str], input: &str) -> Run {
+    let mut all = vec![
+        "--config".to_owned(),
+        sandbox().join("config.toml").display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    run(Command::new(TOTPCTL).args(&all).env("LC_ALL", "C"), input)
+}
+
+fn run(cmd: &mut Command, input: &str) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
+/// Run `bin` as `user` (real uid and gid, their groups from the group
+/// database) with a minimal environment plus `env`, in their home.
+fn as_user(user: &TestUser, bin: &Path, args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
+    as_user_with(user, &[], bin, args, env, input)
+}
+
+fn as_user_with(
+    user: &TestUser,
+    setpriv: &[&str],
+    bin: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    input: &str,
+) -> Run {
+    let (uid, gid) = user.uid_gid();
+    let mut cmd = Command::new("/usr/bin/setpriv");
+    cmd.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--init-groups")
+        .args(setpriv)
+        .arg(bin)
+        .args(args)
+        .current_dir(&user.home)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .env("PATH", "/usr/bin:/bin")
+        .envs(env.iter().copied());
+    run(&mut cmd, input)
+}
+
+fn assert_run(run: &Run, code: i32, stdout: &str, stderr: &str) {
+    assert_eq!(run.stderr, stderr, "{run:?}");
+    assert_eq!(run.stdout, stdout, "{run:?}");
+    assert_eq!(run.code, Some(code), "{run:?}");
+}
+
+fn not_enrolled(user: &str) -> String {
+    format!("user:            {user}\nstatus:          not enrolled\n")
+}
+
+/// A file's contents and times, to prove it was not touched.
+fn fingerprint(path: &Path) -> (Vec<u8>, i64, i64, u32) {
+    let meta = fs::metadata(path).unwrap();
+    (
+        fs::read(path).unwrap(),
+        meta.mtime(),
+        meta.ctime(),
+        meta.mode(),
+    )
+}
+
+fn install(bin: &Path, dir: &Path, name: &str, owner: u32, group: u32, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    fs::copy(bin, &path).unwrap();
+    std::os::unix::fs::chown(&path, Some(owner), Some(group)).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+#[test]
+fn self_service_mode() {
+    let built = build_test_copy();
+    reset_sandbox();
+    let env = Env::new("self-service");
+    let group = Group::new(GROUP);
+    let alice = TestUser::new(ALICE, &env);
+    let bob = TestUser::new(BOB, &env);
+    let out = Command::new("gpasswd")
+        .args(["-a", ALICE, GROUP])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // The test install: 4754 root:GROUP, as dpkg-statoverride would set it,
+    // plus copies that are misinstalled on purpose.
+    let prefix = env.dir.join("bin");
+    fs::create_dir(&prefix).unwrap();
+    fs::set_permissions(&prefix, fs::Permissions::from_mode(0o755)).unwrap();
+    let gid = group.gid();
+    let totpctl = install(&built, &prefix, "totpctl", 0, gid, 0o4754);
+    let open_to_all = install(&built, &prefix, "totpctl-4755", 0, gid, 0o4755);
+    let (bob_uid, _) = bob.uid_gid();
+    let setuid_bob = install(&built, &prefix, "totpctl-bob", bob_uid, gid, 0o4755);
+    let not_setuid = install(&built, &prefix, "totpctl-plain", 0, 0, 0o755);
+
+    // Bob is enrolled by root; nothing alice does may touch his record.
+    let run = as_root(
+        &[
+            "enroll",
+            BOB,
+            "--qr",
+            &env.dir.join("bob.jpg").display().to_string(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let bob_record = record(BOB).unwrap();
+
+    // --- the plain message without self-service, and refusals naming the cause
+    let run = as_user(&alice, &not_setuid, &["status"], &[], "");
+    assert_run(
+        &run,
+        1,
+        "",
+        "totpctl: 'totpctl status' must be run as root: the user records and login state are \
+         readable and writable only by root, and self-service is not enabled on this system. \
+         Run it again with sudo, or ask an administrator to set up two-factor login for you.\n",
+    );
+    let run = as_user_with(&alice, &["--no-new-privs"], &totpctl, &["status"], &[], "");
+    assert_run(
+        &run,
+        1,
+        "",
+        "totpctl: totpctl is installed for self-service (setuid root), but this process has \
+         no_new_privs set (by a sandbox, a container or systemd's NoNewPrivileges=), so the \
+         kernel did not grant it root. Run it from an ordinary login shell, or ask an \
+         administrator.\n",
+    );
+    let run = as_user(&alice, &setuid_bob, &["status"], &[], "");
+    assert_run(
+        &run,
+        1,
+        "",
+        &format!(
+            "totpctl: totpctl runs with effective uid {bob_uid} instead of root: it is installed \
+             setuid to the wrong owner, and refuses to run. Ask an administrator to run 'totpctl \
+             self-service enable' again.\n"
+        ),
+    );
+
+    // --- a user outside the group cannot run it at all, and with a looser
+    //     mode still gets only the plain message
+    // (Some sandbox kernels do not enforce execute bits against root-owned
+    // files; a control copy of /bin/true tells, and then only the in-binary
+    // group check below stands between bob and totpctl.)
+    let control = install(Path::new("/bin/true"), &prefix, "true-0754", 0, gid, 0o754);
+    let kernel_enforces = as_user(&bob, &control, &[], &[], "").code != Some(0);
+    let run = as_user(&bob, &totpctl, &["status"], &[], "");
+    if kernel_enforces {
+        assert_ne!(run.code, Some(0), "{run:?}");
+        assert!(run.stderr.contains("Permission denied"), "{run:?}");
+        assert_eq!(run.stdout, "");
+    } else {
+        eprintln!("this kernel does not enforce execute permission bits; checking the group only");
+        assert_run(
+            &run,
+            1,
+            "",
+            "totpctl: you may not manage two-factor login yourself on this system. Ask an \
+             administrator to set it up for you.\n",
+        );
+    }
+    let run = as_user(&bob, &open_to_all, &["status"], &[], "");
+    assert_run(
+        &run,
+        1,
+        "",
+        "totpctl: you may not manage two-factor login yourself on this system. Ask an \
+         administrator to set it up for you.\n",
+    );
+
+    // --- alice: status, and the .jpg never lands where she cannot write
+    let run = as_user(&alice, &totpctl, &["status"], &[], "");
+    assert_run(&run, 0, &not_enrolled(ALICE), "");
+
+    let shadow = fingerprint(Path::new("/etc/shadow"));
+    let link = alice.home.join("qr.jpg");
+    std::os::unix::fs::symlink("/etc/shadow", &link).unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["enroll", "--qr", link.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let run = as_user(&alice, &totpctl, &args, &[], "");
+        assert_run(
+            &run,
+            1,
+            "",
+            &format!(
+                "totpctl: {} is a symbolic link, and totpctl never writes through one; nothing \
+                 was changed. Choose another file with --qr FILE.\n",
+                link.display()
+            ),
+        );
+    }
+    assert_eq!(fingerprint(Path::new("/etc/shadow")), shadow);
+    let root_only = env.dir.join("root-only");
+    fs::create_dir(&root_only).unwrap();
+    fs::set_permissions(&root_only, fs::Permissions::from_mode(0o700)).unwrap();
+    for target in [
+        root_only.join("qr.jpg"),
+        PathBuf::from("/etc/pamtotp-ss-test.jpg"),
+    ] {
+        let run = as_user(
+            &alice,
+            &totpctl,
+            &["enroll", "--qr", target.to_str().unwrap()],
+            &[],
+            "",
+        );
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert_eq!(run.stdout, "");
+        assert!(
+            run.stderr.contains("Permission denied") || run.stderr.contains("does not exist"),
+            "{run:?}"
+        );
+        assert!(!target.exists(), "{}", target.display());
+    }
+    assert!(fs::read_dir(&root_only).unwrap().next().is_none());
+    assert_eq!(record(ALICE), None);
+
+    // --- alice enrolls and activates herself; the .jpg is hers, 0600
+    let run = as_user(&alice, &totpctl, &["enroll"], &[], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let jpg = alice.home.join(format!("{ALICE}-totp.jpg"));
+    let meta = fs::symlink_metadata(&jpg).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), alice.uid_gid());
+    assert_eq!(meta.mode() & 0o7777, 0o600);
+    let secret = secret_of(&run.uri());
+    let now = support::now();
+    let code = oathtool(&secret, "SHA1", 6, 30, now);
+    let run = as_user(&alice, &totpctl, &["activate", "--code", &code], &[], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let recovery = run.recovery_codes();
+    assert_eq!(recovery.len(), 10);
+    let run = as_user(&alice, &totpctl, &["status"], &[], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.starts_with(&format!(
+        "user:            {ALICE}\nstatus:          active\n"
+    )));
+
+    // --- alice cannot act on bob: not by arguments...
+    for args in [
+        &["status", BOB][..],
+        &["enroll", BOB][..],
+        &["activate", BOB, "--code", "123456"][..],
+        &["recovery-codes", BOB, "--regenerate"][..],
+        &["disable", BOB][..],
+    ] {
+        let run = as_user(&alice, &totpctl, args, &[], "");
+        assert_run(
+            &run,
+            1,
+            "",
+            &format!(
+                "totpctl: you can manage only your own two-factor login ('{ALICE}'), not '{BOB}'; \
+                 the attempt is logged and nothing was changed.\n"
+            ),
+        );
+    }
+    // ...not by the environment...
+    let bob_home = bob.home.display().to_string();
+    let hostile = [
+        ("USER", BOB),
+        ("LOGNAME", BOB),
+        ("HOME", bob_home.as_str()),
+        ("TOTPCTL_USER", BOB),
+        ("TOTPCTL_CONFIG", "/nonexistent"),
+        ("SUDO_USER", BOB),
+    ];
+    let baseline = as_user(&alice, &totpctl, &["status"], &[], "");
+    let run = as_user(&alice, &totpctl, &["status"], &hostile, "");
+    assert_run(&run, 0, &baseline.stdout, "");
+    // ...nor by a config of her own, pointing at a store where she is "bob".
+    let fake = alice.home.join("fake");
+    fs::create_dir_all(fake.join("users")).unwrap();
+    let fake_config = alice.home.join("fake.toml");
+    fs::write(
+        &fake_config,
+        format!(
+            "[paths]\nusers_dir = \"{0}/users\"\nstate_dir = \"{0}\"\n",
+            fake.display()
+        ),
+    )
+    .unwrap();
+    let config_arg = fake_config.display().to_string();
+    let run = as_user(
+        &alice,
+        &totpctl,
+        &["--config", &config_arg, "status"],
+        &[],
+        "",
+    );
+    assert_run(
+        &run,
+        0,
+        &baseline.stdout,
+        &format!(
+            "totpctl: note: --config is ignored when an ordinary user runs totpctl; {} is read.\n",
+            sandbox().join("config.toml").display()
+        ),
+    );
+    let run = as_user(
+        &alice,
+        &totpctl,
+        &["--config", &config_arg, "disable", BOB],
+        &[],
+        "",
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(record(BOB).unwrap(), bob_record);
+
+    // --- root-only commands stay root-only
+    let man_dir = alice.home.join("man");
+    fs::create_dir(&man_dir).unwrap();
+    for (args, command) in [
+        (&["list"][..], "list"),
+        (&["reset", BOB][..], "reset"),
+        (&["unlock", BOB][..], "unlock"),
+        (
+            &["import-google-authenticator", BOB][..],
+            "import-google-authenticator",
+        ),
+        (&["check"][..], "check"),
+        (&["self-service", "status"][..], "self-service"),
+        (
+            &["generate-man", man_dir.to_str().unwrap()][..],
+            "generate-man",
+        ),
+        (
+            &["generate-completions", "bash"][..],
+            "generate-completions",
+        ),
+    ] {
+        let run = as_user(&alice, &totpctl, args, &[], "");
+        assert_run(
+            &run,
+            1,
+            "",
+            &format!(
+                "totpctl: 'totpctl {command}' is for administrators only; the attempt is logged. \
+                 Ask an administrator.\n"
+            ),
+        );
+    }
+    assert!(fs::read_dir(&man_dir).unwrap().next().is_none());
+    assert_eq!(record(BOB).unwrap(), bob_record);
+
+    // --- changing the active enrollment needs a valid code or recovery code
+    let active = record(ALICE).unwrap();
+    let proof_failed = |why: &str| {
+        format!(
+            "totpctl: '{ALICE}' has an active enrollment, and changing it needs a current code \
+             from the app or an unused recovery code: {why}; nothing was changed.\n"
+        )
+    };
+    let run = as_user(&alice, &totpctl, &["enroll", "--qr", "other.jpg"], &[], "");
+    assert_run(
+        &run,
+        1,
+        "",
+        &format!(
+            "totpctl: '{ALICE}' already has an active enrollment; nothing was changed. To replace \
+             it (the current app entry stops working), run 'totpctl enroll {ALICE} --force'.\n"
+        ),
+    );
+    for (args, input, why) in [
+        (&["disable"][..], "000000\n", "wrong code"),
+        (&["disable"][..], "", "empty code"),
+        (
+            &["enroll", "--force", "--qr", "new.jpg"][..],
+            "000000\n",
+            "wrong code",
+        ),
+        (
+            &["recovery-codes", "--regenerate"][..],
+            "ABCD-EFGH-JKMN-PQRS\n",
+            "wrong recovery code",
+        ),
+        // The code that activated is spent.
+        (&["disable"][..], &format!("{code}\n"), "code already used"),
+    ] {
+        let run = as_user(&alice, &totpctl, args, &[], input);
+        assert_run(&run, 1, "", &proof_failed(why));
+    }
+    assert_eq!(record(ALICE).unwrap(), active);
+    assert!(!alice.home.join("new.jpg").exists());
+    // Each wrong answer counted, as at login.
+    let run = as_root(&["status", ALICE, "--json"], "");
+    assert!(run.stdout.contains("\"failures\":4"), "{run:?}");
+
+    // A recovery code proves it (once) and renews the set.
+    let run = as_user(
+        &alice,
+        &totpctl,
+        &["recovery-codes", "--regenerate"],
+        &[],
+        &format!("{}\n", recovery[0]),
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.recovery_codes().len(), 10);
+    // The next code from the app proves it for disable.
+    let next = oathtool(&secret, "SHA1", 6, 30, now + 30);
+    let run = as_user(&alice, &totpctl, &["disable"], &[], &format!("{next}\n"));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(record(ALICE), None);
+    assert_eq!(record(BOB).unwrap(), bob_record);
+
+    // --- LD_PRELOAD, a hostile PATH and IFS: the same behaviour
+    let evil = build_preload(&env);
+    let marker = alice.home.join("preloaded");
+    let control = as_user(
+        &alice,
+        Path::new("/usr/bin/env"),
+        &[
+            &format!("LD_PRELOAD={}", evil.display()),
+            &format!("MARKER={}", marker.display()),
+            "/bin/true",
+        ],
+        &[],
+        "",
+    );
+    assert_eq!(control.code, Some(0));
+    assert!(
+        marker.exists(),
+        "the preload library works on an ordinary program"
+    );
+    fs::remove_file(&marker).unwrap();
+    let fake_bin = env.dir.join("fake-bin");
+    fs::create_dir(&fake_bin).unwrap();
+    for tool in ["getent", "dpkg-statoverride", "groupadd", "sh", "cat"] {
+        let path = fake_bin.join(tool);
+        fs::write(&path, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let baseline = as_user(&alice, &totpctl, &["status"], &[], "");
+    // Set through env(1), so that only totpctl itself starts with them.
+    let preload = format!("LD_PRELOAD={}", evil.display());
+    let library_path = format!("LD_LIBRARY_PATH={}", env.dir.display());
+    let marker_var = format!("MARKER={}", marker.display());
+    let path_var = format!("PATH={}", fake_bin.display());
+    let run = as_user(
+        &alice,
+        Path::new("/usr/bin/env"),
+        &[
+            &preload,
+            &library_path,
+            &marker_var,
+            &path_var,
+            "IFS=/ \t\n",
+            "LANG=../../../tmp/evil",
+            "TERM=/tmp/evil",
+            totpctl.to_str().unwrap(),
+            "status",
+        ],
+        &[],
+        "",
+    );
+    assert_run(&run, 0, &baseline.stdout, "");
+    assert!(!marker.exists(), "nothing was preloaded or run from PATH");
+    assert_eq!(record(BOB).unwrap(), bob_record);
+
+    drop((alice, bob, group));
+    let _ = fs::remove_dir_all(sandbox());
+}
+
+/// A preload library whose constructor creates the file named by $MARKER.
+fn build_preload(env: &Env) -> PathBuf {
+    let src = env.dir.join("evil.c");
+    fs::write(
+        &src,
+        "#include <fcntl.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+         __attribute__((constructor)) static void evil(void) {\n\
+           const char *m = getenv(\"MARKER\");\n\
+           if (m) { int fd = open(m, O_CREAT | O_WRONLY, 0644); if (fd >= 0) close(fd); }\n\
+         }\n",
+    )
+    .unwrap();
+    let lib = env.dir.join("evil.so");
+    let out = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .output()
+        .expect("run cc");
+    assert!(out.status.success(), "cc: {out:?}");
+    fs::set_permissions(&lib, fs::Permissions::from_mode(0o755)).unwrap();
+    lib
+}
+
+/// `totpctl self-service enable|disable|status` on a copy of the binary:
+/// dpkg-statoverride and the file mode, on and off again.
+#[test]
+fn enable_and_disable_with_dpkg_statoverride() {
+    let env = Env::new("self-service-enable");
+    let group = "pamtotp-ssg2";
+    let _ = Command::new("groupdel").arg(group).output();
+    let bin = env.dir.join("totpctl");
+    fs::copy(TOTPCTL, &bin).unwrap();
+    fs::write(
+        &env.config,
+        format!(
+            "{}self_service_group = \"{group}\"\n",
+            fs::read_to_string(&env.config).unwrap()
+        ),
+    )
+    .unwrap();
+    let binary = bin.display().to_string();
+    let cleanup = || {
+        let _ = Command::new("dpkg-statoverride")
+            .args(["--remove", &binary])
+            .output();
+        let _ = Command::new("groupdel").arg(group).output();
+    };
+    cleanup();
+
+    let run = env.run(&["self-service", "enable", "--binary", &binary]);
+    let ok = run.code == Some(0);
+    let meta = fs::metadata(&bin).unwrap();
+    let gid = nix::unistd::Group::from_name(group)
+        .unwrap()
+        .map(|g| g.gid.as_raw());
+    let listed = Command::new("dpkg-statoverride")
+        .args(["--list", &binary])
+        .output()
+        .unwrap();
+    let run2 = env.run(&["self-service", "disable", "--binary", &binary]);
+    let after = fs::metadata(&bin).unwrap();
+    let listed_after = Command::new("dpkg-statoverride")
+        .args(["--list", &binary])
+        .output()
+        .unwrap();
+    cleanup();
+
+    assert!(ok, "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("Created the system group '{group}'.\n")),
+        "{run:?}"
+    );
+    assert_eq!(meta.mode() & 0o7777, 0o4754);
+    assert_eq!((meta.uid(), Some(meta.gid())), (0, gid));
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        format!("root {group} 4754 {binary}\n")
+    );
+    assert_eq!(run2.code, Some(0), "{run2:?}");
+    assert_eq!(
+        (after.mode() & 0o7777, after.uid(), after.gid()),
+        (0o755, 0, 0)
+    );
+    assert!(!listed_after.status.success());
+}
