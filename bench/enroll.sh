@@ -5,11 +5,12 @@
 #   bench/enroll.sh [RUNS]      (default 50; builds the release binary once)
 #
 # Uses hyperfine when it is installed (BENCH_LOOP=1 forces the fallback), else
-# a bash loop timed with date +%s%N.
+# a bash loop timed with date +%s%N. BENCH_NO_BUILD=1 uses the release binary
+# already built (bench/compare --no-build).
 set -euo pipefail
 runs=${1:-50}
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release -q -p enroll_cli --manifest-path "$root/Cargo.toml"
+[[ -n ${BENCH_NO_BUILD:-} ]] || cargo build --release -q -p enroll_cli --manifest-path "$root/Cargo.toml"
 totpctl=${CARGO_TARGET_DIR:-$root/target}/release/totpctl
 
 work=$(mktemp -d /tmp/totpctl-bench.XXXXXX)
