@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Write the seed corpora (fuzz/seeds/<target>/) from valid and near-valid examples.
+
+Run from anywhere: python3 fuzz/make_seeds.py. The seeds are committed; the
+working corpora that libFuzzer grows (fuzz/corpus/) are not.
+"""
+import hashlib
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SEEDS = os.path.join(HERE, "seeds")
+
+SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+RECOVERY = "ABCD-EFGH-JKMN-PQRS"  # normalises to ABCDEFGHJKMNPQRS
+DOMAIN = b"pam_totp recovery code v1\0"
+
+
+def recovery_entry(ident, code_norm, salt):
+    digest = hashlib.sha256(DOMAIN + salt + code_norm.encode()).hexdigest()
+    return f'\n[[recovery]]\nid = {ident}\nsalt = "{salt.hex()}"\nhash = "{digest}"\n'
+
+
+MINIMAL = (
+    'version = 1\nstatus = "active"\nsecret = "%s"\nalgorithm = "SHA1"\n'
+    "digits = 6\nperiod = 30\n" % SECRET
+)
+FULL = (
+    MINIMAL.replace("SHA1", "SHA256")
+    + 'label = "alice"\nissuer = "Example Host"\ncreated_at = 1700000000\n'
+    "activated_at = 1700000060\n"
+    + recovery_entry(1, "ABCDEFGHJKMNPQRS", bytes(range(16)))
+    + recovery_entry(2, "########12345678", bytes(range(16, 32)))
+)
+RECORDS = {
+    "minimal": MINIMAL,
+    "full": FULL,
+    "pending": MINIMAL.replace("active", "pending"),
+    "sha512_8_60": MINIMAL.replace("SHA1", "SHA512").replace("digits = 6", "digits = 8").replace("period = 30", "period = 60"),
+    "short_secret": MINIMAL.replace(SECRET, "GEZDGNBV"),
+    "bad_base32": MINIMAL.replace(SECRET, SECRET.replace("Q", "1")),
+    "unknown_key": MINIMAL + 'colour = "blue"\n',
+    "padded": MINIMAL.replace(SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDG===")
+}
+STATES = {
+    "fresh": "version = 1\n",
+    "full": 'version = 1\nlast_step = 56666666\nfailures = 3\nlast_failure_at = 1700000000\n'
+    'locked_until = 1700000900\nlast_success_at = 1699999000\nlast_success_rhost = "192.0.2.7"\n'
+    "used_recovery = [2, 5]\n",
+    "locked": "version = 1\nfailures = 10\nlocked_until = 18446744073709551615\n",
+    "huge": "version = 1\nlast_step = 18446744073709551615\nlast_success_at = 18446744073709551615\n",
+    "corrupt": "version = 1\nfailures = -1\n",
+}
+CONFIGS = {
+    "empty": "",
+    "full": """version = 1
+[paths]
+users_dir = "/tmp/u"
+state_dir = "/tmp/s"
+[policy]
+unenrolled = "allow-until:2030-01-31"
+require_groups = ["staff"]
+exempt_groups = ["robots", "break-glass"]
+[otp]
+window = 2
+algorithm = "SHA256"
+digits = 8
+period = 60
+[throttle]
+max_failures = 5
+lockout_seconds = 60
+backoff_seconds = 0
+backoff_max_seconds = 0
+[enroll]
+issuer = "Example"
+self_service_group = "twofa"
+""",
+    "allow": '[policy]\nunenrolled = "allow"\n',
+    "bad": "[otp]\nwindow = 11\n",
+}
+ARGS = {
+    "none": b"",
+    "all": b"config=/etc/pam_totp/config.toml\0debug\0nullok\0prompt=Code: \0try_first_pass\0grace_period=300",
+    "forward": b"forward_pass\0prompt=Password and code: ",
+    "use": b"use_first_pass",
+    "dup": b"debug\0debug",
+    "bad_number": b"grace_period=+5",
+}
+ANSWERS = {
+    "code6": b"\x00123456",
+    "code8": b"\x0112345678",
+    "recovery": b"\x80" + RECOVERY.encode(),
+    "scratch": b"\x8012345678",
+    "spaces": b"\x00  123456\n",
+    "nul": b"\x0012\x003456",
+    "utf8": b"\x00\xff123456",
+}
+
+
+def write(target, name, data):
+    d = os.path.join(SEEDS, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def login_seed(user=0, answer=1, state=4, record=0, offset=0, fields=()):
+    header = bytes([user, answer, state, record]) + struct.pack("<I", offset)
+    parts = [f if isinstance(f, bytes) else f.encode() for f in fields]
+    return header + b"\n%%\n".join(parts)
+
+
+def main():
+    for name, text in RECORDS.items():
+        write("record", name, text)
+    for name, text in STATES.items():
+        write("state", name, text)
+    for name, text in CONFIGS.items():
+        write("config", name, text)
+    for name, data in ARGS.items():
+        write("module_args", name, data)
+    for name, data in ANSWERS.items():
+        write("answer", name, data)
+
+    # login: record, state, answer, user, rhost, args, config extra, token
+    full_state = STATES["full"]
+    seeds = {
+        # a valid code (header answer mode 1) over a fresh state
+        "good_code": login_seed(answer=1, state=4, fields=(MINIMAL, "", "", "", "192.0.2.1", "", "")),
+        # a code one step ahead, existing state, rhost unset
+        "ahead": login_seed(answer=1 | (3 << 2) | 0x20, state=0, fields=(MINIMAL, full_state, "", "", "", "", "")),
+        # a wrong code
+        "wrong": login_seed(answer=0, state=0, fields=(MINIMAL, STATES["fresh"], "000000\n", "", "192.0.2.1", "", "")),
+        # a recovery code against the full record
+        "recovery": login_seed(answer=0, state=0, fields=(FULL, STATES["fresh"], RECOVERY, "", "", "", "")),
+        "scratch": login_seed(answer=0, state=0, fields=(FULL, STATES["fresh"], "12345678", "", "", "", "")),
+        # forward_pass: a password followed by a valid code
+        "forward": login_seed(answer=2, state=4, fields=(MINIMAL, "", "hunter2", "", "", "forward_pass", "")),
+        # try_first_pass with a previous token
+        "try_first": login_seed(answer=1, state=4, fields=(MINIMAL, "", "", "", "", "try_first_pass", "", "123456")),
+        "use_first": login_seed(answer=1, state=4, fields=(MINIMAL, "", "", "", "", "use_first_pass", "", "")),
+        # grace period from the same host
+        "grace": login_seed(answer=0, state=0, offset=100, fields=(
+            MINIMAL, 'version = 1\nlast_success_at = 1700000050\nlast_success_rhost = "192.0.2.1"\n',
+            "", "", "192.0.2.1", "grace_period=300", "")),
+        # locked out
+        "locked": login_seed(answer=1, state=0, fields=(MINIMAL, 'version = 1\nfailures = 10\nlocked_until = 1700009999\n', "", "", "", "", "")),
+        # lockout on this failure
+        "lock_now": login_seed(answer=0, state=0, fields=(MINIMAL, 'version = 1\nfailures = 2\n', "1", "", "", "", "[throttle]\nmax_failures = 3\n")),
+        # replay of the last step
+        "replay": login_seed(answer=1, state=0, fields=(MINIMAL, 'version = 1\nlast_step = 56666666\n', "", "", "", "", "")),
+        # not enrolled, policy variants
+        "unenrolled": login_seed(answer=0, record=4, fields=("", "", "", "", "", "", '[policy]\nunenrolled = "allow-until:2030-01-31"\n')),
+        "pending": login_seed(answer=1, fields=(RECORDS["pending"], "", "", "", "", "nullok", "")),
+        "groups": login_seed(answer=1, fields=(MINIMAL, "", "", "", "", "debug", '[policy]\nexempt_groups = ["root"]\n')),
+        # bad files and names
+        "symlink_state": login_seed(answer=1, state=6, fields=(MINIMAL, STATES["fresh"], "", "", "", "", "")),
+        "corrupt_state": login_seed(answer=1, state=0, fields=(MINIMAL, "garbage", "", "", "", "", "")),
+        "symlink_record": login_seed(answer=1, record=5, fields=(MINIMAL, "", "", "", "", "", "")),
+        "raw_user": login_seed(user=6, answer=0, fields=(MINIMAL, "", "123456", "../etc/x", "", "", "")),
+        "conv_error": login_seed(answer=3, fields=(MINIMAL, "", "", "", "", "", "")),
+        "null_reply": login_seed(answer=0x40, fields=(MINIMAL, "", "", "", "", "", "")),
+        "sha512": login_seed(answer=1, fields=(RECORDS["sha512_8_60"], "", "", "", "", "", "[otp]\nwindow = 3\n")),
+    }
+    for name, data in seeds.items():
+        write("login", name, data)
+
+
+if __name__ == "__main__":
+    main()
