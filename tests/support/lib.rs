@@ -425,3 +425,92 @@ pub fn date_from_today(days: i64) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// Point a command at the sandbox's PAM services through pam_wrapper, as
+/// [`Sandbox::pamtester_command`] does, so pam_syslog lines land on stderr.
+pub fn pam_wrapped<'a>(cmd: &'a mut Command, sb: &Sandbox) -> &'a mut Command {
+    cmd.env("PAM_WRAPPER", "1")
+        .env("PAM_WRAPPER_SERVICE_DIR", &sb.service_dir)
+        .env("PAM_WRAPPER_DEBUGLEVEL", "2")
+        .env("LD_PRELOAD", "libpam_wrapper.so")
+}
+
+/// Compile `tests/harness/<name>.c` against libpam into `dir`.
+pub fn build_c_harness(name: &str, dir: &Path) -> PathBuf {
+    let bin = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("harness/{name}.c"));
+    let out = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg("-lpam")
+        .output()
+        .expect("a C compiler is needed for the test harness");
+    assert!(
+        out.status.success(),
+        "cc {} failed (apt-get install libpam0g-dev): {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// Everything observable about a directory tree, for "nothing changed" checks:
+/// per path (relative to `root`), the type, mode, owner, link count, size,
+/// modification time and the contents (files) or target (symlinks).
+/// Symlinks are recorded, never followed.
+pub fn snapshot(root: &Path) -> std::collections::BTreeMap<String, String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let kind = meta.file_type();
+        let what = if kind.is_symlink() {
+            format!("link -> {}", std::fs::read_link(&path).unwrap().display())
+        } else if kind.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            stack.extend(entries);
+            "dir".to_string()
+        } else {
+            let data = std::fs::read(&path).unwrap();
+            format!("file {:?}", String::from_utf8_lossy(&data))
+        };
+        out.insert(
+            rel,
+            format!(
+                "{what} mode={:o} uid={} nlink={} size={} mtime={}.{}",
+                meta.mode(),
+                meta.uid(),
+                meta.nlink(),
+                meta.size(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            ),
+        );
+    }
+    out
+}
+
+/// The paths whose entries differ between two snapshots.
+pub fn snapshot_diff(
+    before: &std::collections::BTreeMap<String, String>,
+    after: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect()
+}

@@ -227,23 +227,17 @@ pub fn write_atomic(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
 /// older state; either can only forget, never grant.
 pub fn replace_unsynced(path: &Path, data: &[u8]) -> io::Result<()> {
     let spare = temp_path(path);
-    let mut old_len = 0;
-    let mut file = match OpenOptions::new()
-        .write(true)
-        .custom_flags(NOFOLLOW)
-        .open(&spare)
-    {
-        Ok(file) => {
-            old_len = check_open_file(&file, Trust::Private, u64::MAX).map_err(io::Error::other)?;
-            file
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(NOFOLLOW)
-            .open(&spare)?,
-        Err(e) => return Err(e),
+    let (mut file, old_len) = match reuse_spare(&spare)? {
+        Some(reused) => reused,
+        None => (
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(NOFOLLOW)
+                .open(&spare)?,
+            0,
+        ),
     };
     // Overwrite from the start, then cut to length if it shrank. (Truncating
     // to zero first would again make ext4 flush synchronously on close.)
@@ -259,6 +253,35 @@ pub fn replace_unsynced(path: &Path, data: &[u8]) -> io::Result<()> {
         Err(Errno::ENOENT | Errno::EINVAL) => std::fs::rename(&spare, path),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Open the standing spare for reuse, with its length, if it is a file this
+/// module could have made: regular, private, owned by the euid, one link.
+///
+/// Anything else found at the spare's name is removed (unlinked by name, never
+/// followed, opened for writing or truncated) and `None` returned, so a fresh
+/// spare is created. That happens after a state file that was ignored as
+/// untrusted (a symlink, a foreign owner, a loose mode, a hard link) is swapped
+/// out by the first write: refusing it then would refuse every later login.
+fn reuse_spare(spare: &Path) -> io::Result<Option<(File, u64)>> {
+    // O_NONBLOCK: a FIFO at this name must fail the open, not hang the login.
+    match OpenOptions::new()
+        .write(true)
+        .custom_flags(NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(spare)
+    {
+        Ok(file) => {
+            if let Ok(len) = check_open_file(&file, Trust::Private, u64::MAX) {
+                return Ok(Some((file, len)));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // A symlink (ELOOP), a FIFO without a reader (ENXIO), ...: remove it below.
+        // A directory (EISDIR) cannot be removed with remove_file, and fails there.
+        Err(_) => {}
+    }
+    std::fs::remove_file(spare)?;
+    Ok(None)
 }
 
 /// Remove a file if it exists (and is not a directory); durable removes fsync the directory.
@@ -358,15 +381,70 @@ mod tests {
             read_checked(&path, Trust::Private, 100).unwrap().as_str(),
             "3"
         );
-        // The spare holds the previous version, and is reused, never followed.
+        // The spare holds the previous version, and is reused.
         assert_eq!(std::fs::read(temp_path(&path)).unwrap(), b"two, longer");
-        std::fs::remove_file(temp_path(&path)).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", temp_path(&path)).unwrap();
-        assert!(replace_unsynced(&path, b"4").is_err());
-        assert_eq!(
-            read_checked(&path, Trust::Private, 100).unwrap().as_str(),
-            "3"
-        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Whatever untrusted file ends up at the spare's name (it was the state
+    /// file, ignored as untrusted, and then swapped out) is replaced by a fresh
+    /// spare: never followed or written through, and never an obstacle.
+    #[test]
+    fn unsynced_replace_replaces_an_untrusted_spare() {
+        let dir = scratch("spare");
+        let path = dir.join("alice.state");
+        let spare = temp_path(&path);
+        let victim = dir.join("victim");
+        type Plant = fn(&Path, &Path);
+        let plants: [(&str, Plant); 4] = [
+            ("symlink", |spare, victim| {
+                std::os::unix::fs::symlink(victim, spare).unwrap()
+            }),
+            ("hard link", |spare, victim| {
+                std::fs::hard_link(victim, spare).unwrap()
+            }),
+            ("mode 0644", |spare, _| {
+                std::fs::write(spare, b"loose").unwrap();
+                std::fs::set_permissions(spare, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }),
+            ("fifo", |spare, _| {
+                nix::unistd::mkfifo(spare, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+            }),
+        ];
+        for (name, plant) in plants {
+            std::fs::write(&victim, b"precious").unwrap();
+            std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+            replace_unsynced(&path, b"old").unwrap();
+            let _ = std::fs::remove_file(&spare);
+            plant(&spare, &victim);
+            replace_unsynced(&path, b"new").unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                read_checked(&path, Trust::Private, 100).unwrap().as_str(),
+                "new",
+                "{name}"
+            );
+            assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{name}");
+            assert_eq!(std::fs::metadata(&victim).unwrap().nlink(), 1, "{name}");
+            // The old state is the spare now, and the next write reuses it.
+            assert_eq!(std::fs::read(&spare).unwrap(), b"old", "{name}");
+            replace_unsynced(&path, b"newer").unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"newer", "{name}");
+        }
+        // A foreign owner (needs root to set up).
+        if geteuid().is_root() {
+            replace_unsynced(&path, b"old").unwrap();
+            std::fs::remove_file(&spare).unwrap();
+            std::fs::write(&spare, b"foreign").unwrap();
+            std::os::unix::fs::chown(&spare, Some(65534), Some(65534)).unwrap();
+            replace_unsynced(&path, b"new").unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        }
+        // A directory at the spare's name is not removed: the write fails and
+        // the state stays as it was.
+        std::fs::remove_file(&spare).unwrap();
+        std::fs::create_dir(&spare).unwrap();
+        assert!(replace_unsynced(&path, b"lost").is_err());
+        assert_ne!(std::fs::read(&path).unwrap(), b"lost");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
