@@ -23,7 +23,7 @@ struct Memcheck {
     run: PamRun,
 }
 
-fn valgrind(cmd: &Command, input: &[u8]) -> Memcheck {
+fn valgrind(sb: &Sandbox, cmd: &Command, input: &[u8]) -> Memcheck {
     let mut vg = Command::new("valgrind");
     vg.args([
         "--tool=memcheck",
@@ -43,6 +43,8 @@ fn valgrind(cmd: &Command, input: &[u8]) -> Memcheck {
         };
     }
     let run = run_with_input(&mut vg, input);
+    // Under valgrind pam_wrapper leaves its copy of the services behind.
+    remove_pam_wrapper_copies(sb);
     let summary = |label: &str| -> u64 {
         run.stderr
             .lines()
@@ -117,6 +119,7 @@ fn memcheck_pamtester_good_and_wrong_code() {
 
     let code = code_now(SECRET);
     let good = valgrind(
+        &sb,
         &sb.pamtester_command("totp", "root", &[]),
         format!("{code}\n").as_bytes(),
     );
@@ -125,6 +128,7 @@ fn memcheck_pamtester_good_and_wrong_code() {
 
     let wrong = wrong_code(SECRET);
     let bad = valgrind(
+        &sb,
         &sb.pamtester_command("totp", "root", &["rhost=192.0.2.9"]),
         format!("{wrong}\n").as_bytes(),
     );
@@ -132,7 +136,7 @@ fn memcheck_pamtester_good_and_wrong_code() {
         .expect(false, "denied", "wrong code (1 of 10 failures)");
     check("wrong code", &bad);
 
-    let malformed = valgrind(&sb.pamtester_command("totp", "root", &[]), b"12ab56\n");
+    let malformed = valgrind(&sb, &sb.pamtester_command("totp", "root", &[]), b"12ab56\n");
     malformed
         .run
         .expect(false, "denied", "code is not all digits");
@@ -168,7 +172,7 @@ fn memcheck_misbehaving_conversations() {
     for (what, args, reason) in cases {
         let mut cmd = Command::new(&harness);
         pam_wrapped(&mut cmd, &sb).args(["totp", "root"]).args(args);
-        let m = valgrind(&cmd, b"");
+        let m = valgrind(&sb, &cmd, b"");
         m.run.expect(false, "denied", reason);
         check(what, &m);
     }

@@ -514,3 +514,30 @@ pub fn snapshot_diff(
         .cloned()
         .collect()
 }
+
+/// Remove the copies of this sandbox's service directory that pam_wrapper
+/// left in /tmp (`/tmp/pam.X`, one character of name space). pam_wrapper
+/// removes its copy when the process exits normally, but not when the process
+/// is killed, nor under valgrind; stale copies would use up the names and
+/// break every later pam_wrapper run on the machine.
+pub fn remove_pam_wrapper_copies(sb: &Sandbox) {
+    let marker = sb.root.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with("pam.") || name.len() > 6 {
+            continue;
+        }
+        let ours = std::fs::read_dir(entry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|f| std::fs::read_to_string(f.path()).is_ok_and(|t| t.contains(&marker)));
+        if ours {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
