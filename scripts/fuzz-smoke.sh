@@ -47,6 +47,14 @@ for target in $targets; do
     fi
 done
 
+# The login target's sandboxes (one per fuzzing process, on tmpfs when there
+# is one); libFuzzer exits without running destructors.
+for dir in /dev/shm/pam_totp-fuzz-login-* "${TMPDIR:-/tmp}"/pam_totp-fuzz-login-*; do
+    [[ -d $dir ]] || continue
+    pid=${dir##*-}
+    [[ -d /proc/$pid ]] || rm -rf "$dir"
+done
+
 if ((${#failed[@]})); then
     echo "fuzz-smoke: crashes in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
     exit 1
