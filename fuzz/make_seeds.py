@@ -162,6 +162,11 @@ def main():
         "raw_user": login_seed(user=6, answer=0, fields=(MINIMAL, "", "123456", "../etc/x", "", "", "")),
         "conv_error": login_seed(answer=3, fields=(MINIMAL, "", "", "", "", "", "")),
         "null_reply": login_seed(answer=0x40, fields=(MINIMAL, "", "", "", "", "", "")),
+        # a config value and a record value with control characters, which the
+        # log line must escape (found by this target: a raw tab/newline in the line)
+        "control_chars": login_seed(answer=1, fields=(
+            MINIMAL.replace('"SHA1"', '"\\tSHA1\\nresult=success"'), "", "", "", "", "",
+            '[policy]\nrequire_groups = ["a\\nb"]\n')),
         "sha512": login_seed(answer=1, fields=(RECORDS["sha512_8_60"], "", "", "", "", "", "[otp]\nwindow = 3\n")),
     }
     for name, data in seeds.items():

@@ -10,8 +10,8 @@
 //!      followed by a valid code, 3 a conversation error; bits 2-4 = the valid
 //!      code's step offset (-2..=+5; outside the window from +2); bit 5 = no
 //!      rhost item; bit 6 = the application returns no reply (NULL)
-//!   2: state: 0-3 the state field, 4 none, 5 empty file, 6 symlink, 7 mode 0644
-//!   3: record: 0-3 the record field, 4 none, 5 symlink, 6 mode 0644, 7 a directory
+//!   2 (mod 8): state: 0-3 the state field, 4 none, 5 empty file, 6 symlink, 7 mode 0644
+//!   3 (mod 8): record: 0-3 the record field, 4 none, 5 symlink, 6 mode 0644, 7 a directory
 //!   4-7: seconds after 2023-11-14 (little-endian u32)
 //!
 //! Properties checked on top of "never panics":
@@ -198,7 +198,8 @@ fuzz_target!(|data: &[u8]| {
     // Record.
     let record_path = sb.users.join(format!("{file_user}.toml"));
     clear(&record_path);
-    match h[3] {
+    let record_layout = h[3] % 8;
+    match record_layout {
         4 => {}
         5 => {
             let target = sb.root.join("elsewhere.toml");
@@ -217,7 +218,7 @@ fuzz_target!(|data: &[u8]| {
     let state_path = sb.state.join(format!("{file_user}.state"));
     clear(&state_path);
     clear(&sb.state.join(format!(".{file_user}.state.tmp")));
-    match h[2] {
+    match h[2] % 8 {
         4 => {}
         5 => write_private(&state_path, b"", 0o600),
         6 => {
@@ -283,6 +284,11 @@ fuzz_target!(|data: &[u8]| {
             "unexpected success: {line}"
         );
         assert!(record.is_some(), "success without a valid record: {line}");
+        // Only a private regular file is a record (not a symlink, not 0644).
+        assert!(
+            record_layout <= 3,
+            "success with record layout {record_layout}: {line}"
+        );
         if by_code {
             // The code that succeeded is refused the second time (no rhost, so
             // the grace period cannot apply).

@@ -83,10 +83,10 @@ impl Log {
             self.user,
             self.service,
             self.rhost,
-            reason.replace('"', "'")
+            quoted(reason)
         );
         if let Some(note) = self.note {
-            line.push_str(&format!(" note=\"{}\"", note.replace('"', "'")));
+            line.push_str(&format!(" note=\"{}\"", quoted(&note)));
         }
         Outcome {
             code,
@@ -108,6 +108,22 @@ impl Log {
     fn broken(self, code: PamCode, reason: &str) -> Outcome {
         self.finish(code, Level::Error, "error", reason)
     }
+}
+
+/// Text for inside the quotes of the log line: `"` becomes `'`, and control
+/// characters (which reasons can carry from config values, paths or TOML
+/// errors quoting a file) become `\u{..}` escapes, so the outcome is always
+/// one line.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push('\''),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 const MISCONFIGURED: &str =
@@ -414,5 +430,27 @@ impl Held<'_> {
         }
         io.delay(delay);
         self.log.denied(&reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_is_one_printable_line() {
+        let log = Log {
+            user: "root".into(),
+            service: "sshd".into(),
+            rhost: "-".into(),
+            note: Some("state \"x\"\r\nforged".into()),
+            debug: Vec::new(),
+        };
+        let outcome = log.broken(PamCode::AuthErr, "unknown variant `\tSHA1\nresult=success`");
+        assert_eq!(
+            outcome.line,
+            "user=root service=sshd rhost=- result=error reason=\"unknown variant \
+             `\\u{9}SHA1\\u{a}result=success`\" note=\"state 'x'\\u{d}\\u{a}forged\""
+        );
     }
 }
