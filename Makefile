@@ -3,12 +3,13 @@
 #   make demo   try it: a sandboxed PAM login (nothing under /etc changes)
 #   make test   the whole test suite (what CI runs)
 #   make deb    build dist/libpam-totp_*.deb
+#   make bench  side-by-side benchmarks against google-authenticator and pam_oath
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all build demo test test-cargo test-package lint deb clean
+.PHONY: all build demo test test-cargo test-fuzz test-package lint deb bench clean
 
 all: build
 
@@ -20,14 +21,18 @@ demo:
 	$(CARGO) build --workspace --locked
 	scripts/demo.sh
 
-# Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, then
-# the package cycle (build, install, pam-auth-update, login, purge).
-test: test-cargo test-package
+# Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, a
+# short run of every fuzz target, then the package cycle (build, install,
+# pam-auth-update, login, purge).
+test: test-cargo test-fuzz test-package
 
 test-cargo:
 	scripts/deps.sh test
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked --no-fail-fast
+
+test-fuzz:
+	scripts/fuzz-smoke.sh 20
 
 test-package: deb
 	scripts/package-test.sh
@@ -38,6 +43,9 @@ lint:
 
 deb:
 	scripts/build-deb.sh
+
+bench:
+	bench/compare
 
 clean:
 	$(CARGO) clean
