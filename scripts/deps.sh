@@ -7,7 +7,7 @@
 set -eu
 
 demo="libpam0g-dev libpam-wrapper pamtester oathtool pkgconf"
-test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect
+test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect libpam-google-authenticator
       debhelper devscripts lintian libpam-runtime passwd util-linux"
 
 case "${1:-all}" in
