@@ -152,6 +152,24 @@ wrong=$(printf '%06d' $(( (10#$code + 500000) % 1000000 )))
 check "password + wrong code is refused" login_fails "$password" "$wrong"
 check "wrong password + valid code is refused" login_fails "not-$password" "$(oathtool --totp -b "$secret")"
 
+# --- self-service mode on the installed binary -------------------------
+totpctl_mode() { stat -c '%a %U:%G' /usr/bin/totpctl; }
+self_service_on() {
+	totpctl self-service enable >"$work/last.out" 2>&1 &&
+		[ "$(totpctl_mode)" = "4754 root:totp-users" ] &&
+		dpkg-statoverride --list /usr/bin/totpctl | grep -q '^root totp-users 4754 '
+}
+self_service_off() {
+	totpctl self-service disable >"$work/last.out" 2>&1 &&
+		[ "$(totpctl_mode)" = "755 root:root" ] &&
+		! dpkg-statoverride --list /usr/bin/totpctl >/dev/null
+}
+check "self-service is off after install (totpctl 0755 root:root)" test "$(totpctl_mode)" = "755 root:root"
+check "self-service enable: dpkg-statoverride root:totp-users 4754" self_service_on
+check "self-service disable: override removed, 0755 root:root again" self_service_off
+# Left on, so that the purge below must remove it.
+check "self-service enabled again before purge" self_service_on
+
 # --- disable, purge ------------------------------------------------------
 rm -f "$service_file"
 pam-auth-update --disable totp
@@ -160,6 +178,7 @@ apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
 check "package purged" bash -c "! dpkg-query -W -f='\${Status}' libpam-totp 2>/dev/null | grep -q installed"
 check "/etc/pam.d/common-* identical to before" common_unchanged
 check "/etc/pam_totp removed on purge" test ! -e /etc/pam_totp
+check "purge removes the self-service override" bash -c '! dpkg-statoverride --list /usr/bin/totpctl >/dev/null'
 check "/var/lib/pam_totp removed on purge" test ! -e /var/lib/pam_totp
 check "pam-auth-update profile removed" test ! -e /usr/share/pam-configs/totp
 
