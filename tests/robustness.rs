@@ -87,22 +87,18 @@ fn exports_only_the_pam_entry_points() {
     assert_eq!(exported, expected);
 }
 
-fn build_harness(sb: &Sandbox) -> std::path::PathBuf {
-    let bin = sb.root.join("pam_loop");
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/pam_loop.c");
-    let out = Command::new("cc")
-        .args(["-O2", "-Wall", "-Werror", "-rdynamic", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .arg("-lpam")
-        .output()
-        .expect("a C compiler is needed for the leak harness");
-    assert!(
-        out.status.success(),
-        "cc failed (apt-get install libpam0g-dev): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+/// A sandbox with root enrolled, a `loop` service, the pam_loop harness built
+/// in it, and a current code. These tests measure memory, not timing: the code
+/// is accepted for ±5 minutes so a slow (debug, loaded, or valgrind) run never
+/// outlives it.
+fn loop_sandbox(name: &str) -> (Sandbox, std::path::PathBuf, String) {
+    let sb = Sandbox::new(name);
+    sb.enroll("root");
+    sb.write_config("[otp]\nwindow = 10\n");
+    sb.service("loop", "");
+    let bin = build_c_harness("pam_loop", &sb.root);
+    let code = code_now(SECRET);
+    (sb, bin, code)
 }
 
 fn parse_counts(line: &str) -> std::collections::HashMap<String, i64> {
@@ -116,14 +112,7 @@ fn parse_counts(line: &str) -> std::collections::HashMap<String, i64> {
 /// module, wiped before it is freed, and memory stays flat.
 #[test]
 fn conversation_replies_are_wiped_and_freed_over_10k_logins() {
-    let sb = Sandbox::new("leak");
-    sb.enroll("root");
-    // These tests measure memory, not timing: accept the code for ±5 minutes
-    // so a slow (debug, loaded, or valgrind) run never outlives it.
-    sb.write_config("[otp]\nwindow = 10\n");
-    sb.service("loop", "");
-    let bin = build_harness(&sb);
-    let code = code_now(SECRET);
+    let (sb, bin, code) = loop_sandbox("leak");
     let n = 10_000;
     let out = Command::new(&bin)
         .arg(&sb.service_dir)
@@ -167,14 +156,7 @@ fn conversation_replies_are_wiped_and_freed_over_10k_logins() {
 #[test]
 fn valgrind_finds_nothing_definitely_lost() {
     require_tool("valgrind", "valgrind");
-    let sb = Sandbox::new("valgrind");
-    sb.enroll("root");
-    // These tests measure memory, not timing: accept the code for ±5 minutes
-    // so a slow (debug, loaded, or valgrind) run never outlives it.
-    sb.write_config("[otp]\nwindow = 10\n");
-    sb.service("loop", "");
-    let bin = build_harness(&sb);
-    let code = code_now(SECRET);
+    let (sb, bin, code) = loop_sandbox("valgrind");
     // Slow under valgrind (about 0.5 s a login): stay well inside the code's validity.
     let n: i64 = 20;
     let out = Command::new("valgrind")

@@ -16,11 +16,10 @@
 mod support;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use support::{oathtool, secret_of, Env, Run, TestUser, TOTPCTL};
+use std::process::Command;
+use support::{oathtool, run_piped, secret_of, Env, Run, TestUser, TOTPCTL};
 
 const GROUP: &str = "pamtotp-ssg";
 const ALICE: &str = "pamtotp-ssa";
@@ -114,23 +113,7 @@ fn as_root(args: &[&str], input: &str) -> Run {
         sandbox().join("config.toml").display().to_string(),
     ];
     all.extend(args.iter().map(|a| (*a).to_owned()));
-    run(Command::new(TOTPCTL).args(&all).env("LC_ALL", "C"), input)
-}
-
-fn run(cmd: &mut Command, input: &str) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    Run::from(child.wait_with_output().unwrap())
+    run_piped(Command::new(TOTPCTL).args(&all).env("LC_ALL", "C"), input)
 }
 
 /// Run `bin` as `user` (real uid and gid, their groups from the group
@@ -160,7 +143,7 @@ fn as_user_with(
         .env("LC_ALL", "C")
         .env("PATH", "/usr/bin:/bin")
         .envs(env.iter().copied());
-    run(&mut cmd, input)
+    run_piped(&mut cmd, input)
 }
 
 fn assert_run(run: &Run, code: i32, stdout: &str, stderr: &str) {

@@ -440,7 +440,9 @@ pub fn build_c_harness(name: &str, dir: &Path) -> PathBuf {
     let bin = dir.join(name);
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("harness/{name}.c"));
     let out = Command::new("cc")
-        .args(["-O2", "-Wall", "-Werror", "-o"])
+        // -rdynamic: a harness may define libc functions (pam_loop's free())
+        // that must interpose on the module's calls.
+        .args(["-O2", "-Wall", "-Werror", "-rdynamic", "-o"])
         .arg(&bin)
         .arg(&src)
         .arg("-lpam")

@@ -67,21 +67,7 @@ impl Env {
 
     /// Run with `input` piped to stdin.
     pub fn run_with_input(&self, args: &[&str], input: &str) -> Run {
-        use std::io::Write;
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn totpctl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        Run::from(child.wait_with_output().unwrap())
+        run_piped(&mut self.command(args), input)
     }
 
     pub fn record_path(&self, user: &str) -> PathBuf {
@@ -225,6 +211,24 @@ impl Run {
 }
 
 /// The `secret` parameter of an otpauth URI.
+/// Run `cmd` with `input` on its stdin, capturing everything.
+pub fn run_piped(cmd: &mut Command, input: &str) -> Run {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    Run::from(child.wait_with_output().unwrap())
+}
+
 pub fn secret_of(uri: &str) -> String {
     let query = uri.split_once('?').unwrap().1;
     query
