@@ -101,6 +101,18 @@ fn loop_sandbox(name: &str) -> (Sandbox, std::path::PathBuf, String) {
     (sb, bin, code)
 }
 
+/// pam_loop's arguments: service dir, service, user, code, state file, count.
+fn loop_args(sb: &Sandbox, code: &str, n: i64) -> Vec<std::ffi::OsString> {
+    vec![
+        sb.service_dir.clone().into(),
+        "loop".into(),
+        "root".into(),
+        code.into(),
+        sb.state_path("root").into(),
+        n.to_string().into(),
+    ]
+}
+
 fn parse_counts(line: &str) -> std::collections::HashMap<String, i64> {
     line.split_whitespace()
         .filter_map(|kv| kv.split_once('='))
@@ -115,10 +127,7 @@ fn conversation_replies_are_wiped_and_freed_over_10k_logins() {
     let (sb, bin, code) = loop_sandbox("leak");
     let n = 10_000;
     let out = Command::new(&bin)
-        .arg(&sb.service_dir)
-        .args(["loop", "root", &code])
-        .arg(sb.state_path("root"))
-        .arg(n.to_string())
+        .args(loop_args(&sb, &code, n))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -167,10 +176,7 @@ fn valgrind_finds_nothing_definitely_lost() {
             "--show-leak-kinds=definite",
         ])
         .arg(&bin)
-        .arg(&sb.service_dir)
-        .args(["loop", "root", &code])
-        .arg(sb.state_path("root"))
-        .arg(n.to_string())
+        .args(loop_args(&sb, &code, n))
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&out.stderr);
