@@ -134,14 +134,66 @@ impl UserRecord {
     }
 }
 
+/// The longest label or issuer, in bytes.
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// Unicode bidirectional controls and other invisible format characters:
+/// they make an app, a terminal or the panel show text other than what is
+/// stored (`"\u{202E}tsoh"` is shown as "host").
+fn is_bidi_or_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// The rule for a label or an issuer in a record: at most 256 bytes, no
+/// control characters, no bidi or format characters. A record that breaks
+/// it is refused as corrupt.
+///
+/// A colon is allowed here: it is harmless in the file, and records written
+/// before [`check_new_issuer`] may hold one. Only a new enrollment's otpauth
+/// URI suffers from it.
 fn check_label(what: &str, value: Option<&str>) -> Result<(), String> {
-    match value {
-        Some(v) if v.len() > 256 => Err(format!("{what} is longer than 256 bytes")),
-        Some(v) if v.chars().any(char::is_control) => {
-            Err(format!("{what} contains control characters"))
-        }
-        _ => Ok(()),
+    let Some(v) = value else {
+        return Ok(());
+    };
+    if v.len() > MAX_LABEL_BYTES {
+        return Err(format!(
+            "{what} is {} bytes long, more than {MAX_LABEL_BYTES}",
+            v.len()
+        ));
     }
+    if let Some(c) = v.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{what} contains the control character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    if let Some(c) = v.chars().find(|&c| is_bidi_or_format(c)) {
+        return Err(format!(
+            "{what} contains the invisible bidi or format character U+{:04X}, which makes apps \
+             show other text than is stored",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
+/// The rule for an issuer given to a new enrollment: the record's rule, and
+/// no colon. In an otpauth URI the label is `ISSUER:ACCOUNT`; the Key URI
+/// format treats an encoded colon (`%3A`) as a second separator, and older
+/// apps reject such a URI or show a wrong name.
+pub fn check_new_issuer(issuer: &str) -> Result<(), String> {
+    check_label("the issuer", Some(issuer))?;
+    if issuer.contains(':') {
+        return Err(
+            "the issuer contains a colon (:), which the otpauth URI uses to separate \
+                    the issuer from the account name"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Describe a TOML error without echoing the offending text: the parser's own
@@ -294,5 +346,78 @@ mod tests {
         assert!(UserRecord::parse("\u{0}garbage").is_err());
         let ctl = MINIMAL.to_owned() + "label = \"a\\u0007b\"\n";
         assert!(UserRecord::parse(&ctl).unwrap_err().contains("control"));
+    }
+
+    #[test]
+    fn labels_and_issuers_say_what_is_wrong() {
+        let long = "x".repeat(MAX_LABEL_BYTES + 1);
+        let cases: &[(&str, &str)] = &[
+            (&long, "is 257 bytes long, more than 256"),
+            ("a\u{7}b", "control character U+0007"),
+            ("a\nb", "control character U+000A"),
+            ("a\u{85}b", "control character U+0085"),
+            ("\u{202E}tsoh", "bidi or format character U+202E"),
+            ("a\u{202A}b", "U+202A"),
+            ("a\u{2066}b", "U+2066"),
+            ("a\u{2069}b", "U+2069"),
+            ("a\u{200E}b", "U+200E"),
+            ("a\u{200F}b", "U+200F"),
+            ("a\u{061C}b", "U+061C"),
+        ];
+        for (key, what) in [("label", "label"), ("issuer", "issuer")] {
+            for (value, expected) in cases {
+                let text = format!("{MINIMAL}{key} = {}\n", toml_string(value));
+                let err = UserRecord::parse(&text).unwrap_err();
+                assert!(err.starts_with(what), "{value:?}: {err}");
+                assert!(err.contains(expected), "{value:?}: {err}");
+            }
+        }
+        for (value, expected) in cases {
+            let err = check_new_issuer(value).unwrap_err();
+            assert!(err.contains(expected), "{value:?}: {err}");
+        }
+        // Allowed: the longest, Unicode text, and (in a stored record) a colon.
+        for ok in [
+            "x".repeat(MAX_LABEL_BYTES),
+            "Müller & Söhne".into(),
+            "שלום".into(),
+            "ACME Corp: Prod".into(),
+        ] {
+            let text = format!("{MINIMAL}issuer = {}\nlabel = {0}\n", toml_string(&ok));
+            assert!(UserRecord::parse(&text).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn a_new_issuer_has_no_colon() {
+        for bad in ["a:b", ":", "ACME Corp: Prod", "x\u{FF1A}:"] {
+            let err = check_new_issuer(bad).unwrap_err();
+            assert!(err.contains("colon (:)"), "{bad:?}: {err}");
+        }
+        for ok in [
+            "pam_totp",
+            "Test Host",
+            "host.example.org",
+            "Müller & Söhne",
+            "שלום",
+        ] {
+            assert_eq!(check_new_issuer(ok), Ok(()), "{ok:?}");
+        }
+        assert!(check_new_issuer("a\u{202E}b").is_err());
+        assert!(check_new_issuer(&"x".repeat(257)).is_err());
+    }
+
+    /// `value` as a TOML basic string, every non-ASCII character escaped.
+    fn toml_string(value: &str) -> String {
+        let mut out = String::from("\"");
+        for c in value.chars() {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                out.push(c);
+            } else {
+                out.push_str(&format!("\\U{:08X}", u32::from(c)));
+            }
+        }
+        out.push('"');
+        out
     }
 }
