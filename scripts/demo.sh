@@ -62,6 +62,10 @@ getent passwd "$user" >/dev/null || user=$(id -un)
 tmp=$(mktemp -d /tmp/pam_totp-demo.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -m 700 "$tmp/users" "$tmp/state"
+# totpctl writes the .jpg with the enrolled user's own rights: give them a
+# directory (and a way into $tmp, whose other contents stay private).
+chmod 711 "$tmp"
+install -d -m 700 -o "$user" -g "$(id -g "$user")" "$tmp/qr"
 mkdir -m 755 "$tmp/pam.d"
 cat >"$tmp/config.toml" <<EOF
 [paths]
@@ -84,14 +88,14 @@ say "live in $tmp, which is removed when the demo ends."
 step "1/3 Enroll '$user'"
 say "totpctl creates a secret for '$user', prints it as a QR code and saves it as a .jpg."
 "$totpctl" --config "$tmp/config.toml" enroll "$user" --issuer "pam_totp demo" \
-	--qr "$tmp/qr.jpg" </dev/null >"$tmp/enroll.out" 2>&1 ||
+	--qr "$tmp/qr/qr.jpg" </dev/null >"$tmp/enroll.out" 2>&1 ||
 	{ cat "$tmp/enroll.out"; die "totpctl enroll failed"; }
 # Its closing lines name the real paths and commands; the demo says its own.
 sed -e '/^The QR code is saved in/d' -e '/^The enrollment is pending/d' "$tmp/enroll.out" |
 	cat -s
 secret=$(sed -n 's/.*[?&]secret=\([A-Z2-7]*\).*/\1/p' "$tmp/enroll.out" | head -n 1)
 [ -n "$secret" ] || die "no secret in totpctl's output"
-cp "$tmp/qr.jpg" "$qr_out"
+cp "$tmp/qr/qr.jpg" "$qr_out"
 chmod 600 "$qr_out"
 if [ -n "${SUDO_USER:-}" ] && [ "$user" = "$SUDO_USER" ]; then
 	chown "$SUDO_USER" "$qr_out" 2>/dev/null || true
@@ -118,7 +122,7 @@ for attempt in 1 2 3; do
 			say "oathtool --totp -b $secret  ->  $code"
 		fi
 	fi
-	if "$totpctl" --config "$tmp/config.toml" activate "$user" --code "$code" >"$tmp/activate.out" 2>&1; then
+	if printf '%s\n' "$code" | "$totpctl" --config "$tmp/config.toml" activate "$user" >"$tmp/activate.out" 2>&1; then
 		activated=1
 		say "${green}$(head -n 1 "$tmp/activate.out")${off}"
 		say "(totpctl also printed 10 one-time recovery codes; for this throwaway secret they don't matter.)"

@@ -67,10 +67,15 @@ installed() {
 	[ -n "$s" ] && [ "$s" != not-installed ]
 }
 
-# A run that died half-way may have left the package behind; start clean.
+# A run that died half-way (killed, so no trap ran) may have left the
+# package behind, with a setuid totpctl; start clean, and say so.
 if installed; then
 	log "purging a libpam-totp left installed before this run"
 	apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
+fi
+if dpkg-statoverride --list /usr/bin/totpctl >/dev/null 2>&1; then
+	log "removing a dpkg-statoverride for /usr/bin/totpctl left before this run"
+	dpkg-statoverride --remove /usr/bin/totpctl >/dev/null
 fi
 
 work=$(mktemp -d /tmp/pamtotp-pkgtest.XXXXXX)
@@ -97,6 +102,7 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT TERM
 
 common_unchanged() { (cd /etc/pam.d && sha256sum --quiet -c "$work/common.sha256"); }

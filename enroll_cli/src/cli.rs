@@ -37,12 +37,31 @@ Exit status: 0 success, 1 the operation failed (for check: an error was found), 
 )]
 #[command(long_about = ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Read this config file instead of /etc/pam_totp/config.toml
-    #[arg(long, global = true, value_name = "PATH")]
+    // The help names the path compiled in: the package build checks it
+    // (debian/rules), as a test build compiles in another.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help = format!(
+            "Read this config file instead of {}",
+            crate::privilege::CONFIG_PATH
+        )
+    )]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Warnings about the command line itself, printed before it runs.
+    pub fn warnings(&self) -> Vec<&'static str> {
+        match &self.command {
+            Command::Activate(ActivateArgs { code: Some(_), .. }) => vec![CODE_IN_ARGV_WARNING],
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +113,7 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "FILE")]
     pub qr: Option<PathBuf>,
     /// Issuer shown in the app [default: [enroll] issuer in the config, else the host name]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_issuer)]
     pub issuer: Option<String>,
     /// HMAC algorithm [default: [otp] algorithm in the config, SHA1]
     #[arg(long, value_name = "SHA1|SHA256|SHA512", value_parser = parse_algorithm)]
@@ -114,10 +133,15 @@ pub struct EnrollArgs {
 pub struct ActivateArgs {
     /// The login name whose enrollment is pending [default: the calling user]
     pub user: Option<String>,
-    /// The code the app shows now [default: ask for it, without echo]
+    /// Deprecated, as other users can read it in the process list [default: read it from the
+    /// terminal without echo, or from standard input]
     #[arg(long, value_name = "CODE")]
     pub code: Option<String>,
 }
+
+/// Printed when `activate --code` is used.
+pub const CODE_IN_ARGV_WARNING: &str = "--code puts the code in the process list, where other \
+    users can read it; pipe it on standard input instead (echo CODE | totpctl activate)";
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -239,6 +263,13 @@ fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 
 fn parse_digits(text: &str) -> Result<u8, String> {
     totp_core::record::parse_digits(text)
+}
+
+/// The record's rule for an issuer, and no colon (see
+/// [`totp_core::record::check_new_issuer`]).
+fn parse_issuer(text: &str) -> Result<String, String> {
+    totp_core::record::check_new_issuer(text)?;
+    Ok(text.to_owned())
 }
 
 fn parse_period(text: &str) -> Result<u64, String> {

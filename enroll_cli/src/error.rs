@@ -280,7 +280,7 @@ impl fmt::Display for CliError {
             Self::NoCode(user) => write!(
                 f,
                 "no code was given; '{user}' stays pending. Run 'totpctl activate {user}' and \
-                 type the code the app shows, or pass it with --code."
+                 type the code the app shows, or pipe it on standard input."
             ),
             Self::Random(e) => write!(f, "{e}; {UNCHANGED}. Try again."),
             Self::ImportRead(path, e) => write!(

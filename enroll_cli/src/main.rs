@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     let cli = Cli::parse();
+    for warning in cli.warnings() {
+        eprintln!("totpctl: warning: {warning}");
+    }
     let inv = Invocation {
         caller,
         config: cli.config,

@@ -209,9 +209,8 @@ fn garbage_codes_leave_the_enrollment_pending() {
         ("12345", "code has the wrong number of digits"),
         ("1234567", "code has the wrong number of digits"),
         ("ABCD-EFGH-JKMN-PQRS", "code is not all digits"),
-        ("", "empty code"),
     ] {
-        let run = env.run(&["activate", "root", "--code", code]);
+        let run = env.run_with_input(&["activate", "root"], &format!("{code}\n"));
         assert_fails(
             &run,
             1,
@@ -229,7 +228,7 @@ fn garbage_codes_leave_the_enrollment_pending() {
         30,
         support::now(),
     );
-    let run = env.run(&["activate", "root", "--code", &other]);
+    let run = env.run_with_input(&["activate", "root"], &format!("{other}\n"));
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains("(wrong code)") || run.stdout.contains("accepted"),
@@ -247,10 +246,86 @@ fn garbage_codes_leave_the_enrollment_pending() {
         &run,
         1,
         "totpctl: no code was given; 'root' stays pending. Run 'totpctl activate root' and type \
-         the code the app shows, or pass it with --code.\n",
+         the code the app shows, or pipe it on standard input.\n",
     );
     assert_eq!(env.snapshot(), before);
     assert!(env.record("root").unwrap().contains("status = \"pending\""));
+}
+
+/// `activate --code` still works, but says that the code is in the
+/// process list (finding 11 of issue 9); standard input is the way.
+#[test]
+fn code_on_the_command_line_warns() {
+    let env = Env::new("code-argv");
+    let run = env.run(&["enroll", "root"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let secret = support::secret_of(&run.uri());
+    let warning = "totpctl: warning: --code puts the code in the process list, where other users \
+                   can read it; pipe it on standard input instead (echo CODE | totpctl activate)\n";
+    let run = env.run(&["activate", "root", "--code", ""]);
+    assert_fails(
+        &run,
+        1,
+        &format!(
+            "{warning}totpctl: the code was not accepted (empty code); 'root' stays pending. Type \
+             the digits the app shows now. Then run 'totpctl activate root'.\n"
+        ),
+    );
+    let code = support::oathtool(&secret, "SHA1", 6, 30, support::now());
+    let run = env.run(&["activate", "root", "--code", &code]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stderr, warning);
+    assert!(env.record("root").unwrap().contains("status = \"active\""));
+    // Without --code, no warning.
+    let run = env.run(&["status", "root"]);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+}
+
+/// An issuer with a colon (the otpauth URI's separator) or an invisible
+/// bidi or format character is refused before anything is created, with a
+/// message that says which.
+#[test]
+fn issuer_with_a_colon_or_bidi_character_is_refused() {
+    let env = Env::new("issuer");
+    let before = env.snapshot();
+    for (issuer, why) in [
+        (
+            "a:b",
+            "the issuer contains a colon (:), which the otpauth URI uses to separate the issuer \
+             from the account name",
+        ),
+        (
+            "Bank\u{202E}gnp.",
+            "the issuer contains the invisible bidi or format character U+202E, which makes apps \
+             show other text than is stored",
+        ),
+        (
+            "a\u{2066}b",
+            "the issuer contains the invisible bidi or format character U+2066, which makes apps \
+             show other text than is stored",
+        ),
+    ] {
+        let run = env.run(&["enroll", "root", "--issuer", issuer]);
+        assert_fails(
+            &run,
+            2,
+            &format!(
+                "error: invalid value '{issuer}' for '--issuer <NAME>': {why}\n\nFor more \
+                 information, try '--help'.\n"
+            ),
+        );
+        assert_eq!(env.snapshot(), before);
+        assert!(!env.dir.join("root-totp.jpg").exists());
+        assert!(fs::read_dir(env.dir.join("state"))
+            .unwrap()
+            .next()
+            .is_none());
+    }
+    let run = env.run(&["enroll", "root", "--issuer", "Müller & Söhne"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run
+        .uri()
+        .contains("&issuer=M%C3%BCller%20%26%20S%C3%B6hne&"));
 }
 
 #[test]
@@ -268,7 +343,7 @@ fn corrupt_record_is_reported_and_kept() {
     );
     for args in [
         &["enroll", "root"][..],
-        &["activate", "root", "--code", "123456"][..],
+        &["activate", "root"][..],
         &["status", "root"][..],
         &["recovery-codes", "root", "--regenerate"][..],
     ] {
@@ -297,7 +372,7 @@ fn active_enrollment_needs_force() {
         "totpctl: 'root' already has an active enrollment; nothing was changed. To replace it \
          (the current app entry stops working), run 'totpctl enroll root --force'.\n",
     );
-    let run = env.run(&["activate", "root", "--code", "123456"]);
+    let run = env.run(&["activate", "root"]);
     assert_fails(
         &run,
         1,
@@ -311,7 +386,7 @@ fn active_enrollment_needs_force() {
 #[test]
 fn not_enrolled() {
     let env = Env::new("not-enrolled");
-    let run = env.run(&["activate", "root", "--code", "123456"]);
+    let run = env.run(&["activate", "root"]);
     assert_fails(
         &run,
         1,

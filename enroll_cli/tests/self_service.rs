@@ -335,7 +335,7 @@ fn self_service_mode() {
     let secret = secret_of(&run.uri());
     let now = support::now();
     let code = oathtool(&secret, "SHA1", 6, 30, now);
-    let run = as_user(&alice, &totpctl, &["activate", "--code", &code], &[], "");
+    let run = as_user(&alice, &totpctl, &["activate"], &[], &format!("{code}\n"));
     assert_eq!(run.code, Some(0), "{run:?}");
     let recovery = run.recovery_codes();
     assert_eq!(recovery.len(), 10);
@@ -349,7 +349,7 @@ fn self_service_mode() {
     for args in [
         &["status", BOB][..],
         &["enroll", BOB][..],
-        &["activate", BOB, "--code", "123456"][..],
+        &["activate", BOB][..],
         &["recovery-codes", BOB, "--regenerate"][..],
         &["disable", BOB][..],
     ] {
