@@ -24,6 +24,11 @@ pub enum CliError {
     SetuidNotRoot {
         euid: u32,
     },
+    /// A setuid start could not undo the caller's limits or signals.
+    UnsafeStart {
+        what: &'static str,
+        error: nix::Error,
+    },
     /// A self-service caller outside the self-service group.
     NotMember,
     /// A self-service caller tried a command that is for root only.
@@ -75,6 +80,11 @@ pub enum CliError {
     QrNoDirectory(PathBuf),
     QrNotFile(PathBuf),
     QrWrite(PathBuf, std::io::Error),
+    /// The `.jpg` is created as the user it is for, who may not write there.
+    QrDenied {
+        path: PathBuf,
+        user: String,
+    },
     Qr(QrError),
     /// A code was given but not accepted; the record stays pending.
     Code {
@@ -144,6 +154,12 @@ impl fmt::Display for CliError {
                 "totpctl runs with effective uid {euid} instead of root: it is installed setuid \
                  to the wrong owner, and refuses to run. Ask an administrator to run 'totpctl \
                  self-service enable' again."
+            ),
+            Self::UnsafeStart { what, error } => write!(
+                f,
+                "totpctl runs setuid root and could not reset {what} inherited from the caller \
+                 ({error}), so it refuses to run; nothing was changed. Run it from an ordinary \
+                 login shell without unusual limits, or ask an administrator."
             ),
             Self::NotMember => write!(
                 f,
@@ -252,6 +268,13 @@ impl fmt::Display for CliError {
                 f,
                 "cannot write the QR code to {} ({e}); the enrollment was not saved. Choose \
                  another file with --qr FILE.",
+                path.display()
+            ),
+            Self::QrDenied { path, user } => write!(
+                f,
+                "cannot create {} as {user}: permission denied; the enrollment was not saved. \
+                 The QR code is written with {user}'s own rights: choose a directory {user} can \
+                 write, with --qr FILE.",
                 path.display()
             ),
             Self::Qr(e) => write!(f, "{e}; {UNCHANGED}."),

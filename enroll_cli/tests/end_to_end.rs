@@ -51,7 +51,7 @@ fn enroll_activate_login(name: &str, params: &[&str], algorithm: &str, digits: u
         .line
         .contains("enrollment pending activation"));
 
-    let run = env.run(&["activate", "root", "--code", &code]);
+    let run = env.run_with_input(&["activate", "root"], &format!("{code}\n"));
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run
         .stdout
@@ -177,7 +177,8 @@ fn wrong_code_piped_into_enroll_leaves_it_pending() {
 fn jpg_belongs_to_the_user_and_force_replaces() {
     let env = Env::new("owner");
     let user = TestUser::new("pamtotp-cli-own", &env);
-    let qr = env.dir.join("own.jpg");
+    // Root writes another user's .jpg as that user: in their home.
+    let qr = user.home.join("own.jpg");
     let run = env.run(&["enroll", &user.name, "--qr", qr.to_str().unwrap()]);
     assert_eq!(run.code, Some(0), "{run:?}");
     let meta = fs::metadata(&qr).unwrap();
@@ -200,6 +201,84 @@ fn jpg_belongs_to_the_user_and_force_replaces() {
     assert_eq!(zbarimg(&qr), run.uri());
 }
 
+/// Finding 8 of issue 9, replayed: a user plants a symlink to a root-only
+/// directory in a directory of their own, and root's `enroll USER --qr`
+/// through it used to create a USER-owned file there (and with `--force`,
+/// unlink a root-owned one). Root now writes the file as USER, who can
+/// create or remove nothing there.
+#[test]
+fn qr_path_through_a_users_symlink_creates_and_removes_nothing() {
+    let env = Env::new("qr-symlink");
+    let user = TestUser::new("pamtotp-cli-qrl", &env);
+    let (uid, gid) = user.uid_gid();
+    let root_only = env.dir.join("root-only");
+    fs::create_dir(&root_only).unwrap();
+    fs::set_permissions(&root_only, fs::Permissions::from_mode(0o700)).unwrap();
+    let link = user.home.join("link");
+    std::os::unix::fs::symlink(&root_only, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(uid), Some(gid)).unwrap();
+    let denied = |path: &std::path::Path| {
+        format!(
+            "totpctl: cannot create {} as {}: permission denied; the enrollment was not saved. \
+             The QR code is written with {1}'s own rights: choose a directory {1} can write, \
+             with --qr FILE.\n",
+            path.display(),
+            user.name
+        )
+    };
+
+    // A new file through the link: refused, nothing in the root-only dir.
+    let through = link.join("x.jpg");
+    let run = env.run(&["enroll", &user.name, "--qr", through.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, denied(&through));
+    assert!(fs::read_dir(&root_only).unwrap().next().is_none());
+    assert_eq!(env.record(&user.name), None);
+
+    // --force against a root-owned file reached through the link: kept.
+    let precious = root_only.join("x.jpg");
+    fs::write(&precious, "root's own file").unwrap();
+    let run = env.run(&[
+        "enroll",
+        &user.name,
+        "--qr",
+        through.to_str().unwrap(),
+        "--force",
+    ]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stderr, denied(&through));
+    assert_eq!(fs::read_to_string(&precious).unwrap(), "root's own file");
+    let meta = fs::metadata(&precious).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    assert_eq!(fs::read_dir(&root_only).unwrap().count(), 1);
+    assert_eq!(env.record(&user.name), None);
+
+    // A directory the user cannot write, without any link (the store's
+    // parent, root's 0755): refused the same way, nothing created.
+    let not_theirs = env.dir.join("y.jpg");
+    let run = env.run(&["enroll", &user.name, "--qr", not_theirs.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert_eq!(run.stderr, denied(&not_theirs));
+    assert!(!not_theirs.exists());
+    assert_eq!(env.record(&user.name), None);
+
+    // In a real directory of theirs it works, and the file is theirs.
+    let sub = user.home.join("sub");
+    fs::create_dir(&sub).unwrap();
+    std::os::unix::fs::chown(&sub, Some(uid), Some(gid)).unwrap();
+    let ok = sub.join("z.jpg");
+    let run = env.run(&["enroll", &user.name, "--qr", ok.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let meta = fs::symlink_metadata(&ok).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (uid, gid, 0o600)
+    );
+    assert_eq!(zbarimg(&ok), run.uri());
+    assert!(fs::read_dir(&root_only).unwrap().count() == 1);
+}
+
 #[test]
 fn reset_then_enroll_again() {
     let env = Env::new("reset");
@@ -208,7 +287,8 @@ fn reset_then_enroll_again() {
     let now = support::now();
     let code = oathtool(&secret, "SHA1", 6, 30, now);
     assert_eq!(
-        env.run(&["activate", "root", "--code", &code]).code,
+        env.run_with_input(&["activate", "root"], &format!("{code}\n"))
+            .code,
         Some(0)
     );
 
@@ -244,7 +324,8 @@ fn reset_then_enroll_again() {
     assert_ne!(fresh, secret);
     let code = oathtool(&fresh, "SHA1", 6, 30, later);
     assert_eq!(
-        env.run(&["activate", "root", "--code", &code]).code,
+        env.run_with_input(&["activate", "root"], &format!("{code}\n"))
+            .code,
         Some(0)
     );
 }
@@ -255,12 +336,8 @@ fn recovery_codes_work_once_each() {
     let run = env.run(&["enroll", "root"]);
     let secret = secret_of(&run.uri());
     let now = support::now();
-    let run = env.run(&[
-        "activate",
-        "root",
-        "--code",
-        &oathtool(&secret, "SHA1", 6, 30, now),
-    ]);
+    let code = oathtool(&secret, "SHA1", 6, 30, now);
+    let run = env.run_with_input(&["activate", "root"], &format!("{code}\n"));
     let codes = run.recovery_codes();
     assert_eq!(codes.len(), 10);
     for (n, code) in codes.iter().enumerate() {
@@ -347,12 +424,8 @@ fn status_and_list_show_everything_but_the_secret() {
     assert!(run.stdout.contains("algorithm:       SHA256\n"));
     assert!(run.stdout.contains("last code used:  never\n"));
     let now = support::now();
-    env.run(&[
-        "activate",
-        "root",
-        "--code",
-        &oathtool(&secret, "SHA256", 6, 30, now),
-    ]);
+    let code = oathtool(&secret, "SHA256", 6, 30, now);
+    env.run_with_input(&["activate", "root"], &format!("{code}\n"));
     for args in [
         &["status", "root"][..],
         &["status", "root", "--json"][..],

@@ -10,6 +10,10 @@
 //!
 //! Everything runs in one test, in order, because the compiled-in sandbox
 //! path is shared.
+//!
+//! Setuid copies live only under [`SetuidCopies`]: one directory per test,
+//! removed when it ends (panics included), and whatever a killed run left
+//! there is removed, with a note, when the next run starts.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -18,7 +22,8 @@ mod support;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use support::{oathtool, run_piped, secret_of, Env, Run, TestUser, TOTPCTL};
 
 const GROUP: &str = "pamtotp-ssg";
@@ -167,6 +172,88 @@ fn fingerprint(path: &Path) -> (Vec<u8>, i64, i64, u32) {
     )
 }
 
+/// The one place setuid copies are installed: `run-PID-TEST/` under the
+/// test target's tmp dir, one per test. Dropped (also on a panic), the
+/// directory and any dpkg-statoverride entry under it go. A run killed
+/// before that cannot clean up, so every new one first removes the
+/// directories of runs that are no longer alive, and says so.
+struct SetuidCopies {
+    dir: PathBuf,
+}
+
+impl SetuidCopies {
+    fn new(test: &str) -> Self {
+        let top = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("setuid-copies");
+        fs::create_dir_all(&top).unwrap();
+        // The test users run the copies: the path must be searchable.
+        fs::set_permissions(&top, fs::Permissions::from_mode(0o755)).unwrap();
+        for entry in fs::read_dir(&top).unwrap() {
+            let path = entry.unwrap().path();
+            let pid = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("run-"))
+                .and_then(|n| n.split('-').next())
+                .and_then(|n| n.parse::<u32>().ok());
+            if pid.is_some_and(test_run_alive) {
+                continue;
+            }
+            eprintln!(
+                "removing setuid test copies left by a run that was killed: {}",
+                path.display()
+            );
+            remove_statoverrides_under(&path);
+            fs::remove_dir_all(&path).unwrap();
+        }
+        let dir = top.join(format!("run-{}-{test}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        Self { dir }
+    }
+}
+
+impl Drop for SetuidCopies {
+    fn drop(&mut self) {
+        remove_statoverrides_under(&self.dir);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Is `pid` a live run of this test binary (and not a reused pid)?
+fn test_run_alive(pid: u32) -> bool {
+    let name = |exe: &Path| {
+        exe.file_name().map(|n| {
+            n.to_string_lossy()
+                .split('-')
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+    };
+    let me = std::env::current_exe().ok();
+    fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| me.as_deref().and_then(name) == name(&exe))
+}
+
+/// Remove every dpkg-statoverride entry for a file under `dir`.
+fn remove_statoverrides_under(dir: &Path) {
+    let Ok(out) = Command::new("dpkg-statoverride").arg("--list").output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // "user group mode path"
+        let Some(path) = line.splitn(4, ' ').nth(3) else {
+            continue;
+        };
+        if Path::new(path).starts_with(dir) {
+            let _ = Command::new("dpkg-statoverride")
+                .args(["--remove", path])
+                .output();
+        }
+    }
+}
+
 fn install(bin: &Path, dir: &Path, name: &str, owner: u32, group: u32, mode: u32) -> PathBuf {
     let path = dir.join(name);
     fs::copy(bin, &path).unwrap();
@@ -178,7 +265,17 @@ fn install(bin: &Path, dir: &Path, name: &str, owner: u32, group: u32, mode: u32
 #[test]
 fn self_service_mode() {
     let built = build_test_copy();
+    // What debian/rules checks before packaging: --help names the config
+    // path compiled in, and a test build's is not /etc/pam_totp/config.toml.
+    let help = Command::new(&built).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let compiled = format!(
+        "Read this config file instead of {}\n",
+        sandbox().join("config.toml").display()
+    );
+    assert!(help.contains(&compiled), "{help}");
     reset_sandbox();
+    let copies = SetuidCopies::new("self-service");
     let env = Env::new("self-service");
     let group = Group::new(GROUP);
     let alice = TestUser::new(ALICE, &env);
@@ -191,9 +288,7 @@ fn self_service_mode() {
 
     // The test install: 4754 root:GROUP, as dpkg-statoverride would set it,
     // plus copies that are misinstalled on purpose.
-    let prefix = env.dir.join("bin");
-    fs::create_dir(&prefix).unwrap();
-    fs::set_permissions(&prefix, fs::Permissions::from_mode(0o755)).unwrap();
+    let prefix = copies.dir.clone();
     let gid = group.gid();
     let totpctl = install(&built, &prefix, "totpctl", 0, gid, 0o4754);
     let open_to_all = install(&built, &prefix, "totpctl-4755", 0, gid, 0o4755);
@@ -207,7 +302,7 @@ fn self_service_mode() {
             "enroll",
             BOB,
             "--qr",
-            &env.dir.join("bob.jpg").display().to_string(),
+            &bob.home.join("bob.jpg").display().to_string(),
         ],
         "",
     );
@@ -314,11 +409,16 @@ fn self_service_mode() {
             &[],
             "",
         );
-        assert_eq!(run.code, Some(1), "{run:?}");
-        assert_eq!(run.stdout, "");
-        assert!(
-            run.stderr.contains("Permission denied") || run.stderr.contains("does not exist"),
-            "{run:?}"
+        assert_run(
+            &run,
+            1,
+            "",
+            &format!(
+                "totpctl: cannot create {} as {ALICE}: permission denied; the enrollment was not \
+                 saved. The QR code is written with {ALICE}'s own rights: choose a directory \
+                 {ALICE} can write, with --qr FILE.\n",
+                target.display()
+            ),
         );
         assert!(!target.exists(), "{}", target.display());
     }
@@ -332,6 +432,9 @@ fn self_service_mode() {
     let meta = fs::symlink_metadata(&jpg).unwrap();
     assert_eq!((meta.uid(), meta.gid()), alice.uid_gid());
     assert_eq!(meta.mode() & 0o7777, 0o600);
+    // Everything else the setuid run created is root:root, never
+    // root:<alice's group>: the start drops the caller's effective gid.
+    assert_root_owned(&[ALICE]);
     let secret = secret_of(&run.uri());
     let now = support::now();
     let code = oathtool(&secret, "SHA1", 6, 30, now);
@@ -566,8 +669,239 @@ fn self_service_mode() {
     assert!(!marker.exists(), "nothing was preloaded or run from PATH");
     assert_eq!(record(BOB).unwrap(), bob_record);
 
-    drop((alice, bob, group));
+    limits_and_signals_do_not_survive_the_setuid_start(&alice, &totpctl);
+    assert_eq!(record(BOB).unwrap(), bob_record);
+
+    drop((alice, bob, group, copies));
     let _ = fs::remove_dir_all(sandbox());
+}
+
+/// Every record, state and lock file in the sandbox store, for `users`,
+/// is owned by root:root.
+fn assert_root_owned(users: &[&str]) {
+    let mut seen = 0;
+    for sub in ["users", "state"] {
+        for entry in fs::read_dir(sandbox().join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !users.iter().any(|u| name.starts_with(&format!("{u}."))) {
+                continue;
+            }
+            let meta = entry.metadata().unwrap();
+            assert_eq!(
+                (meta.uid(), meta.gid()),
+                (0, 0),
+                "{sub}/{name} is not root:root"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no files of {users:?} in the store");
+}
+
+/// The shell line of the attack, as an ordinary user runs it: a file size
+/// limit of 0 with SIGXFSZ ignored (both survive exec), few descriptors,
+/// core dumps on, SIGHUP, SIGINT and a realtime signal ignored; then the setuid totpctl
+/// (`"$0" "$@"`). Soft limits, which the start can always lift.
+const HOSTILE_START: &str = "ulimit -S -f 0 && ulimit -S -n 12 && ulimit -S -c $(ulimit -H -c) \
+                             && trap '' XFSZ HUP INT 40 && exec \"$0\" \"$@\"";
+
+/// The same with the hard file size limit at 0 too, which root can lift
+/// only with CAP_SYS_RESOURCE (some containers' root lacks it).
+const HOSTILE_START_HARD: &str = "ulimit -f 0 && trap '' XFSZ && exec \"$0\" \"$@\"";
+
+/// Finding 2 of issue 9, replayed. Under `ulimit -f 0` with SIGXFSZ ignored
+/// every write of the login state used to fail, so wrong proofs were never
+/// counted and the lockout never came. The setuid start must reset the
+/// limits and signals first: wrong proofs reach the lockout as usual.
+fn limits_and_signals_do_not_survive_the_setuid_start(alice: &TestUser, totpctl: &Path) {
+    // Root enrolls alice again (the .jpg written as alice, in her home) and
+    // activates it, so that `disable` needs a proof.
+    let jpg = alice.home.join("again.jpg");
+    let run = as_root(&["enroll", ALICE, "--qr", jpg.to_str().unwrap()], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let secret = secret_of(&run.uri());
+    let code = oathtool(&secret, "SHA1", 6, 30, support::now());
+    let run = as_root(&["activate", ALICE], &format!("{code}\n"));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let sh = Path::new("/bin/sh");
+
+    // The harness works: an ordinary program under it cannot write a byte,
+    // and is not killed for trying.
+    let run = as_user(
+        alice,
+        sh,
+        &["-c", HOSTILE_START, "/usr/bin/tee", "x"],
+        &[],
+        "x\n",
+    );
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("File too large"), "{run:?}");
+
+    // What the setuid run looks like from outside, while it waits for the
+    // proof on stdin: file size unlimited, no core, enough descriptors,
+    // nothing ignored but SIGPIPE (as in every Rust program), nothing blocked.
+    let seen = running_under_harness(alice, totpctl, &["disable"]);
+    assert!(
+        seen.contains("limit Max file size unlimited unlimited"),
+        "{seen}"
+    );
+    assert!(seen.contains("limit Max core file size 0 0"), "{seen}");
+    let files: u64 = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("limit Max open files "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(files >= 64, "{seen}");
+    // Ignored: SIGPIPE only (bit 12), as in every Rust program; 32 and 33
+    // are the C library's own, which no program may set and it alone uses.
+    let ignored = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("status SigIgn:\t"))
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .unwrap_or(u64::MAX);
+    assert_eq!(ignored & !(1 << 31 | 1 << 32), 1 << 12, "{seen}");
+    assert!(seen.contains("status SigBlk:\t0000000000000000"), "{seen}");
+    assert!(seen.contains("status Gid:"), "{seen}");
+    let gids: Vec<&str> = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("status Gid:"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(gids[1], "0", "effective gid: {seen}");
+
+    // Under a hard limit of 0 the start lifts it, or, where root cannot,
+    // refuses to run at all: either way no guess goes uncounted.
+    let failures_before = status_number(ALICE, "failures").unwrap();
+    let disable = [
+        "-c",
+        HOSTILE_START_HARD,
+        totpctl.to_str().unwrap(),
+        "disable",
+    ];
+    let run = as_user(alice, sh, &disable, &[], "000000\n");
+    let refused = "totpctl: totpctl runs setuid root and could not reset the file size limit \
+                   (ulimit -f) inherited from the caller (EPERM: Operation not permitted), so it \
+                   refuses to run; nothing was changed. Run it from an ordinary login shell \
+                   without unusual limits, or ask an administrator.\n";
+    if run.stderr == refused {
+        eprintln!("root here cannot raise a hard limit (no CAP_SYS_RESOURCE): the start refuses");
+        assert_eq!((run.code, run.stdout.as_str()), (Some(1), ""));
+        assert_eq!(status_number(ALICE, "failures").unwrap(), failures_before);
+    } else {
+        assert_eq!((run.code, run.stdout.as_str()), (Some(1), ""), "{run:?}");
+        assert!(!run.stderr.contains("too large"), "{run:?}");
+        assert_eq!(
+            status_number(ALICE, "failures").unwrap(),
+            failures_before + 1
+        );
+    }
+
+    // The attack: wrong proofs, each under the same limits. Every one is
+    // refused like any wrong code, and counted, until the lockout.
+    let failures_before = status_number(ALICE, "failures").unwrap();
+    for _ in 0..6 {
+        let run = as_user(
+            alice,
+            sh,
+            &["-c", HOSTILE_START, totpctl.to_str().unwrap(), "disable"],
+            &[],
+            "000000\n",
+        );
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert_eq!(run.stdout, "", "{run:?}");
+        assert!(
+            !run.stderr.contains("too large") && !run.stderr.contains("cannot write"),
+            "{run:?}"
+        );
+    }
+    let failures = status_number(ALICE, "failures").unwrap();
+    assert!(
+        failures >= failures_before + 5,
+        "the wrong proofs were not recorded: failures {failures_before} -> {failures}"
+    );
+    assert!(
+        status_number(ALICE, "locked_until").is_some(),
+        "no lockout after {failures} failures"
+    );
+    assert!(record(ALICE).unwrap().starts_with(b"version = 1"));
+    assert_root_owned(&[ALICE]);
+}
+
+/// A number from root's `status USER --json` (None for null or missing).
+fn status_number(user: &str, key: &str) -> Option<u64> {
+    let run = as_root(&["status", user, "--json"], "");
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let rest = run.stdout.split(&format!("\"{key}\":")).nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Start `totpctl args` as `user` under [`HOSTILE_START`], with stdin held
+/// open and empty, and report its limits and signal masks once the start
+/// is done (file size unlimited), as "limit ..." and "status ..." lines;
+/// then kill it. After 10 s without that, report what was seen last, or
+/// how it ended.
+fn running_under_harness(user: &TestUser, totpctl: &Path, args: &[&str]) -> String {
+    use std::io::Read;
+    let (uid, gid) = user.uid_gid();
+    let mut child = Command::new("/usr/bin/setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--init-groups")
+        .args(["/bin/sh", "-c", HOSTILE_START])
+        .arg(totpctl)
+        .args(args)
+        .current_dir(&user.home)
+        .env_clear()
+        .env("LC_ALL", "C")
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // setpriv and sh exec, so the child's pid becomes totpctl's.
+    let proc = PathBuf::from(format!("/proc/{}", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            return format!("{seen}\nexited early ({status}): {stderr}");
+        }
+        let exe = fs::read_link(proc.join("exe")).ok();
+        if exe.as_deref() == Some(totpctl) {
+            let limits = fs::read_to_string(proc.join("limits")).unwrap_or_default();
+            let status = fs::read_to_string(proc.join("status")).unwrap_or_default();
+            seen = limits
+                .lines()
+                .map(|l| {
+                    format!(
+                        "limit {}",
+                        l.split_whitespace().collect::<Vec<_>>().join(" ")
+                    )
+                })
+                .chain(status.lines().map(|l| format!("status {l}")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if seen.contains("limit Max file size unlimited") {
+                break;
+            }
+        } else {
+            seen = format!("exe: {exe:?}");
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
 }
 
 /// A preload library whose constructor creates the file named by $MARKER.
@@ -599,9 +933,10 @@ fn build_preload(env: &Env) -> PathBuf {
 #[test]
 fn enable_and_disable_with_dpkg_statoverride() {
     let env = Env::new("self-service-enable");
+    let copies = SetuidCopies::new("enable");
     let group = "pamtotp-ssg2";
     let _ = Command::new("groupdel").arg(group).output();
-    let bin = env.dir.join("totpctl");
+    let bin = copies.dir.join("totpctl");
     fs::copy(TOTPCTL, &bin).unwrap();
     fs::write(
         &env.config,
