@@ -322,22 +322,24 @@ fn rows() -> Vec<Row> {
         // A good code is refused while locked out, and nothing is written.
         row("state locked out", AuthErr, "denied", "locked out until 2286-11-20 17:46:39 UTC", Nothing,
             |sb, _| private_file(&sb.state_path("root"), b"version = 1\nfailures = 10\nlocked_until = 9999999999\n", 0o600)),
-        row("state_dir missing", AuthErr, "error", "state lock {root}/nostate/root.lock does not exist",
+        row("state_dir missing", AuthErr, "error", "directory {root}/nostate does not exist",
             Nothing, |sb, _| config_with_state_dir(sb, &sb.root.join("nostate"))),
         row("state_dir is a file", AuthErr, "error",
-            "state lock {root}/state-file/root.lock Not a directory (os error 20)", Nothing, |sb, _| {
+            "directory {root}/state-file is not a directory", Nothing, |sb, _| {
                 private_file(&sb.root.join("state-file"), b"", 0o600);
                 config_with_state_dir(sb, &sb.root.join("state-file"));
             }),
-        // The step must be on disk before success: a good code is refused.
+        // Count before compare: a failure that cannot be written is never
+        // compared, so a good code and a wrong one meet the same refusal.
         row("state_dir not writable, good code", AuthErr, "error",
-            "code accepted, but refused: cannot write {state}/root.state: Operation not permitted (os error 1)",
+            "the failure could not be recorded, so the answer was not compared: cannot write {state}/root.state: Operation not permitted (os error 1)",
             Nothing, |sb, _| GUARDS.with(|g| g.borrow_mut().push(Immutable::set(&sb.state_dir)))),
-        with_note(row("state_dir not writable, wrong code", AuthErr, "denied", "wrong code (1 of 10 failures)",
+        row("state_dir not writable, wrong code", AuthErr, "error",
+            "the failure could not be recorded, so the answer was not compared: cannot write {state}/root.state: Operation not permitted (os error 1)",
             Nothing, |sb, a| {
                 GUARDS.with(|g| g.borrow_mut().push(Immutable::set(&sb.state_dir)));
                 a.answer = Answer::Wrong;
-            }), "failure not recorded: cannot write {state}/root.state: Operation not permitted (os error 1)"),
+            }),
         // ---- answers ----
         row("answer wrong code", AuthErr, "denied", "wrong code (1 of 10 failures)", State,
             |_, a| a.answer = Answer::Wrong),

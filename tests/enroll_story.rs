@@ -50,10 +50,22 @@ fn uri_param(uri: &str, key: &str) -> String {
         .to_string()
 }
 
+/// Where the user's .jpg goes: a directory of theirs in the sandbox (root
+/// writes another user's .jpg with that user's rights).
+fn user_jpg(sb: &Sandbox) -> std::path::PathBuf {
+    let dir = sb.root.join("home");
+    if !dir.exists() {
+        std::fs::create_dir(&dir).unwrap();
+        let out = Command::new("chown").arg(USER).arg(&dir).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    dir.join(format!("{USER}.jpg"))
+}
+
 /// Enroll with `params`, check the .jpg against the printed URI, activate
 /// with oathtool's current code, and return (secret, uri, activation output).
 fn enroll_and_activate(sb: &Sandbox, params: &[&str]) -> (String, String, String) {
-    let jpg = sb.root.join(format!("{USER}.jpg"));
+    let jpg = user_jpg(sb);
     let _ = std::fs::remove_file(&jpg);
     let mut args = vec!["enroll", USER, "--qr", jpg.to_str().unwrap()];
     args.extend_from_slice(params);
@@ -123,7 +135,7 @@ fn the_saved_jpg_restores_the_codes_after_a_lost_phone() {
     let (secret, _, _) = enroll_and_activate(&sb, &[]);
     login(&sb, &oathtool(&secret, "SHA1", 6, 30, 30)).expect(true, "success", "code accepted");
     login(&sb, "000000").expect(false, "denied", "code");
-    let rescanned = zbarimg(&sb.root.join(format!("{USER}.jpg")));
+    let rescanned = zbarimg(&user_jpg(&sb));
     let new_phone = uri_param(&rescanned, "secret");
     login(&sb, &oathtool(&new_phone, "SHA1", 6, 30, 60)).expect(true, "success", "code accepted");
 }

@@ -244,24 +244,13 @@ fn require_and_exempt_groups() {
     );
 }
 
-/// A system user with a real password, for stacks with pam_unix.
-fn user_with_password(name: &str, password: &str) {
-    ensure_user(name, &[]);
-    let mut cmd = Command::new("chpasswd");
-    let run = run_with_input(&mut cmd, format!("{name}:{password}\n").as_bytes());
-    assert!(run.success, "chpasswd failed: {}", run.stderr);
-}
-
 #[test]
 fn forward_pass_splits_password_and_code() {
     // The password ends in a digit on purpose: the split takes exactly the code's length.
     user_with_password("pamtotp-it-fwd", "hunter2");
     let sb = Sandbox::new("forward");
     sb.enroll("pamtotp-it-fwd");
-    sb.raw_service(
-        "fwd",
-        "auth [success=ok default=die] {module} config={config} forward_pass\nauth required pam_unix.so use_first_pass\n",
-    );
+    sb.raw_service("fwd", FORWARD_PASS_STACK);
     let code = code_now(SECRET);
     let run = sb.pamtester(
         "fwd",
@@ -275,7 +264,8 @@ fn forward_pass_splits_password_and_code() {
         "{}",
         run.shown()
     );
-    // The password handed on is checked by pam_unix: a wrong one fails there.
+    // The password handed on is checked by pam_unix: a wrong one fails
+    // there, and the pam_totp line after it never runs.
     std::fs::remove_file(sb.state_path("pamtotp-it-fwd")).unwrap();
     let run = sb.pamtester(
         "fwd",
@@ -283,7 +273,13 @@ fn forward_pass_splits_password_and_code() {
         format!("hunter3{code}\n").as_bytes(),
         &[],
     );
-    run.expect(false, "success", "code accepted");
+    assert!(!run.success);
+    assert!(
+        !run.log_lines().iter().any(|l| l.contains("result=")),
+        "{:?}",
+        run.log_lines()
+    );
+    assert!(!sb.state_path("pamtotp-it-fwd").exists());
 }
 
 #[test]

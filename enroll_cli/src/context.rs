@@ -113,10 +113,23 @@ impl Context {
         }
     }
 
+    /// One audit line for a self-service proof about to be compared.
+    pub fn audit_self_attempt(&self, user: &UserName) {
+        if let Some(me) = self.self_user() {
+            let _ = audit::audit_result(
+                "change-active",
+                user.as_str(),
+                "attempt",
+                &format!("mode=self-service caller={}", me.name),
+            );
+        }
+    }
+
     /// One audit line for a self-service change refused for want of proof.
     pub fn audit_self_refused(&self, user: &UserName, reason: &str) {
         if let Some(me) = self.self_user() {
-            refused(me, "change-active", user.as_str(), reason);
+            let reason = format!("proof-failed why=\"{}\"", reason.replace('"', "'"));
+            refused(me, "change-active", user.as_str(), &reason);
         }
     }
 
@@ -211,19 +224,34 @@ pub fn calling_user() -> Result<UserName, CliError> {
     }
 }
 
-/// Check a user name given on the command line.
+/// Check a user name given on the command line. An account the password
+/// database knows is keyed by its canonical name, as the module keys it
+/// (a name service may fold case or resolve aliases); an unknown name is
+/// kept as given, so that root can still reset a deleted account's files.
 pub fn user_name(raw: &str) -> Result<UserName, CliError> {
-    UserName::parse(raw.as_bytes()).map_err(|why| CliError::InvalidUser {
+    let typed = UserName::parse(raw.as_bytes()).map_err(|why| CliError::InvalidUser {
         shown: printable(raw.as_bytes()),
+        why,
+    })?;
+    match User::from_name(typed.as_str()) {
+        Ok(Some(account)) if account.name != typed.as_str() => canonical(&account),
+        _ => Ok(typed),
+    }
+}
+
+fn canonical(account: &User) -> Result<UserName, CliError> {
+    UserName::parse(account.name.as_bytes()).map_err(|why| CliError::InvalidUser {
+        shown: printable(account.name.as_bytes()),
         why,
     })
 }
 
-/// Check a user name and look it up in the passwd database.
+/// Check a user name and look it up in the passwd database; the name
+/// returned is the account's canonical one.
 pub fn system_user(raw: &str) -> Result<(UserName, User), CliError> {
     let name = user_name(raw)?;
     match User::from_name(name.as_str()) {
-        Ok(Some(user)) => Ok((name, user)),
+        Ok(Some(user)) => Ok((canonical(&user)?, user)),
         Ok(None) => Err(CliError::UnknownUser(name.to_string())),
         Err(e) => Err(CliError::UserLookup(name.to_string(), e)),
     }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use totp_core::attempt::Refusal;
 use totp_core::config::ConfigError;
 use totp_core::enrollment::{EnrollmentError, ProofError};
 use totp_core::names::NameError;
@@ -177,10 +178,10 @@ impl fmt::Display for CliError {
                  attempt is logged and {UNCHANGED}."
             ),
             Self::Proof { user, why } => match why {
-                ProofError::Store(_) => write!(
-                    f,
-                    "checking the code failed ({why}); {UNCHANGED}. Ask an administrator."
-                ),
+                ProofError::Refused {
+                    refusal: Refusal::Locked(_) | Refusal::TooSoon { .. },
+                    ..
+                } => write!(f, "{why}; {UNCHANGED}."),
                 _ => write!(
                     f,
                     "'{user}' has an active enrollment, and changing it needs a current code \

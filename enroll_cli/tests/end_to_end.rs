@@ -366,7 +366,8 @@ fn recovery_codes_work_once_each() {
     }
     let run = env.run(&["status", "root"]);
     assert!(
-        run.stdout.contains("failures:        10\n"),
+        run.stdout
+            .contains("failures:        10 (10 of 100 since the last good code)\n"),
         "{}",
         run.stdout
     );
@@ -451,7 +452,7 @@ fn status_and_list_show_everything_but_the_secret() {
         "{json}"
     );
     assert!(json.ends_with(
-        "\"failures\":0,\"locked_until\":null,\"recovery_codes_left\":10,\"recovery_codes_total\":10}"
+        "\"failures\":0,\"failures_since_success\":0,\"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":10,\"recovery_codes_total\":10}"
     ), "{json}");
     let run = env.run(&["list", "--json"]);
     assert_eq!(run.stdout, format!("[{json}]\n"));

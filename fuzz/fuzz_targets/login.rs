@@ -24,7 +24,6 @@ use libfuzzer_sys::fuzz_target;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Duration;
 use totp_core::login::{authenticate, Outcome, PamCode, PamIo};
 use totp_core::otp::Generator;
 use totp_core::record::UserRecord;
@@ -92,6 +91,8 @@ struct Mock<'a> {
     /// `None`: the conversation fails; `Some(None)`: the application returns NULL.
     answer: Option<Option<Vec<u8>>>,
     token: Option<&'a [u8]>,
+    now: u64,
+    kept: Option<Vec<u8>>,
 }
 
 impl PamIo for Mock<'_> {
@@ -123,7 +124,16 @@ impl PamIo for Mock<'_> {
     fn set_token(&mut self, _token: &[u8]) -> Result<(), String> {
         Ok(())
     }
-    fn delay(&mut self, _duration: Duration) {}
+    fn now(&mut self) -> u64 {
+        self.now
+    }
+    fn keep_code(&mut self, code: &[u8]) -> Result<(), String> {
+        self.kept = Some(code.to_vec());
+        Ok(())
+    }
+    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        self.kept.take().map(Zeroizing::new)
+    }
 }
 
 fn write_private(path: &Path, data: &[u8], mode: u32) {
@@ -270,8 +280,10 @@ fuzz_target!(|data: &[u8]| {
         rhost: rhost.clone(),
         answer: answer.clone(),
         token: token_field,
+        now,
+        kept: None,
     };
-    let outcome = authenticate(&mut io, &args, now);
+    let outcome = authenticate(&mut io, &args);
     check_line(&outcome, secret);
 
     if outcome.code == PamCode::Success {
@@ -297,8 +309,10 @@ fuzz_target!(|data: &[u8]| {
                 rhost: None,
                 answer,
                 token: token_field,
+                now,
+                kept: None,
             };
-            let replay = authenticate(&mut again, &args, now);
+            let replay = authenticate(&mut again, &args);
             check_line(&replay, secret);
             assert_ne!(
                 replay.code,

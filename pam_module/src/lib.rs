@@ -7,9 +7,8 @@
 
 mod conv;
 
-use pamsm::{pam_module, LogLvl, Pam, PamError, PamFlags, PamLibExt, PamServiceModule};
+use pamsm::{pam_module, LogLvl, Pam, PamData, PamError, PamFlags, PamLibExt, PamServiceModule};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
 use totp_core::login::{self, Level, Outcome, PamCode, PamIo};
 use zeroize::Zeroizing;
 
@@ -22,8 +21,13 @@ impl PamServiceModule for PamTotp {
                 pam: &pamh,
                 silent: flags.contains(PamFlags::SILENT),
             };
-            let outcome = login::authenticate(&mut io, &args, totp_core::time::now_unix());
+            let outcome = login::authenticate(&mut io, &args);
+            // The line first, then the delay: a process killed during the
+            // delay still leaves its line (and the failure is already on disk).
             write_log(&pamh, &outcome);
+            if !outcome.delay.is_zero() {
+                std::thread::sleep(outcome.delay);
+            }
             outcome.code
         }));
         match result {
@@ -79,6 +83,7 @@ fn write_log(pam: &Pam, outcome: &Outcome) {
         let _ = pam.syslog(LogLvl::DEBUG, line);
     }
     let level = match outcome.level {
+        Level::Silent => return,
         Level::Info => LogLvl::INFO,
         Level::Notice => LogLvl::NOTICE,
         Level::Error => LogLvl::ERR,
@@ -147,9 +152,40 @@ impl PamIo for Handle<'_> {
         result.map_err(|e| format!("pam_set_item(PAM_AUTHTOK) failed: {e}"))
     }
 
-    fn delay(&mut self, duration: Duration) {
-        if !duration.is_zero() {
-            std::thread::sleep(duration);
-        }
+    fn now(&mut self) -> u64 {
+        totp_core::time::now_unix()
+    }
+
+    fn keep_code(&mut self, code: &[u8]) -> Result<(), String> {
+        let kept = KeptCode(Zeroizing::new(code.to_vec()));
+        // SAFETY: pamsm stores a boxed `KeptCode` under our own key; the only
+        // reader, `take_kept_code`, reads it back as `KeptCode`, the type
+        // `retrieve_data` requires.
+        unsafe { self.pam.send_data(KEPT_CODE, kept) }
+            .map_err(|e| format!("pam_set_data failed: {e}"))
+    }
+
+    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        // SAFETY: the data under KEPT_CODE is only ever set by `keep_code`,
+        // as a `KeptCode`.
+        let kept: KeptCode = unsafe { self.pam.retrieve_data(KEPT_CODE) }.ok()?;
+        // Replace it with an empty one: libpam frees the old box, whose
+        // Zeroizing buffer wipes the code.
+        // SAFETY: as in `keep_code`.
+        let _ = unsafe {
+            self.pam
+                .send_data(KEPT_CODE, KeptCode(Zeroizing::new(Vec::new())))
+        };
+        (!kept.0.is_empty()).then(|| kept.0.clone())
     }
 }
+
+/// The PAM data key under which a `forward_pass` line keeps the code.
+const KEPT_CODE: &str = "pam_totp.kept_code";
+
+/// A code kept between two pam_totp lines; wiped when libpam drops it
+/// (replaced, or at pam_end).
+#[derive(Clone)]
+struct KeptCode(Zeroizing<Vec<u8>>);
+
+impl PamData for KeptCode {}

@@ -41,6 +41,22 @@ pub fn module_path() -> PathBuf {
     path
 }
 
+/// The module as it ships: the release build (fat LTO, stripped), where an
+/// optimiser can remove a wipe that the debug build keeps. `make test`
+/// builds it before running the tests.
+pub fn release_module_path() -> PathBuf {
+    let path = target_dir()
+        .parent()
+        .unwrap()
+        .join("release/libpam_totp.so");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release -p pam_module` first (make test does)",
+        path.display()
+    );
+    path
+}
+
 pub fn totpctl_path() -> PathBuf {
     let path = target_dir().join("totpctl");
     assert!(
@@ -543,3 +559,18 @@ pub fn remove_pam_wrapper_copies(sb: &Sandbox) {
         }
     }
 }
+
+/// A system user with a real password, for stacks with pam_unix.
+pub fn user_with_password(name: &str, password: &str) {
+    ensure_user(name, &[]);
+    let mut cmd = Command::new("chpasswd");
+    let run = run_with_input(&mut cmd, format!("{name}:{password}\n").as_bytes());
+    assert!(run.success, "chpasswd failed: {}", run.stderr);
+}
+
+/// The `forward_pass` stack that pam_totp(8) documents: the first line only
+/// splits the answer, the password is checked, and only then the code.
+pub const FORWARD_PASS_STACK: &str = "auth required {module} config={config} forward_pass
+auth requisite pam_unix.so use_first_pass
+auth [success=ok default=die] {module} config={config}
+";

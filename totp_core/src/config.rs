@@ -60,6 +60,9 @@ pub struct Throttle {
     pub lockout_seconds: u64,
     pub backoff_seconds: u64,
     pub backoff_max_seconds: u64,
+    /// Consecutive failures across lockouts after which only `totpctl unlock`
+    /// opens the account.
+    pub hard_cap: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -111,6 +114,7 @@ impl Default for Throttle {
             lockout_seconds: 900,
             backoff_seconds: 1,
             backoff_max_seconds: 30,
+            hard_cap: MAX_FAILURES_CAP,
         }
     }
 }
@@ -181,6 +185,12 @@ impl Config {
                 "throttle.max_failures must be between 1 and {MAX_FAILURES_CAP}"
             ));
         }
+        if !(self.throttle.max_failures..=MAX_FAILURES_CAP).contains(&self.throttle.hard_cap) {
+            return Err(format!(
+                "throttle.hard_cap must be between throttle.max_failures ({}) and {MAX_FAILURES_CAP}",
+                self.throttle.max_failures
+            ));
+        }
         if self.throttle.backoff_max_seconds < self.throttle.backoff_seconds {
             return Err("throttle.backoff_max_seconds is below throttle.backoff_seconds".into());
         }
@@ -238,6 +248,7 @@ mod tests {
             lockout_seconds = 60
             backoff_seconds = 0
             backoff_max_seconds = 0
+            hard_cap = 50
             [enroll]
             issuer = "Example"
             self_service_group = "twofa"
@@ -263,6 +274,7 @@ mod tests {
             (c.throttle.backoff_seconds, c.throttle.backoff_max_seconds),
             (0, 0)
         );
+        assert_eq!(c.throttle.hard_cap, 50);
         assert_eq!(c.enroll.issuer, "Example");
         assert_eq!(c.enroll.self_service_group, "twofa");
         assert_eq!(
@@ -302,6 +314,8 @@ mod tests {
                 "backoff",
             ),
             ("[throttle]\nbackoff_max_seconds = 301", "backoff"),
+            ("[throttle]\nhard_cap = 101", "hard_cap"),
+            ("[throttle]\nmax_failures = 20\nhard_cap = 19", "hard_cap"),
             ("this is not toml", "not valid TOML"),
             ("[paths]\n[paths]", "line 2"),
         ];

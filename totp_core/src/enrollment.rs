@@ -7,6 +7,9 @@
 //! re-admit a used code or recovery code if the second write fails.
 
 use crate::answer::{self, Answer, Malformed};
+#[cfg(test)]
+use crate::attempt::Miss;
+use crate::attempt::{self, Refusal, Rules};
 use crate::otp::{self, Generator, Verdict};
 use crate::record::{Status, UserRecord};
 use crate::recovery::{self, NewCodes};
@@ -143,33 +146,59 @@ pub struct Proven {
 /// Why [`prove`] refused.
 #[derive(Debug)]
 pub enum ProofError {
-    /// Too many failures: locked out like a login, until this time.
-    Locked {
-        until: u64,
-    },
     /// Not a code or recovery code of the right shape; nothing was checked
     /// (and, as at login, nothing is counted).
     Malformed(Malformed),
-    /// Wrong, replayed or already-used code: counted as a failure, like a
-    /// failed login. Wait `delay` (holding the lock) before answering.
-    Failed {
-        reason: &'static str,
+    /// Refused by the same rules as a login: locked out, too soon, or
+    /// counted and wrong (see [`crate::attempt`]). Wait `delay`, after the
+    /// lock is released, before answering.
+    Refused {
+        refusal: Refusal,
         delay: std::time::Duration,
     },
-    Store(StoreError),
 }
 
+impl ProofError {
+    /// The whole truth, for the audit line (never a code).
+    pub fn audit_reason(&self) -> String {
+        match self {
+            Self::Malformed(m) => m.reason().to_string(),
+            Self::Refused { refusal, .. } => match refusal {
+                Refusal::Locked(lockout) => lockout.describe(),
+                Refusal::TooSoon { wait } => format!("too soon after a failure ({wait} s left)"),
+                Refusal::Wrong(miss) => miss.describe(),
+                Refusal::NotCounted { error, .. } => {
+                    format!("failure could not be recorded, answer not compared: {error}")
+                }
+                Refusal::NotSaved { error, .. } => {
+                    format!("right, but the success could not be saved: {error}")
+                }
+            },
+        }
+    }
+}
+
+/// What the person who typed the answer is told. A failure that could not
+/// be recorded reads exactly like a wrong answer.
 impl fmt::Display for ProofError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Locked { until } => write!(
-                f,
-                "too many failed attempts; locked until {}",
-                crate::time::format_utc(*until)
-            ),
             Self::Malformed(m) => write!(f, "{}", m.reason()),
-            Self::Failed { reason, .. } => write!(f, "{reason}"),
-            Self::Store(e) => write!(f, "{e}"),
+            Self::Refused { refusal, .. } => match refusal {
+                Refusal::Locked(lockout) => {
+                    write!(f, "too many failed attempts; {}", lockout.describe())
+                }
+                Refusal::TooSoon { wait } => {
+                    write!(f, "too soon after a failed attempt; try again in {wait} s")
+                }
+                Refusal::Wrong(miss)
+                | Refusal::NotCounted {
+                    looks_like: miss, ..
+                }
+                | Refusal::NotSaved {
+                    looks_like: miss, ..
+                } => write!(f, "{}", miss.message()),
+            },
         }
     }
 }
@@ -177,10 +206,10 @@ impl fmt::Display for ProofError {
 impl std::error::Error for ProofError {}
 
 /// Check that `typed` is a current code or an unused recovery code of the
-/// active `record`, with the same rules and bookkeeping as a login: the
-/// lockout is honoured, the accepted step (or the recovery code id) is saved
-/// in the state before success is returned, so it cannot be used again, and
-/// every wrong answer counts towards the lockout.
+/// active `record`, with the same rules and bookkeeping as a login
+/// ([`crate::attempt`]): lockout and backoff honoured, the failure written
+/// before the compare, and the accepted step (or recovery code) saved before
+/// success is returned, so it cannot be used again.
 pub fn prove(
     lock: &UserLock<'_>,
     record: &UserRecord,
@@ -189,46 +218,19 @@ pub fn prove(
     window: u32,
     limits: &crate::config::Throttle,
 ) -> Result<Proven, ProofError> {
-    let mut state = lock.read_state().state;
-    crate::throttle::expire_lock(&mut state, now);
-    if let Some(until) = state.locked_at(now) {
-        return Err(ProofError::Locked { until });
-    }
     let answer = answer::classify(typed, record.params.digits, !record.recovery.is_empty())
         .map_err(ProofError::Malformed)?;
-    let failure = match answer {
-        Answer::Code(code) => {
-            let generator = Generator::new(&record.secret, record.params);
-            match otp::verify(&generator, &code, now, window, state.last_step) {
-                Verdict::Accepted { step } => {
-                    state.last_step = Some(step);
-                    None
-                }
-                Verdict::Replayed { .. } => Some("code already used"),
-                Verdict::Wrong => Some("wrong code"),
-            }
-        }
-        Answer::Recovery(typed) => match recovery::find(&typed, &record.recovery) {
-            Some(id) if state.used_recovery.contains(&id) => Some("recovery code already used"),
-            Some(id) => {
-                state.used_recovery.push(id);
-                None
-            }
-            None => Some("wrong recovery code"),
-        },
+    let rules = Rules {
+        window,
+        throttle: limits,
     };
-    match failure {
-        None => {
-            crate::throttle::record_success(&mut state, now, None);
-            lock.write_state(&state).map_err(ProofError::Store)?;
-            Ok(Proven { _private: () })
-        }
-        Some(reason) => {
-            let delay = crate::throttle::record_failure(&mut state, limits, now);
-            // A failure that cannot be recorded is still a failure.
-            let _ = lock.write_state(&state);
-            Err(ProofError::Failed { reason, delay })
-        }
+    let attempt = attempt::attempt(lock, record, &answer, now, &rules, None);
+    match attempt.result {
+        Ok(_) => Ok(Proven { _private: () }),
+        Err(refusal) => Err(ProofError::Refused {
+            refusal,
+            delay: attempt.delay,
+        }),
     }
 }
 
@@ -356,12 +358,13 @@ mod tests {
             lockout_seconds: 60,
             backoff_seconds: 0,
             backoff_max_seconds: 0,
+            hard_cap: 100,
         };
         // The activation code is spent; the next step's proves once.
         assert!(matches!(
             prove(&lock, &record, &first, NOW, 1, &limits),
-            Err(ProofError::Failed {
-                reason: "code already used",
+            Err(ProofError::Refused {
+                refusal: Refusal::Wrong(Miss::Replayed),
                 ..
             })
         ));
@@ -389,8 +392,8 @@ mod tests {
                 1,
                 &limits
             ),
-            Err(ProofError::Failed {
-                reason: "recovery code already used",
+            Err(ProofError::Refused {
+                refusal: Refusal::Wrong(Miss::RecoveryUsed(1)),
                 ..
             })
         ));
@@ -405,7 +408,10 @@ mod tests {
         let later = code_at(&record, NOW + 60);
         assert!(matches!(
             prove(&lock, &record, &later, NOW + 60, 1, &limits),
-            Err(ProofError::Locked { until }) if until == NOW + 30 + 60
+            Err(ProofError::Refused {
+                refusal: Refusal::Locked(crate::throttle::Lockout::Until(until)),
+                ..
+            }) if until == NOW + 30 + 60
         ));
         assert_eq!(lock.read_state().state.failures, 3);
     }

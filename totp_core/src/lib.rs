@@ -5,10 +5,14 @@
 //! safe file access and locking ([`fsio`], [`store`]), code verification ([`otp`],
 //! [`recovery`]), and policy ([`policy`], [`throttle`]). The whole login decision
 //! reads top to bottom in [`login`].
-#![forbid(unsafe_code)]
+//!
+//! No unsafe code, except the one `openat` wrapper in [`fsio`] that takes
+//! ownership of the descriptor it returns.
+#![deny(unsafe_code)]
 
 pub mod answer;
 pub mod args;
+pub mod attempt;
 pub mod config;
 pub mod enrollment;
 pub mod fsio;

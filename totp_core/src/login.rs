@@ -4,17 +4,17 @@
 //! [`authenticate`]; the function returns the PAM result together with the one
 //! log line that explains it. Nothing here prints a code or a secret.
 
-use crate::answer::{self, Answer};
+use crate::answer;
 use crate::args::{FirstPass, ModuleArgs, DEFAULT_PROMPT, FORWARD_PASS_PROMPT};
+use crate::attempt::{self, Accepted, Refusal, Rules};
 use crate::config::{Config, Throttle, DEFAULT_CONFIG_PATH};
 use crate::fsio::FileError;
 use crate::names::{printable, UserName};
-use crate::otp::{self, Generator, Verdict};
 use crate::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision};
 use crate::record::Status;
 use crate::state::LoginState;
-use crate::store::{Store, StoreError, UserLock};
-use crate::{enrollment, recovery, throttle, time};
+use crate::store::{Store, StoreError};
+use crate::throttle;
 use nix::unistd::User;
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +26,9 @@ pub trait PamIo {
     fn user(&mut self) -> Result<Vec<u8>, String>;
     fn service(&self) -> Option<String>;
     fn rhost(&self) -> Option<String>;
+    /// The time now, in Unix seconds. Asked again after the prompt, since a
+    /// person may take a while to answer.
+    fn now(&mut self) -> u64;
     /// Ask a question with echo off. The reply is wiped on drop.
     fn prompt_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String>;
     /// Show a message (PAM_TEXT_INFO).
@@ -36,8 +39,11 @@ pub trait PamIo {
     fn previous_token(&mut self) -> Option<Zeroizing<Vec<u8>>>;
     /// Set PAM_AUTHTOK for the modules that follow.
     fn set_token(&mut self, token: &[u8]) -> Result<(), String>;
-    /// Wait before answering a failure.
-    fn delay(&mut self, duration: Duration);
+    /// Keep a code for a later pam_totp line of the same PAM transaction
+    /// (`forward_pass`); wiped when taken or when the transaction ends.
+    fn keep_code(&mut self, code: &[u8]) -> Result<(), String>;
+    /// Take the code a `forward_pass` line kept, if any (it is then gone).
+    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>>;
 }
 
 /// The PAM result of an authentication.
@@ -52,6 +58,8 @@ pub enum PamCode {
 /// syslog priority of the outcome line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// Not logged (unless `debug`): a `forward_pass` line, which decides nothing.
+    Silent,
     Info,
     Notice,
     Error,
@@ -65,11 +73,16 @@ pub struct Outcome {
     pub line: String,
     /// Extra lines written only with the `debug` argument.
     pub debug: Vec<String>,
+    /// How long to wait before returning a refusal: written to the log first,
+    /// slept after, and never while holding a lock.
+    pub delay: Duration,
 }
 
 /// Builds the outcome line: `user=.. service=.. rhost=.. result=.. reason=".."`.
 struct Log {
     user: String,
+    /// The spelling the client used, when the password database gave another.
+    spelled: Option<String>,
     service: String,
     rhost: String,
     note: Option<String>,
@@ -78,8 +91,9 @@ struct Log {
 
 impl Log {
     fn finish(self, code: PamCode, level: Level, result: &str, reason: &str) -> Outcome {
+        let spelled = self.spelled.map(|s| format!(" as={s}")).unwrap_or_default();
         let mut line = format!(
-            "user={} service={} rhost={} result={result} reason=\"{}\"",
+            "user={}{spelled} service={} rhost={} result={result} reason=\"{}\"",
             self.user,
             self.service,
             self.rhost,
@@ -93,6 +107,7 @@ impl Log {
             level,
             line,
             debug: self.debug,
+            delay: Duration::ZERO,
         }
     }
     fn success(self, reason: &str) -> Outcome {
@@ -129,10 +144,11 @@ fn quoted(text: &str) -> String {
 const MISCONFIGURED: &str =
     "Two-factor login is not working for this account. Please contact an administrator.";
 
-/// Authenticate one login. `now` is Unix seconds.
-pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> Outcome {
+/// Authenticate one login.
+pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     let mut log = Log {
         user: "-".into(),
+        spelled: None,
         service: io
             .service()
             .map_or_else(|| "-".into(), |s| printable(s.as_bytes())),
@@ -174,7 +190,8 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
         ));
     }
 
-    // 2. The user, checked before it becomes a file name, and resolved.
+    // 2. The user, checked before it becomes a file name, and resolved to
+    //    the account's canonical name, which keys the record, state and lock.
     let raw_user = match io.user() {
         Ok(user) => user,
         Err(e) => {
@@ -185,14 +202,48 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
         }
     };
     log.user = printable(&raw_user);
-    let user = match UserName::parse(&raw_user) {
-        Ok(user) => user,
-        Err(e) => return log.denied(&format!("invalid user name: {e}")),
-    };
-    let account = match User::from_name(user.as_str()) {
-        Ok(Some(account)) => account,
-        Ok(None) => return log.denied("unknown user"),
-        Err(e) => return log.broken(PamCode::AuthErr, &format!("user lookup failed: {e}")),
+    let resolved = UserName::parse(&raw_user)
+        .map_err(|e| format!("invalid user name: {e}"))
+        .and_then(|typed| match User::from_name(typed.as_str()) {
+            Ok(Some(account)) => Ok(account),
+            Ok(None) => Err("unknown user".into()),
+            Err(e) => Err(format!("user lookup failed: {e}")),
+        })
+        .and_then(|account| {
+            UserName::parse(account.name.as_bytes())
+                .map(|user| (user, account))
+                .map_err(|e| format!("invalid account name from the password database: {e}"))
+        });
+    if let Ok((user, _)) = &resolved {
+        if user.as_str().as_bytes() != raw_user.as_slice() {
+            log.spelled = Some(log.user.clone());
+            log.user = user.to_string();
+        }
+    }
+
+    // A forward_pass line only splits the answer, before any password check:
+    // it counts nothing, uses nothing up and reveals nothing.
+    if args.forward_pass {
+        let store = Store::new(&config.paths);
+        let digits = resolved.as_ref().ok().and_then(|(user, account)| {
+            match policy::groups(&config.policy, account) {
+                Ok(GroupDecision::Ask) => match store.load_record(user) {
+                    Ok(Some(record)) if record.status == Status::Active => {
+                        Some(record.params.digits)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        });
+        return forward_pass(io, log, &args, digits);
+    }
+    let (user, account) = match resolved {
+        Ok(found) => found,
+        Err(reason) if reason.starts_with("user lookup failed") => {
+            return log.broken(PamCode::AuthErr, &reason)
+        }
+        Err(reason) => return log.denied(&reason),
     };
 
     // 3. Group policy.
@@ -213,16 +264,23 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
     let record = match store.load_record(&user) {
         Ok(Some(record)) if record.status == Status::Active => record,
         Ok(Some(_)) => {
+            let now = io.now();
             return unenrolled(
                 io,
                 log,
                 config.policy.unenrolled,
                 now,
                 "enrollment pending activation",
-            )
+            );
         }
-        Ok(None) => return unenrolled(io, log, config.policy.unenrolled, now, "not enrolled"),
-        Err(StoreError::Record(path, FileError::PermissionDenied)) => {
+        Ok(None) => {
+            let now = io.now();
+            return unenrolled(io, log, config.policy.unenrolled, now, "not enrolled");
+        }
+        Err(
+            StoreError::Record(path, FileError::PermissionDenied)
+            | StoreError::Directory(path, FileError::PermissionDenied),
+        ) => {
             io.error(MISCONFIGURED);
             return log.denied(&format!(
                 "cannot read user record {}: the module runs as uid {} without the privilege to read it (a screen locker?)",
@@ -236,25 +294,24 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
         }
     };
 
-    // 5. Lock the user's state for the rest of the login.
-    let lock = match store.lock(&user) {
-        Ok(lock) => lock,
+    // 5. A look at the state, without the lock: no point asking a locked-out
+    //    user, and the grace period needs the last success.
+    let now = io.now();
+    let state = match store.peek_state(&user) {
+        Ok(read) => {
+            log.note = read.problem;
+            read.state
+        }
         Err(e) => {
             io.error(MISCONFIGURED);
             return log.broken(PamCode::AuthErr, &e.to_string());
         }
     };
-    let read = lock.read_state();
-    log.note = read.problem;
-    let mut state = read.state;
-    throttle::expire_lock(&mut state, now);
-    if let Some(until) = state.locked_at(now) {
-        io.error(&format!(
-            "Too many failed attempts. Try again after {} (in {} min).",
-            time::format_utc(until),
-            (until - now).div_ceil(60)
-        ));
-        return log.denied(&format!("locked out until {}", time::format_utc(until)));
+    let mut peeked = state.clone();
+    throttle::expire_lock(&mut peeked, now);
+    if let Some(lockout) = throttle::lockout(&peeked, &config.throttle, now) {
+        io.error(&lockout.message(now));
+        return log.denied(&lockout.describe());
     }
     let rhost = io.rhost().filter(|r| !r.is_empty());
     if let (Some(grace), Some(host)) = (args.grace_period, rhost.as_deref()) {
@@ -268,7 +325,8 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
         }
     }
 
-    // 6. Get the answer: from the previous module, split off the password, or asked.
+    // 6. Get the answer, holding no lock: kept by a forward_pass line, from
+    //    the previous module, or asked.
     let raw = match obtain_answer(io, &args, record.params.digits) {
         Ok(raw) => raw,
         Err(reason) => return log.denied(&reason),
@@ -279,51 +337,107 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S], now: u64) -> 
     };
     drop(raw);
 
-    // 7. Verify, then record the result under the lock.
-    let held = Held {
-        lock,
-        state,
-        now,
-        log,
+    // 7. Under the lock: count, compare, record. Nothing else.
+    let now = io.now();
+    let lock = match store.lock(&user) {
+        Ok(lock) => lock,
+        Err(e) => return log.broken(PamCode::AuthErr, &e.to_string()),
     };
-    match answer {
-        Answer::Code(code) => {
-            let generator = Generator::new(&record.secret, record.params);
-            match otp::verify(
-                &generator,
-                &code,
-                now,
-                config.otp.window,
-                held.state.last_step,
-            ) {
-                Verdict::Accepted { step } => {
-                    held.succeed(rhost.as_deref(), "code accepted", |s| {
-                        s.last_step = Some(step);
-                    })
-                }
-                Verdict::Replayed { .. } => {
-                    held.fail(io, &config.throttle, "replayed code (already used)")
-                }
-                Verdict::Wrong => held.fail(io, &config.throttle, "wrong code"),
-            }
-        }
-        Answer::Recovery(typed) => match recovery::find(&typed, &record.recovery) {
-            Some(id) if held.state.used_recovery.contains(&id) => held.fail(
-                io,
-                &config.throttle,
-                &format!("recovery code {id} was already used"),
-            ),
-            Some(id) => {
-                let left = enrollment::recovery_left(&record, &held.state).saturating_sub(1);
-                io.info(&format!(
-                    "Recovery code accepted. {left} left. Set up your authenticator again with 'totpctl enroll', or ask an administrator."
-                ));
-                let reason = format!("recovery code {id} used, {left} left");
-                held.succeed(rhost.as_deref(), &reason, |s| s.used_recovery.push(id))
-            }
-            None => held.fail(io, &config.throttle, "wrong recovery code"),
-        },
+    let rules = Rules {
+        window: config.otp.window,
+        throttle: &config.throttle,
+    };
+    let attempt = attempt::attempt(&lock, &record, &answer, now, &rules, rhost.as_deref());
+    drop(lock);
+    if attempt.note.is_some() {
+        log.note = attempt.note;
     }
+
+    // 8. The outcome; any delay is slept by the caller after the log line.
+    let delay = attempt.delay;
+    let mut outcome = match attempt.result {
+        Ok(Accepted::Code { .. }) => log.success("code accepted"),
+        Ok(Accepted::Recovery { id, left }) => {
+            io.info(&format!(
+                "Recovery code accepted. {left} left. Set up your authenticator again with 'totpctl enroll', or ask an administrator."
+            ));
+            log.success(&format!("recovery code {id} used, {left} left"))
+        }
+        Err(Refusal::Locked(lockout)) => {
+            io.error(&lockout.message(now));
+            log.denied(&lockout.describe())
+        }
+        Err(Refusal::TooSoon { wait }) => log.denied(&format!(
+            "too soon after a failed attempt ({wait} s of backoff left); not compared"
+        )),
+        Err(Refusal::Wrong(miss)) => {
+            let reason = failure_reason(&miss.describe(), &attempt.state, &config.throttle, now);
+            log.denied(&reason)
+        }
+        Err(Refusal::NotCounted { error: e, .. }) => log.broken(
+            PamCode::AuthErr,
+            &format!("the failure could not be recorded, so the answer was not compared: {e}"),
+        ),
+        Err(Refusal::NotSaved { error: e, .. }) => log.broken(
+            PamCode::AuthErr,
+            &format!("right answer, but refused: the success could not be saved: {e}"),
+        ),
+    };
+    outcome.delay = delay;
+    outcome
+}
+
+/// `wrong code (3 of 10 failures)`, with the count towards the hard cap
+/// once it differs (after a lockout: `3 of 10 failures; 13 of 100 before a
+/// hard lock`), and the lockout the failure brought, if any.
+fn failure_reason(why: &str, state: &LoginState, cfg: &Throttle, now: u64) -> String {
+    let mut reason = format!("{why} ({} of {} failures", state.failures, cfg.max_failures);
+    if state.failures_since_success != state.failures {
+        reason.push_str(&format!(
+            "; {} of {} before a hard lock",
+            state.failures_since_success, cfg.hard_cap
+        ));
+    }
+    reason.push(')');
+    if let Some(lockout) = throttle::lockout(state, cfg, now) {
+        reason.push_str(&format!("; {}", lockout.describe()));
+    }
+    reason
+}
+
+/// The first line of a `forward_pass` stack: ask for the password and the
+/// code in one answer, hand the password to the modules that follow
+/// (PAM_AUTHTOK) and keep the code for the pam_totp line after the password
+/// check. `digits` is the enrolled user's code length; anyone else's answer
+/// is all password. Everyone is asked the same question.
+fn forward_pass(io: &mut dyn PamIo, log: Log, args: &ModuleArgs, digits: Option<u8>) -> Outcome {
+    let prompt = args.prompt.as_deref().unwrap_or(FORWARD_PASS_PROMPT);
+    let combined = match io.prompt_hidden(prompt) {
+        Ok(answer) => answer,
+        Err(e) => return log.denied(&format!("conversation failed: {e}")),
+    };
+    let trimmed = combined.trim_ascii_end();
+    // The code is the last `digits` characters; everything before it is the
+    // password (which may itself end in digits).
+    let split = digits.map_or(trimmed.len(), |d| {
+        trimmed.len().saturating_sub(usize::from(d))
+    });
+    if let Err(e) = io.set_token(&trimmed[..split]) {
+        return log.denied(&format!("cannot pass the password on: {e}"));
+    }
+    if split < trimmed.len() {
+        if let Err(e) = io.keep_code(&trimmed[split..]) {
+            return log.denied(&format!(
+                "cannot keep the code for the next pam_totp line: {e}"
+            ));
+        }
+    }
+    let mut outcome = log.ignored("forward_pass: password handed on; the code is checked after it");
+    if args.debug {
+        outcome.debug.push(outcome.line.clone());
+    }
+    outcome.level = Level::Silent;
+    outcome
 }
 
 /// The answer as raw bytes, wiped on drop; or why there is none.
@@ -332,18 +446,8 @@ fn obtain_answer(
     args: &ModuleArgs,
     digits: u8,
 ) -> Result<Zeroizing<Vec<u8>>, String> {
-    if args.forward_pass {
-        let prompt = args.prompt.as_deref().unwrap_or(FORWARD_PASS_PROMPT);
-        let combined = io
-            .prompt_hidden(prompt)
-            .map_err(|e| format!("conversation failed: {e}"))?;
-        let trimmed = combined.trim_ascii_end();
-        // The code is the last `digits` characters; everything before it is the
-        // password (which may itself end in digits).
-        let split = trimmed.len().saturating_sub(usize::from(digits));
-        io.set_token(&trimmed[..split])
-            .map_err(|e| format!("cannot pass the password on: {e}"))?;
-        return Ok(Zeroizing::new(trimmed[split..].to_vec()));
+    if let Some(kept) = io.take_kept_code() {
+        return Ok(kept);
     }
     if args.first_pass != FirstPass::Prompt {
         if let Some(token) = io.previous_token() {
@@ -386,53 +490,6 @@ fn unenrolled(io: &mut dyn PamIo, log: Log, policy: Unenrolled, now: u64, why: &
     }
 }
 
-/// The user's lock and the state read under it, held until the outcome is
-/// written: the only way to finish a verified attempt.
-struct Held<'a> {
-    lock: UserLock<'a>,
-    state: LoginState,
-    now: u64,
-    log: Log,
-}
-
-impl Held<'_> {
-    /// Apply `update`, clear the failures and save. The state must be on disk
-    /// before success is returned; otherwise the same code could be accepted twice.
-    fn succeed(
-        mut self,
-        rhost: Option<&str>,
-        reason: &str,
-        update: impl FnOnce(&mut LoginState),
-    ) -> Outcome {
-        update(&mut self.state);
-        throttle::record_success(&mut self.state, self.now, rhost);
-        match self.lock.write_state(&self.state) {
-            Ok(()) => self.log.success(reason),
-            Err(e) => self
-                .log
-                .broken(PamCode::AuthErr, &format!("{reason}, but refused: {e}")),
-        }
-    }
-
-    /// Count the failure (maybe locking the account), save, and wait while still
-    /// holding the lock, so parallel guesses queue up behind it.
-    fn fail(mut self, io: &mut dyn PamIo, throttle_cfg: &Throttle, reason: &str) -> Outcome {
-        let delay = throttle::record_failure(&mut self.state, throttle_cfg, self.now);
-        let mut reason = format!(
-            "{reason} ({} of {} failures)",
-            self.state.failures, throttle_cfg.max_failures
-        );
-        if let Some(until) = self.state.locked_at(self.now) {
-            reason.push_str(&format!("; locked out until {}", time::format_utc(until)));
-        }
-        if let Err(e) = self.lock.write_state(&self.state) {
-            self.log.note = Some(format!("failure not recorded: {e}"));
-        }
-        io.delay(delay);
-        self.log.denied(&reason)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +498,7 @@ mod tests {
     fn the_outcome_is_one_printable_line() {
         let log = Log {
             user: "root".into(),
+            spelled: None,
             service: "sshd".into(),
             rhost: "-".into(),
             note: Some("state \"x\"\r\nforged".into()),

@@ -12,9 +12,18 @@ pub struct LoginState {
     /// The newest time step accepted; codes at or before it are replays.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_step: Option<u64>,
-    /// Consecutive failed attempts since the last success.
+    /// Failed attempts in the current round: since the last success, or
+    /// since the last lockout ran out. Reaching `max_failures` locks the account.
     #[serde(default)]
     pub failures: u32,
+    /// Consecutive failed attempts since the last success or unlock, across
+    /// lockouts. Reaching the hard cap locks the account until `totpctl unlock`.
+    #[serde(default)]
+    pub failures_since_success: u32,
+    /// Unix seconds before which no attempt is compared (the backoff after a
+    /// failure). Earlier attempts are refused without looking at the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<u64>,
     /// Unix seconds of the last failed attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_at: Option<u64>,
@@ -70,6 +79,8 @@ mod tests {
         assert_eq!(LoginState::parse(&s.to_toml()).unwrap(), s);
         s.last_step = Some(55_555_555);
         s.failures = 3;
+        s.failures_since_success = 23;
+        s.not_before = Some(1_700_000_004);
         s.last_failure_at = Some(1_700_000_000);
         s.locked_until = Some(1_700_000_900);
         s.last_success_at = Some(1_699_999_000);

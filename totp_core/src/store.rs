@@ -1,33 +1,45 @@
 //! Where each user's files live, and the per-user lock that serialises every
 //! read-modify-write of them (logins and totpctl alike).
+//!
+//! Both directories are opened and checked once per [`Store`] (see
+//! [`fsio::Dir`]); a directory that is a symlink, not owned by root or
+//! writable by group or others is refused, and so is every login that
+//! would use it.
 
 use crate::config::Paths;
-use crate::fsio::{self, FileError, Trust};
+use crate::fsio::{self, Dir, FileError, Trust};
 use crate::names::UserName;
 use crate::record::UserRecord;
 use crate::state::LoginState;
 use nix::fcntl::Flock;
+use std::cell::OnceCell;
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Records above this size are refused unread.
 pub const RECORD_LIMIT: u64 = 64 * 1024;
 const STATE_LIMIT: u64 = 64 * 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Store {
     users_dir: PathBuf,
     state_dir: PathBuf,
+    users: OnceCell<Dir>,
+    state: OnceCell<Dir>,
+    lock_deadline: Duration,
 }
 
 #[derive(Debug)]
 pub enum StoreError {
+    /// The users or state directory cannot be trusted or opened.
+    Directory(PathBuf, FileError),
     /// The record exists but cannot be trusted or read.
     Record(PathBuf, FileError),
     /// The record was read but does not parse.
     Corrupt(PathBuf, String),
-    /// The state directory or lock cannot be used.
+    /// The user's lock cannot be taken (in time).
     Lock(PathBuf, FileError),
     /// Writing failed.
     Write(PathBuf, std::io::Error),
@@ -36,6 +48,7 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Directory(p, e) => write!(f, "directory {} {e}", p.display()),
             Self::Record(p, e) => write!(f, "user record {} {e}", p.display()),
             Self::Corrupt(p, e) => write!(f, "user record {} is invalid: {e}", p.display()),
             Self::Lock(p, e) => write!(f, "state lock {} {e}", p.display()),
@@ -46,12 +59,31 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// Open and check a directory once, keeping it for the life of the store.
+fn open_dir<'a>(cell: &'a OnceCell<Dir>, path: &Path) -> Result<&'a Dir, StoreError> {
+    if let Some(dir) = cell.get() {
+        return Ok(dir);
+    }
+    let dir = Dir::open(path).map_err(|e| StoreError::Directory(path.to_path_buf(), e))?;
+    Ok(cell.get_or_init(|| dir))
+}
+
 impl Store {
     pub fn new(paths: &Paths) -> Self {
         Self {
             users_dir: paths.users_dir.clone(),
             state_dir: paths.state_dir.clone(),
+            users: OnceCell::new(),
+            state: OnceCell::new(),
+            lock_deadline: fsio::LOCK_DEADLINE,
         }
+    }
+
+    /// Wait at most `deadline` for a user's lock (the default is
+    /// [`fsio::LOCK_DEADLINE`]).
+    pub fn with_lock_deadline(mut self, deadline: Duration) -> Self {
+        self.lock_deadline = deadline;
+        self
     }
 
     pub fn users_dir(&self) -> &Path {
@@ -62,22 +94,32 @@ impl Store {
         &self.state_dir
     }
 
+    fn users(&self) -> Result<&Dir, StoreError> {
+        open_dir(&self.users, &self.users_dir)
+    }
+
+    fn state(&self) -> Result<&Dir, StoreError> {
+        open_dir(&self.state, &self.state_dir)
+    }
+
     pub fn record_path(&self, user: &UserName) -> PathBuf {
-        self.users_dir.join(format!("{user}.toml"))
+        self.users_dir.join(record_name(user))
     }
 
     pub fn state_path(&self, user: &UserName) -> PathBuf {
-        self.state_dir.join(format!("{user}.state"))
+        self.state_dir.join(state_name(user))
     }
 
-    fn lock_path(&self, user: &UserName) -> PathBuf {
-        self.state_dir.join(format!("{user}.lock"))
-    }
-
-    /// Read and parse the user's record. `Ok(None)` means there is none.
+    /// Read and parse the user's record. `Ok(None)` means there is none
+    /// (a missing users directory included: nobody has enrolled yet).
     pub fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError> {
+        let dir = match self.users() {
+            Ok(dir) => dir,
+            Err(StoreError::Directory(_, FileError::Missing)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let path = self.record_path(user);
-        match fsio::read_checked(&path, Trust::Private, RECORD_LIMIT) {
+        match dir.read_checked(&record_name(user), Trust::Private, RECORD_LIMIT) {
             Ok(text) => UserRecord::parse(&text)
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(path, e)),
@@ -86,11 +128,31 @@ impl Store {
         }
     }
 
-    /// Take the user's exclusive lock. Everything that reads and then writes a
-    /// user's record or state does so while holding it.
+    /// Read the user's login state without the lock, to decide before a
+    /// prompt whether there is any point in asking. Writers replace the file
+    /// atomically, so this sees a whole old or new state. Nothing read here
+    /// may be written back: read again under [`Store::lock`] for that.
+    pub fn peek_state(&self, user: &UserName) -> Result<StateRead, StoreError> {
+        match self.state() {
+            Ok(dir) => Ok(read_state(dir, &self.state_path(user), &state_name(user))),
+            Err(StoreError::Directory(_, FileError::Missing)) => Ok(StateRead {
+                state: LoginState::new(),
+                problem: None,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Take the user's exclusive lock, waiting at most the store's deadline.
+    /// Everything that reads and then writes a user's record or state does so
+    /// while holding it, and holds it for nothing else: never across a
+    /// prompt, a sleep or a write of a file outside the store.
     pub fn lock(&self, user: &UserName) -> Result<UserLock<'_>, StoreError> {
-        let path = self.lock_path(user);
-        let guard = fsio::lock_exclusive(&path).map_err(|e| StoreError::Lock(path, e))?;
+        let path = self.state_dir.join(lock_name(user));
+        let dir = self.state()?;
+        let guard = dir
+            .lock_exclusive(&lock_name(user), self.lock_deadline)
+            .map_err(|e| StoreError::Lock(path, e))?;
         Ok(UserLock {
             store: self,
             user: user.clone(),
@@ -99,10 +161,19 @@ impl Store {
     }
 
     /// Every user name with a record file, sorted.
-    pub fn list_users(&self) -> std::io::Result<Vec<UserName>> {
+    pub fn list_users(&self) -> Result<Vec<UserName>, StoreError> {
+        let dir = match self.users() {
+            Ok(dir) => dir,
+            Err(StoreError::Directory(_, FileError::Missing)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let entries = std::fs::read_dir(dir.path())
+            .map_err(|e| StoreError::Directory(self.users_dir.clone(), FileError::Io(e)))?;
         let mut users = Vec::new();
-        for entry in std::fs::read_dir(&self.users_dir)? {
-            let name = entry?.file_name();
+        for entry in entries {
+            let entry = entry
+                .map_err(|e| StoreError::Directory(self.users_dir.clone(), FileError::Io(e)))?;
+            let name = entry.file_name();
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".toml")) else {
                 continue;
             };
@@ -112,6 +183,49 @@ impl Store {
         }
         users.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(users)
+    }
+}
+
+fn record_name(user: &UserName) -> String {
+    format!("{user}.toml")
+}
+
+fn state_name(user: &UserName) -> String {
+    format!("{user}.state")
+}
+
+fn lock_name(user: &UserName) -> String {
+    format!("{user}.lock")
+}
+
+/// Read the login state. A missing file is a fresh state; a corrupt or
+/// untrusted one is reported and treated as fresh, which can only forget
+/// failures and the last step, never invent a success.
+fn read_state(dir: &Dir, path: &Path, name: &str) -> StateRead {
+    let problem = match dir.read_checked(name, Trust::Private, STATE_LIMIT) {
+        Ok(text) => match LoginState::parse(&text) {
+            Ok(state) => {
+                return StateRead {
+                    state,
+                    problem: None,
+                }
+            }
+            Err(e) => format!(
+                "state file {} is corrupt ({e}); starting afresh",
+                path.display()
+            ),
+        },
+        Err(FileError::Missing) => {
+            return StateRead {
+                state: LoginState::new(),
+                problem: None,
+            };
+        }
+        Err(e) => format!("state file {} {e}; starting afresh", path.display()),
+    };
+    StateRead {
+        state: LoginState::new(),
+        problem: Some(problem),
     }
 }
 
@@ -133,35 +247,19 @@ impl UserLock<'_> {
         &self.user
     }
 
-    /// Read the login state. A missing file is a fresh state; a corrupt or
-    /// untrusted one is reported and treated as fresh, which can only forget
-    /// failures and the last step, never invent a success.
+    /// Read the login state (see [`read_state`]).
     pub fn read_state(&self) -> StateRead {
-        let path = self.store.state_path(&self.user);
-        let problem = match fsio::read_checked(&path, Trust::Private, STATE_LIMIT) {
-            Ok(text) => match LoginState::parse(&text) {
-                Ok(state) => {
-                    return StateRead {
-                        state,
-                        problem: None,
-                    }
-                }
-                Err(e) => format!(
-                    "state file {} is corrupt ({e}); starting afresh",
-                    path.display()
-                ),
+        match self.store.state() {
+            Ok(dir) => read_state(
+                dir,
+                &self.store.state_path(&self.user),
+                &state_name(&self.user),
+            ),
+            // Unreachable: the lock was taken in this directory.
+            Err(e) => StateRead {
+                state: LoginState::new(),
+                problem: Some(e.to_string()),
             },
-            Err(FileError::Missing) => {
-                return StateRead {
-                    state: LoginState::new(),
-                    problem: None,
-                };
-            }
-            Err(e) => format!("state file {} {e}; starting afresh", path.display()),
-        };
-        StateRead {
-            state: LoginState::new(),
-            problem: Some(problem),
         }
     }
 
@@ -169,7 +267,9 @@ impl UserLock<'_> {
     /// only re-admit a code whose step has already expired.
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
         let path = self.store.state_path(&self.user);
-        fsio::replace_unsynced(&path, state.to_toml().as_bytes())
+        self.store
+            .state()?
+            .replace_unsynced(&state_name(&self.user), state.to_toml().as_bytes())
             .map_err(|e| StoreError::Write(path, e))
     }
 
@@ -179,15 +279,27 @@ impl UserLock<'_> {
         let text = record
             .to_toml()
             .map_err(|e| StoreError::Write(path.clone(), std::io::Error::other(e)))?;
-        fsio::write_atomic(&path, text.as_bytes(), true).map_err(|e| StoreError::Write(path, e))
+        self.store
+            .users()?
+            .write_atomic(&record_name(&self.user), text.as_bytes(), true)
+            .map_err(|e| StoreError::Write(path, e))
     }
 
     /// Remove the record and the state. Returns whether a record existed.
     pub fn remove_all(&self) -> Result<bool, StoreError> {
         let record = self.store.record_path(&self.user);
-        let existed = fsio::remove(&record, true).map_err(|e| StoreError::Write(record, e))?;
+        let existed = match self.store.users() {
+            Ok(dir) => dir
+                .remove(&record_name(&self.user), true)
+                .map_err(|e| StoreError::Write(record, e))?,
+            Err(StoreError::Directory(_, FileError::Missing)) => false,
+            Err(e) => return Err(e),
+        };
         let state = self.store.state_path(&self.user);
-        fsio::remove(&state, false).map_err(|e| StoreError::Write(state, e))?;
+        self.store
+            .state()?
+            .remove(&state_name(&self.user), false)
+            .map_err(|e| StoreError::Write(state, e))?;
         Ok(existed)
     }
 }

@@ -225,9 +225,8 @@ fn check_records(
     let mut found = BTreeMap::new();
     let users = match store.list_users() {
         Ok(users) => users,
-        Err(e) if e.kind() == ErrorKind::NotFound => return found,
         Err(e) => {
-            out.error(format!("cannot list {}: {e}", store.users_dir().display()));
+            out.error(format!("cannot list the users: {e}"));
             return found;
         }
     };

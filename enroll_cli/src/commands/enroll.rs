@@ -47,7 +47,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     // the answer is read before the lock, and checked under it.
     let proof = match ctx.load_record(&user) {
         Ok(Some(existing)) if self_service && existing.status == Status::Active && args.force => {
-            Some(super::read_proof(&user)?)
+            Some(super::read_proof(&ctx, &user)?)
         }
         Err(CliError::CorruptRecord { .. }) if self_service => {
             return Err(CliError::CorruptOwnRecord)
@@ -55,33 +55,8 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         _ => None,
     };
 
-    // 2. Under the user's lock: refuse to replace what must not be replaced,
-    //    write the .jpg, then the pending record.
-    ctx.ensure_dirs()?;
-    let lock = ctx.lock(&user)?;
-    match ctx.load_record(&user) {
-        Ok(Some(existing)) if existing.status == Status::Active && !args.force => {
-            return Err(CliError::AlreadyActive {
-                user: user.to_string(),
-                command: "enroll",
-            });
-        }
-        Ok(Some(existing)) if existing.status == Status::Active && self_service => {
-            super::check_proof(
-                &ctx,
-                &lock,
-                &existing,
-                &user,
-                proof.as_deref().map(|p| &p[..]),
-            )?;
-        }
-        Ok(_) => {}
-        Err(CliError::CorruptRecord { .. }) if self_service => {
-            return Err(CliError::CorruptOwnRecord)
-        }
-        Err(CliError::CorruptRecord { .. }) if args.force => {}
-        Err(e) => return Err(e),
-    }
+    // 2. The new secret, and the .jpg, written before the user's lock is
+    //    taken: the lock is never held across a write outside the store.
     let now = now_unix();
     let record = UserRecord {
         status: Status::Pending,
@@ -114,7 +89,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     // it cannot land anywhere they could not write to themselves.
     let remove_qr = || {
         let _as_user = self_service.then(AsRealUser::new).transpose();
-        let _ = std::fs::remove_file(&qr_path);
+        qrfile::remove(&qr_path, &account);
     };
     {
         let _as_user = self_service
@@ -123,11 +98,41 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::QrWrite(qr_path.clone(), e))?;
         qrfile::write(&qr_path, &jpeg, &account, args.force)?;
     }
-    if let Err(e) = enrollment::install(&lock, &record) {
+
+    // 3. Under the user's lock: refuse to replace what must not be replaced,
+    //    check the proof, install the pending record. A refusal removes the
+    //    .jpg of the secret that was never installed.
+    let installed = (|| {
+        ctx.ensure_dirs()?;
+        let lock = ctx.lock(&user)?;
+        match ctx.load_record(&user) {
+            Ok(Some(existing)) if existing.status == Status::Active && !args.force => {
+                return Err(CliError::AlreadyActive {
+                    user: user.to_string(),
+                    command: "enroll",
+                });
+            }
+            Ok(Some(existing)) if existing.status == Status::Active && self_service => {
+                let proof = proof.as_deref().map(|p| &p[..]);
+                if let Err(failed) = super::check_proof(&ctx, &lock, &existing, &user, proof) {
+                    drop(lock);
+                    return Err(failed.finish(&ctx));
+                }
+            }
+            Ok(_) => {}
+            Err(CliError::CorruptRecord { .. }) if self_service => {
+                return Err(CliError::CorruptOwnRecord)
+            }
+            Err(CliError::CorruptRecord { .. }) if args.force => {}
+            Err(e) => return Err(e),
+        }
+        enrollment::install(&lock, &record)?;
+        Ok(())
+    })();
+    if let Err(e) = installed {
         remove_qr();
-        return Err(e.into());
+        return Err(e);
     }
-    drop(lock);
     ctx.audit_self("enroll", &user, "");
 
     // 3. Show it.

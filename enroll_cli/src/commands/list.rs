@@ -5,21 +5,11 @@ use crate::cli::ListArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
-use std::io::ErrorKind;
 use totp_core::enrollment::recovery_left;
 
 pub fn run(inv: &Invocation, args: &ListArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("list", inv)?;
-    let users = match ctx.store.list_users() {
-        Ok(users) => users,
-        Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-        Err(e) => {
-            return Err(CliError::Output(
-                format!("(listing) {}", ctx.store.users_dir().display()),
-                e,
-            ))
-        }
-    };
+    let users = ctx.store.list_users()?;
     let mut lines = Vec::new();
     for user in &users {
         // An unreadable record is listed as such; the others still are.

@@ -25,45 +25,64 @@ use totp_core::time::now_unix;
 use zeroize::Zeroizing;
 
 /// A self-service change to an active enrollment first asks for a current
-/// code or an unused recovery code. Read it before the user's lock is taken,
-/// so that a slow typist does not hold up their own logins.
-pub(crate) fn read_proof(user: &UserName) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    prompt::read_code("Current code from the app, or a recovery code: ")
+/// code or an unused recovery code. It is read before the user's lock is
+/// taken, so that a slow typist holds up nobody, and the attempt is audited
+/// before it is compared.
+pub(crate) fn read_proof(ctx: &Context, user: &UserName) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let typed = prompt::read_code("Current code from the app, or a recovery code: ")
         .map_err(|e| CliError::Output("the prompt".into(), e))?
         .ok_or_else(|| CliError::Proof {
             user: user.to_string(),
             why: ProofError::Malformed(totp_core::answer::Malformed::Empty),
-        })
+        })?;
+    ctx.audit_self_attempt(user);
+    Ok(typed)
+}
+
+/// A refused proof, still to be answered: [`ProofFailed::finish`] audits the
+/// refusal and then waits out the backoff. Call it after the user's lock is
+/// released, so that nobody waits on a lock behind a sleep or a syslog send.
+#[must_use = "a refused proof must be audited and its delay applied: call finish()"]
+pub(crate) struct ProofFailed {
+    user: UserName,
+    why: ProofError,
+}
+
+impl ProofFailed {
+    pub(crate) fn finish(self, ctx: &Context) -> CliError {
+        ctx.audit_self_refused(&self.user, &self.why.audit_reason());
+        if let ProofError::Refused { delay, .. } = &self.why {
+            std::thread::sleep(*delay);
+        }
+        CliError::Proof {
+            user: self.user.to_string(),
+            why: self.why,
+        }
+    }
 }
 
 /// Check `typed` against the active `record` under the user's lock, as a
-/// login would (lockout, replay, failure count). A wrong answer waits out the
-/// backoff while still holding the lock, so guesses queue up behind it.
+/// login would ([`enrollment::prove`]: lockout, backoff, failure written
+/// before the compare, replay).
 pub(crate) fn check_proof(
     ctx: &Context,
     lock: &UserLock<'_>,
     record: &UserRecord,
     user: &UserName,
     typed: Option<&[u8]>,
-) -> Result<Proven, CliError> {
+) -> Result<Proven, ProofFailed> {
     let typed = typed.unwrap_or_default();
-    let result = enrollment::prove(
+    enrollment::prove(
         lock,
         record,
         typed,
         now_unix(),
         ctx.config.otp.window,
         &ctx.config.throttle,
-    );
-    result.map_err(|why| {
-        if let ProofError::Failed { delay, .. } = &why {
-            std::thread::sleep(*delay);
-        }
-        ctx.audit_self_refused(user, "proof-failed");
-        CliError::Proof {
-            user: user.to_string(),
-            why,
-        }
+    )
+    .map_err(|why| ProofFailed {
+        user: user.clone(),
+        why,
     })
 }
 

@@ -13,7 +13,7 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
     let self_service = ctx.self_user().is_some();
     let proof = match ctx.load_record(&user) {
         Ok(Some(r)) if self_service && args.regenerate && r.status == Status::Active => {
-            Some(super::read_proof(&user)?)
+            Some(super::read_proof(&ctx, &user)?)
         }
         Err(CliError::CorruptRecord { .. }) if self_service => {
             return Err(CliError::CorruptOwnRecord)
@@ -29,6 +29,7 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
     }
     if !args.regenerate {
         let state = lock.read_state().state;
+        drop(lock);
         println!(
             "'{user}' has {} of {} recovery codes left. 'totpctl recovery-codes {user} \
              --regenerate' replaces them all.",
@@ -39,13 +40,11 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
         return Ok(());
     }
     if self_service {
-        super::check_proof(
-            &ctx,
-            &lock,
-            &record,
-            &user,
-            proof.as_deref().map(|p| &p[..]),
-        )?;
+        let proof = proof.as_deref().map(|p| &p[..]);
+        if let Err(failed) = super::check_proof(&ctx, &lock, &record, &user, proof) {
+            drop(lock);
+            return Err(failed.finish(&ctx));
+        }
     }
     let codes = enrollment::regenerate_recovery(&lock, &mut record).map_err(|e| match e {
         EnrollmentError::Store(e) => CliError::Store(e),

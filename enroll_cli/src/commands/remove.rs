@@ -14,7 +14,7 @@ pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
     let user = ctx.target("disable", args.user.as_deref())?;
     if ctx.self_user().is_some() {
         let proof = match ctx.load_record(&user) {
-            Ok(Some(r)) if r.status == Status::Active => Some(super::read_proof(&user)?),
+            Ok(Some(r)) if r.status == Status::Active => Some(super::read_proof(&ctx, &user)?),
             Ok(_) => None,
             Err(CliError::CorruptRecord { .. }) => return Err(CliError::CorruptOwnRecord),
             Err(e) => return Err(e),
@@ -22,7 +22,11 @@ pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
         let lock = ctx.lock(&user)?;
         match ctx.load_record(&user) {
             Ok(Some(r)) if r.status == Status::Active => {
-                super::check_proof(&ctx, &lock, &r, &user, proof.as_deref().map(|p| &p[..]))?;
+                let proof = proof.as_deref().map(|p| &p[..]);
+                if let Err(failed) = super::check_proof(&ctx, &lock, &r, &user, proof) {
+                    drop(lock);
+                    return Err(failed.finish(&ctx));
+                }
             }
             Ok(Some(_)) => {}
             Ok(None) => return Err(CliError::NotEnrolled(user.to_string())),

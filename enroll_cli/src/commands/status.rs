@@ -5,10 +5,12 @@ use crate::cli::StatusArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
+use totp_core::config::Throttle;
 use totp_core::enrollment::recovery_left;
 use totp_core::names::UserName;
 use totp_core::record::UserRecord;
 use totp_core::state::LoginState;
+use totp_core::throttle::{self, Lockout};
 use totp_core::time::{format_utc, now_unix};
 
 pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
@@ -29,24 +31,34 @@ pub struct Report {
     pub user: UserName,
     pub enrolled: Option<(UserRecord, LoginState)>,
     pub now: u64,
+    throttle: Throttle,
 }
 
 impl Report {
-    /// Read the record, then the state under the user's lock. A corrupt
-    /// record is an error; a corrupt state reads as fresh, as at login.
+    /// Read the record, then the state. Reading takes no lock (the state is
+    /// replaced atomically), so a stalled login or totpctl cannot hang it. A
+    /// corrupt record is an error; a corrupt state reads as fresh, as at login.
     pub fn read(ctx: &Context, user: &UserName) -> Result<Self, CliError> {
+        let now = now_unix();
         let enrolled = match ctx.load_record(user)? {
             None => None,
             Some(record) => {
-                let state = ctx.lock(user)?.read_state().state;
+                let mut state = ctx.store.peek_state(user)?.state;
+                throttle::expire_lock(&mut state, now);
                 Some((record, state))
             }
         };
         Ok(Self {
             user: user.clone(),
             enrolled,
-            now: now_unix(),
+            now,
+            throttle: ctx.config.throttle.clone(),
         })
+    }
+
+    /// The lockout in force, if any.
+    fn lockout(&self, state: &LoginState) -> Option<Lockout> {
+        throttle::lockout(state, &self.throttle, self.now)
     }
 
     fn last_code_at(record: &UserRecord, state: &LoginState) -> Option<u64> {
@@ -80,12 +92,20 @@ impl Report {
             "last code used:  {}\n",
             Self::last_code_at(record, state).map_or_else(|| "never".to_owned(), format_utc)
         ));
-        out.push_str(&format!("failures:        {}\n", state.failures));
+        out.push_str(&format!(
+            "failures:        {} ({} of {} since the last good code)\n",
+            state.failures, state.failures_since_success, self.throttle.hard_cap
+        ));
         out.push_str(&format!(
             "locked:          {}\n",
-            state
-                .locked_at(self.now)
-                .map_or_else(|| "no".to_owned(), |t| format!("until {}", format_utc(t)))
+            match self.lockout(state) {
+                None => "no".to_owned(),
+                Some(Lockout::Until(t)) => format!("until {}", format_utc(t)),
+                Some(Lockout::Capped { failures }) => format!(
+                    "yes, after {failures} consecutive failures, until 'totpctl unlock {}'",
+                    self.user
+                ),
+            }
         ));
         out.push_str(&format!(
             "recovery codes:  {} of {} left\n",
@@ -112,7 +132,15 @@ impl Report {
             .opt_number("last_step", state.last_step)
             .opt_number("last_code_at", Self::last_code_at(record, state))
             .number("failures", u64::from(state.failures))
+            .number(
+                "failures_since_success",
+                u64::from(state.failures_since_success),
+            )
             .opt_number("locked_until", state.locked_at(self.now))
+            .boolean(
+                "locked_until_unlock",
+                matches!(self.lockout(state), Some(Lockout::Capped { .. })),
+            )
             .number("recovery_codes_left", recovery_left(record, state) as u64)
             .number("recovery_codes_total", record.recovery.len() as u64)
             .finish()

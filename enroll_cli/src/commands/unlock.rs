@@ -4,6 +4,7 @@ use crate::audit;
 use crate::cli::UserArgs;
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
+use totp_core::throttle::{self, Lockout};
 use totp_core::time::{format_utc, now_unix};
 
 pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
@@ -11,10 +12,11 @@ pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
     let user = context::user_name(&args.user)?;
     let lock = ctx.lock(&user)?;
     let mut state = lock.read_state().state;
-    let was_locked = state.locked_at(now_unix());
-    let failures = state.failures;
-    state.failures = 0;
-    state.locked_until = None;
+    let now = now_unix();
+    throttle::expire_lock(&mut state, now);
+    let was_locked = throttle::lockout(&state, &ctx.config.throttle, now);
+    let failures = state.failures_since_success;
+    throttle::unlock(&mut state);
     state.last_failure_at = None;
     lock.write_state(&state)?;
     drop(lock);
@@ -27,9 +29,12 @@ pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
         ),
     );
     match was_locked {
-        Some(until) => println!(
+        Some(Lockout::Until(until)) => println!(
             "'{user}' is unlocked (was locked until {}, after {failures} failures).",
             format_utc(until)
+        ),
+        Some(Lockout::Capped { .. }) => println!(
+            "'{user}' is unlocked (was locked until unlocked, after {failures} consecutive failures)."
         ),
         None => println!("'{user}' was not locked; the failure count ({failures}) is cleared."),
     }

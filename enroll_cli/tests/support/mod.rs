@@ -36,7 +36,7 @@ impl Env {
         fs::write(
             &config,
             format!(
-                "[paths]\nusers_dir = \"{0}/users\"\nstate_dir = \"{0}/state\"\n\n[enroll]\nissuer = \"Test Host\"\n",
+                "[paths]\nusers_dir = \"{0}/users\"\nstate_dir = \"{0}/state\"\n\n# Tests log in at fixed times: no backoff between attempts.\n[throttle]\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n\n[enroll]\nissuer = \"Test Host\"\n",
                 dir.display()
             ),
         )
@@ -109,9 +109,10 @@ impl Env {
             user: user.into(),
             answer: answer.into(),
             messages: Vec::new(),
+            now,
         };
         let args = [format!("config={}", self.config.display())];
-        let outcome = login::authenticate(&mut io, &args, now);
+        let outcome = login::authenticate(&mut io, &args);
         Login {
             outcome,
             messages: io.messages,
@@ -140,6 +141,7 @@ struct FakePam {
     user: String,
     answer: String,
     messages: Vec<String>,
+    now: u64,
 }
 
 impl PamIo for FakePam {
@@ -167,7 +169,15 @@ impl PamIo for FakePam {
     fn set_token(&mut self, _token: &[u8]) -> Result<(), String> {
         Ok(())
     }
-    fn delay(&mut self, _duration: Duration) {}
+    fn now(&mut self) -> u64 {
+        self.now
+    }
+    fn keep_code(&mut self, _code: &[u8]) -> Result<(), String> {
+        Err("not supported by this test".into())
+    }
+    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        None
+    }
 }
 
 /// What a run of totpctl printed and returned.
