@@ -672,6 +672,56 @@ fn pam_totp_before_the_password_module() {
     );
 }
 
+/// A forward_pass line only splits the answer: without a pam_totp line
+/// after the password module, no code would be checked at all.
+#[test]
+fn forward_pass_needs_a_pam_totp_line_after_the_password() {
+    let f = Fixture::new("pam-forward");
+    let d = f.d();
+    let conf = f.env.config.display().to_string();
+    let stack = |tail: &str| {
+        format!(
+            "auth required pam_totp.so config={conf} forward_pass\n\
+             auth requisite pam_unix.so use_first_pass\n{tail}auth required pam_permit.so\n"
+        )
+    };
+    f.pam("common-auth", &stack(""));
+    let error = |service: &str| {
+        format!(
+            "error: {d}/pam.d/common-auth:1: a forward_pass line only splits the answer, and PAM \
+             service {service} has no pam_totp.so line after its password module to check the \
+             code: no code is checked. Fix: use the stack in pam_totp(8): forward_pass, then the \
+             password module with use_first_pass, then pam_totp.so."
+        )
+    };
+    let run = f.check(&[]);
+    assert_check(
+        &run,
+        1,
+        &f.expect(
+            &[
+                ("service common-auth", &error("common-auth")),
+                ("service sshd", &error("sshd")),
+            ],
+            "2 errors, 0 warnings",
+        ),
+    );
+    f.pam(
+        "common-auth",
+        &stack(&format!("auth required pam_totp.so config={conf}\n")),
+    );
+    let run = f.check(&[]);
+    assert!(
+        run.stdout.contains(&format!(
+            "ok: {d}/pam.d/common-auth:1: forward_pass hands the password to pam_unix.so and the \
+         code to {d}/pam.d/common-auth:3 in PAM service sshd"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("summary: 0 errors"), "{}", run.stdout);
+}
+
 #[test]
 fn pam_includes_substacks_and_bad_arguments() {
     let f = Fixture::new("pam-args");

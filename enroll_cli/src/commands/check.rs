@@ -579,8 +579,26 @@ fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: 
         ));
         return;
     }
-    for (at, line) in totp {
+    let forwards = |l: &AuthLine| ModuleArgs::parse(&l.args).is_ok_and(|a| a.forward_pass);
+    for &(at, line) in &totp {
         let origin = &line.origin;
+        if forwards(line) {
+            // A forward_pass line only splits the answer: some pam_totp line
+            // after the password module must check the code.
+            let checker = totp
+                .iter()
+                .find(|&&(j, l)| j > at && password.is_some_and(|p| p < j) && !forwards(l));
+            match (password, checker) {
+                (Some(p), Some((_, l))) if p > at => out.ok(format!(
+                    "{origin}: forward_pass hands the password to {} and the code to {} in PAM service {service}",
+                    lines[p].module, l.origin
+                )),
+                _ => out.error(format!(
+                    "{origin}: a forward_pass line only splits the answer, and PAM service {service} has no pam_totp.so line after its password module to check the code: no code is checked. Fix: use the stack in pam_totp(8): forward_pass, then the password module with use_first_pass, then pam_totp.so."
+                )),
+            }
+            continue;
+        }
         match ModuleArgs::parse(&line.args) {
             Err(e) => out.error(format!(
                 "{origin}: {e}; pam_totp denies every login through PAM service {service}. Fix \
