@@ -29,6 +29,8 @@ test: test-cargo test-fuzz test-package
 test-cargo:
 	scripts/deps.sh test
 	$(CARGO) build --workspace --locked
+	# The wipe test runs against the module as it ships.
+	$(CARGO) build --release --locked -p pam_module
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 test-fuzz:

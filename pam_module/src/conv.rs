@@ -7,11 +7,13 @@
 //! reply as a borrowed `&CStr` and frees neither the reply string nor the array.
 //! By the conversation contract (pam_conv(3)) both belong to the module. Here
 //! the reply is copied into a buffer that is wiped on drop, the C string is
-//! overwritten with zeros and freed, and the array is freed.
+//! wiped with `zeroize` (a plain write before `free` is a dead store that the
+//! optimiser removes; tests/robustness.rs checks the release build) and
+//! freed, and the array is freed.
 
 use pamsm::{Pam, PamMsgStyle};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 const PAM_SUCCESS: c_int = 0;
 /// `PAM_CONV` in `<security/_pam_types.h>`.
@@ -116,13 +118,16 @@ fn converse(
     } else {
         // SAFETY: `reply` is the NUL-terminated, malloc'd `resp` string of the
         // response, owned by the module now. Its length is read once, the bytes
-        // are copied, all `len` bytes are zeroed (in bounds), and the string is
-        // freed exactly once; nothing else refers to it.
+        // are copied, all `len` bytes are wiped through `zeroize` (volatile
+        // writes and a compiler fence, which the optimiser may not remove as
+        // dead stores before `free`, as it did a plain `write_bytes`), and the
+        // string is freed exactly once; nothing else refers to it.
         unsafe {
             let len = CStr::from_ptr(reply).to_bytes().len();
             let mut copy = Zeroizing::new(Vec::with_capacity(len));
-            copy.extend_from_slice(std::slice::from_raw_parts(reply.cast::<u8>(), len));
-            std::ptr::write_bytes(reply, 0, len);
+            let bytes = std::slice::from_raw_parts_mut(reply.cast::<u8>(), len);
+            copy.extend_from_slice(bytes);
+            bytes.zeroize();
             nix::libc::free(reply.cast());
             Some(copy)
         }
