@@ -91,6 +91,8 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // A killed pamtester leaves pam_wrapper's copy of the services behind.
+    remove_pam_wrapper_copies(&sb);
     let state = std::fs::read_to_string(sb.state_path("root")).unwrap();
     assert!(state.contains("not_before = "), "{state}");
     // The next guess, even the right code, is refused unread.
@@ -116,6 +118,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
         .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    remove_pam_wrapper_copies(&sb);
     assert!(
         line.contains("result=denied") && line.contains("too soon after a failed attempt"),
         "{line}"
@@ -149,7 +152,8 @@ fn an_abandoned_prompt_blocks_no_other_login() {
     let start = Instant::now();
     let run = sb.pamtester("totp", "root", &answer(&code_now(SECRET)), &[]);
     let took = start.elapsed();
-    sitting.kill().unwrap();
+    // End of input: the sitting login gives up and exits on its own.
+    drop(sitting.stdin.take());
     sitting.wait().unwrap();
     run.expect(true, "success", "code accepted");
     assert!(took < Duration::from_secs(2), "second login took {took:?}");
@@ -205,6 +209,7 @@ fn a_stalled_lock_holder_hangs_nothing() {
     run.expect(false, "error", "root.lock is held by another process");
     holder.kill().unwrap();
     holder.wait().unwrap();
+    remove_pam_wrapper_copies(&sb);
     assert!(sb.record_path("root").exists(), "reset did nothing");
 }
 
