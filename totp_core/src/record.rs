@@ -217,7 +217,19 @@ pub fn describe_toml_error(err: &toml::de::Error, text: &str) -> String {
         "policy.",
     ];
     let shown = if safe.iter().any(|p| message.starts_with(p)) {
-        message.to_owned()
+        // These quote a key or a variant name, which may hold a control
+        // character (`status = "p\nding"`): escape it, so that an error is
+        // always one line.
+        message
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
     } else if message.starts_with("invalid type") {
         "a value has the wrong type".to_owned()
     } else if message.starts_with("invalid value") {
@@ -346,6 +358,16 @@ mod tests {
         assert!(UserRecord::parse("\u{0}garbage").is_err());
         let ctl = MINIMAL.to_owned() + "label = \"a\\u0007b\"\n";
         assert!(UserRecord::parse(&ctl).unwrap_err().contains("control"));
+    }
+
+    /// Found by the record fuzzer: an unknown variant with a newline in it
+    /// made a two-line error.
+    #[test]
+    fn an_error_quoting_a_value_is_one_line() {
+        let text = MINIMAL.replace("status = \"active\"", "status = \"p\\nding\"");
+        let err = UserRecord::parse(&text).unwrap_err();
+        assert!(!err.contains('\n'), "{err:?}");
+        assert!(err.contains("unknown variant `p\\u{a}ding`"), "{err:?}");
     }
 
     #[test]
