@@ -20,9 +20,7 @@ fn login_without_writes(sb: &Sandbox, harness: &std::path::Path, code: &str) -> 
     let mut cmd = Command::new(harness);
     cmd.args(["totp", "root"]);
     pam_wrapped(&mut cmd, sb);
-    let start = Instant::now();
-    let run = run_with_input(&mut cmd, &answer(code));
-    (run, start.elapsed())
+    run_timed(&mut cmd, &answer(code))
 }
 
 /// Finding 1: a failure that cannot be written must not let the code be
@@ -68,6 +66,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
     sb.write_config("[throttle]\nbackoff_seconds = 30\nbackoff_max_seconds = 30\n");
     sb.service("totp", "");
     sb.enroll("root");
+    let starting = pam_start_guard();
     let mut cmd = sb.pamtester_command("totp", "root", &[]);
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -89,6 +88,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
         assert!(Instant::now() < deadline, "the failure was never written");
         std::thread::sleep(Duration::from_millis(20));
     }
+    drop(starting);
     child.kill().unwrap();
     child.wait().unwrap();
     // A killed pamtester leaves pam_wrapper's copy of the services behind.
@@ -96,6 +96,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
     let state = std::fs::read_to_string(sb.state_path("root")).unwrap();
     assert!(state.contains("not_before = "), "{state}");
     // The next guess, even the right code, is refused unread.
+    let starting = pam_start_guard();
     let mut cmd = sb.pamtester_command("totp", "root", &[]);
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -116,6 +117,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
         .map_while(Result::ok)
         .find(|l| l.contains("result="))
         .unwrap();
+    drop(starting);
     child.kill().unwrap();
     child.wait().unwrap();
     remove_pam_wrapper_copies(&sb);
@@ -134,6 +136,7 @@ fn an_abandoned_prompt_blocks_no_other_login() {
     let sb = Sandbox::new("abandoned");
     sb.service("totp", "");
     sb.enroll("root");
+    let starting = pam_start_guard();
     let mut sitting = sb
         .pamtester_command("totp", "root", &[])
         .stdin(Stdio::piped())
@@ -149,6 +152,7 @@ fn an_abandoned_prompt_blocks_no_other_login() {
         assert_eq!(out.read(&mut byte).unwrap(), 1, "pamtester ended early");
         seen.push(byte[0]);
     }
+    drop(starting);
     let start = Instant::now();
     let run = sb.pamtester("totp", "root", &answer(&code_now(SECRET)), &[]);
     let took = start.elapsed();

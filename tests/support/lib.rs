@@ -311,7 +311,28 @@ impl PamRun {
     }
 }
 
+/// One run at a time per test process. pam_wrapper copies the services into
+/// one of 62 directories /tmp/pam.X, and two processes starting together can
+/// pick the same one, so that one runs the other's stack; test threads must
+/// not start PAM processes together.
+static PAM_RUNS: Mutex<()> = Mutex::new(());
+
+/// Hold this while starting a PAM process by hand (not through
+/// [`run_with_input`]) until it is past pam_start; see [`PAM_RUNS`].
+pub fn pam_start_guard() -> std::sync::MutexGuard<'static, ()> {
+    PAM_RUNS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run `cmd` with `input` on stdin and collect what it printed.
 pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> PamRun {
+    run_timed(cmd, input).0
+}
+
+/// [`run_with_input`], and how long the run took (from its start, not
+/// counting the wait for another test's run).
+pub fn run_timed(cmd: &mut Command, input: &[u8]) -> (PamRun, std::time::Duration) {
+    let _one_at_a_time = pam_start_guard();
+    let start = std::time::Instant::now();
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -323,11 +344,12 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> PamRun {
         let _ = stdin.write_all(input);
     }
     let out = child.wait_with_output().unwrap();
-    PamRun {
+    let run = PamRun {
         success: out.status.success(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    };
+    (run, start.elapsed())
 }
 
 /// A code from oathtool, the reference implementation, at `offset` seconds from now.
