@@ -22,10 +22,85 @@ to syslog (authpriv, ident totpctl). Replacing, disabling or renewing the
 recovery codes of an active enrollment asks for a current code or an unused
 recovery code first (wrong answers count towards the lockout, as at login).";
 
-const AFTER_HELP: &str = "\
+/// The table of `--json` error codes ([`crate::error::CliError::code`]), in
+/// `totpctl --help` and the man page.
+macro_rules! json_error_codes {
+    () => {
+        "\
+JSON OUTPUT (--json)
+
+For scripts and the Cockpit page. totpctl never prompts and prints exactly one
+JSON document on stdout: the result (exit status 0), or
+{\"error\":{\"code\":CODE,\"message\":TEXT}} (exit status 1; 2 for usage,
+invalid_user and invalid_issuer), where TEXT is the message printed without
+--json (also printed on stderr) and CODE one of the stable codes below. A
+code, a recovery code or a proof is read from the first line of standard
+input, never from the command line. enroll asks for no code: it prints user,
+status, algorithm, digits, period, issuer, uri, key (the base32 secret in
+groups of four) and qr_jpeg_base64 (the .jpg), and writes no .jpg unless
+--qr FILE is given. Available for enroll, activate, status, list,
+recovery-codes, disable, reset, unlock and self-service.
+
+Error codes:
+  not_root            not root, and totpctl is not setuid
+  setuid_ignored      setuid, but no_new_privs or nosuid kept root away
+  setuid_wrong_owner  installed setuid to another user than root
+  unsafe_start        a setuid start could not reset limits or signals
+  not_member          not in the self-service group
+  admin_only          the command is for root only
+  other_user          a self-service caller named another user
+  not_enrolled        the user has no enrollment
+  not_pending         activate: the enrollment is already active
+  already_active      enroll: active enrollment; --force replaces it
+  still_pending       recovery-codes: not activated yet
+  no_code             the first line of standard input is empty
+  malformed_code      not a code or recovery code of the right shape
+  wrong_code          activate: wrong code; still pending
+  code_used           activate: code already used; wait for the next
+  proof_failed        current or recovery code refused: wrong, used
+  locked_out          locked out after wrong answers; nothing compared
+  too_soon            backoff after a wrong answer; nothing compared
+  corrupt_record      the user's record cannot be read
+  invalid_user        USER cannot be a login name
+  unknown_user        there is no such account
+  user_lookup_failed  the account database could not be read
+  invalid_issuer      the issuer cannot be stored
+  config_error        the config file is missing or invalid
+  store_error         records or state could not be read or written
+  io_error            a file or stream could not be read or written
+  tool_failed         dpkg-statoverride or groupadd failed
+  qr_exists           --qr FILE exists; --force overwrites it
+  qr_symlink          --qr FILE is a symbolic link
+  qr_no_directory     --qr FILE: its directory does not exist
+  qr_not_file         --qr FILE is not a regular file
+  qr_denied           --qr FILE: the user may not create it
+  qr_write_failed     the QR code could not be written
+  qr_terminal         --qr - with standard output on a terminal
+  qr_error            the QR code could not be made
+  usage               the command line is wrong
+  internal            random source failed, or another internal error
+  import_read_failed  import-google-authenticator (has no --json)
+  import_format       import-google-authenticator (has no --json)
+  no_home             import-google-authenticator (has no --json)
+  check_failed        check (has no --json)"
+    };
+}
+
+/// The same table, for tests and documentation.
+pub const JSON_HELP: &str = json_error_codes!();
+
+macro_rules! after_help {
+    () => {
+        "\
 Every command except --help and --version needs root, or self-service mode for \
 enroll, activate, status, recovery-codes and disable on your own account.
-Exit status: 0 success, 1 the operation failed (for check: an error was found), 2 usage error.";
+Exit status: 0 success, 1 the operation failed (for check: an error was found), 2 usage error."
+    };
+}
+
+const AFTER_HELP: &str = after_help!();
+
+const AFTER_LONG_HELP: &str = concat!(after_help!(), "\n\n", json_error_codes!());
 
 /// Enroll and manage pam_totp two-factor login (TOTP codes from an authenticator app).
 #[derive(Debug, Parser)]
@@ -35,7 +110,7 @@ Exit status: 0 success, 1 the operation failed (for check: an error was found), 
     propagate_version = true,
     arg_required_else_help = true
 )]
-#[command(long_about = ABOUT, after_help = AFTER_HELP)]
+#[command(long_about = ABOUT, after_help = AFTER_HELP, after_long_help = AFTER_LONG_HELP)]
 pub struct Cli {
     // The help names the path compiled in: the package build checks it
     // (debian/rules), as a test build compiles in another.
@@ -50,11 +125,42 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// One JSON document on stdout, errors too; codes from standard input (see JSON OUTPUT in --help)
+    #[arg(long, global = true)]
+    pub json: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 impl Cli {
+    /// Combinations clap cannot refuse by itself.
+    pub fn check(&self) -> Result<(), crate::error::CliError> {
+        let usage = |text: &str| Err(crate::error::CliError::Usage(text.to_owned()));
+        match &self.command {
+            Command::Activate(ActivateArgs { code: Some(_), .. }) if self.json => usage(
+                "--code cannot be used with --json: the code is read from standard input, \
+                 never from the command line",
+            ),
+            Command::Enroll(args) if self.json && args.qr_to_stdout() => usage(
+                "--qr - cannot be used with --json: standard output carries the JSON, whose \
+                 qr_jpeg_base64 field holds the same JPEG",
+            ),
+            Command::ImportGoogleAuthenticator(_)
+            | Command::Check(_)
+            | Command::GenerateMan { .. }
+            | Command::GenerateCompletions { .. }
+                if self.json =>
+            {
+                usage(
+                    "--json is available for enroll, activate, status, list, recovery-codes, \
+                     disable, reset, unlock and self-service; run this command without it",
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Warnings about the command line itself, printed before it runs.
     pub fn warnings(&self) -> Vec<&'static str> {
         match &self.command {
@@ -109,7 +215,8 @@ pub enum Command {
 pub struct EnrollArgs {
     /// The login name to enroll [default: the calling user]
     pub user: Option<String>,
-    /// Where to save the QR code image [default: ./USER-totp.jpg]
+    /// Where to save the QR code image, or - for its JPEG bytes on standard output (then every
+    /// message goes to standard error) [default: ./USER-totp.jpg; with --json, no file]
     #[arg(long, value_name = "FILE")]
     pub qr: Option<PathBuf>,
     /// Issuer shown in the app [default: [enroll] issuer in the config, else the host name]
@@ -127,6 +234,13 @@ pub struct EnrollArgs {
     /// Replace an active or unreadable enrollment, and overwrite an existing --qr file
     #[arg(long)]
     pub force: bool,
+}
+
+impl EnrollArgs {
+    /// `--qr -`: the JPEG goes to standard output.
+    pub fn qr_to_stdout(&self) -> bool {
+        self.qr.as_deref() == Some(std::path::Path::new("-"))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -147,17 +261,10 @@ pub const CODE_IN_ARGV_WARNING: &str = "--code puts the code in the process list
 pub struct StatusArgs {
     /// The login name [default: the calling user]
     pub user: Option<String>,
-    /// Print one JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Print a JSON array instead of text
-    #[arg(long)]
-    pub json: bool,
-}
+pub struct ListArgs {}
 
 #[derive(Debug, Args)]
 pub struct RecoveryCodesArgs {

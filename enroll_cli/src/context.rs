@@ -22,12 +22,16 @@ use totp_core::{fsio, record::UserRecord};
 pub struct Invocation {
     pub caller: Caller,
     pub config: Option<PathBuf>,
+    /// `--json`: no prompts, one JSON document on stdout.
+    pub json: bool,
 }
 
 pub struct Context {
     pub config: Config,
     pub store: Store,
     pub caller: Caller,
+    /// `--json`: no prompts, one JSON document on stdout.
+    pub json: bool,
 }
 
 impl Context {
@@ -56,6 +60,7 @@ impl Context {
                     config,
                     store,
                     caller: inv.caller.clone(),
+                    json: inv.json,
                 })
             }
         }
@@ -83,6 +88,7 @@ impl Context {
             config,
             store,
             caller: Caller::Root,
+            json: inv.json,
         })
     }
 

@@ -105,14 +105,90 @@ pub enum CliError {
     CheckFailed {
         errors: usize,
     },
+    /// The command line cannot be carried out as given (clap's own errors
+    /// are rendered by clap; this is for the combinations it cannot see).
+    Usage(String),
+    /// `enroll --qr -` with standard output on a terminal.
+    QrToTerminal,
 }
 
 impl CliError {
     /// 2 for a malformed command line, 1 for everything that failed after.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidUser { .. } | Self::InvalidIssuer(_) => 2,
+            Self::InvalidUser { .. } | Self::InvalidIssuer(_) | Self::Usage(_) => 2,
             _ => 1,
+        }
+    }
+
+    /// The stable, machine-readable name of this failure, for
+    /// `{"error":{"code":...}}` under `--json` (the table is in
+    /// [`crate::cli::JSON_HELP`]). Never changes for a given failure: the
+    /// Cockpit page and scripts branch on it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotRoot {
+                why: Unprivileged::NotSetuid,
+                ..
+            } => "not_root",
+            Self::NotRoot { .. } => "setuid_ignored",
+            Self::SetuidNotRoot { .. } => "setuid_wrong_owner",
+            Self::UnsafeStart { .. } => "unsafe_start",
+            Self::NotMember => "not_member",
+            Self::AdminOnly { .. } => "admin_only",
+            Self::OtherUser { .. } => "other_user",
+            Self::Proof { why, .. } => match why {
+                ProofError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
+                ProofError::Malformed(_) => "malformed_code",
+                ProofError::Refused {
+                    refusal: Refusal::Locked(_),
+                    ..
+                } => "locked_out",
+                ProofError::Refused {
+                    refusal: Refusal::TooSoon { .. },
+                    ..
+                } => "too_soon",
+                // A failure that could not be recorded reads exactly like a
+                // wrong answer, here as in the message.
+                ProofError::Refused { .. } => "proof_failed",
+            },
+            Self::CorruptOwnRecord | Self::CorruptRecord { .. } => "corrupt_record",
+            Self::Tool(_) => "tool_failed",
+            Self::InvalidUser { .. } => "invalid_user",
+            Self::UnknownUser(_) => "unknown_user",
+            Self::UserLookup(..) => "user_lookup_failed",
+            Self::Config(_) => "config_error",
+            Self::Store(_) => "store_error",
+            Self::NotEnrolled(_) => "not_enrolled",
+            Self::AlreadyActive { .. } => "already_active",
+            Self::NotPending(_) => "not_pending",
+            Self::StillPending(_) => "still_pending",
+            Self::QrExists(_) => "qr_exists",
+            Self::QrSymlink(_) => "qr_symlink",
+            Self::QrNoDirectory(_) => "qr_no_directory",
+            Self::QrNotFile(_) => "qr_not_file",
+            Self::QrWrite(..) => "qr_write_failed",
+            Self::QrDenied { .. } => "qr_denied",
+            Self::Qr(_) => "qr_error",
+            Self::QrToTerminal => "qr_terminal",
+            Self::Code { why, .. } => match why {
+                EnrollmentError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
+                EnrollmentError::Malformed(_) => "malformed_code",
+                EnrollmentError::Wrong => "wrong_code",
+                EnrollmentError::Replayed => "code_used",
+                EnrollmentError::NotPending => "not_pending",
+                EnrollmentError::Store(_) => "store_error",
+                EnrollmentError::Random(_) => "internal",
+            },
+            Self::NoCode(_) => "no_code",
+            Self::Random(_) => "internal",
+            Self::ImportRead(..) => "import_read_failed",
+            Self::ImportFormat(..) => "import_format",
+            Self::NoHome(_) => "no_home",
+            Self::InvalidIssuer(_) => "invalid_issuer",
+            Self::Output(..) => "io_error",
+            Self::CheckFailed { .. } => "check_failed",
+            Self::Usage(_) => "usage",
         }
     }
 }
@@ -328,6 +404,13 @@ impl fmt::Display for CliError {
                  control characters."
             ),
             Self::Output(what, e) => write!(f, "cannot write {what}: {e}"),
+            Self::Usage(e) => write!(f, "{e}"),
+            Self::QrToTerminal => write!(
+                f,
+                "--qr - writes the JPEG bytes to standard output, which is a terminal; nothing \
+                 was changed. Redirect it to a file or a program (totpctl enroll --qr - > \
+                 FILE.jpg), or give a file with --qr FILE."
+            ),
             Self::CheckFailed { errors } => write!(
                 f,
                 "{errors} error{} found; fix {} before enabling pam_totp or relying on it.",
@@ -361,5 +444,44 @@ impl From<QrError> for CliError {
 impl From<SecretError> for CliError {
     fn from(e: SecretError) -> Self {
         Self::Random(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every code [`super::CliError::code`] can return is in the table of
+    /// `totpctl --help` and the man page, and every row of it is one.
+    #[test]
+    fn every_code_is_documented() {
+        let source = include_str!("error.rs");
+        let body = source
+            .split("pub fn code(&self)")
+            .nth(1)
+            .and_then(|rest| rest.split("\nimpl ").next())
+            .unwrap_or_default();
+        let mut codes: Vec<&str> = body
+            .split("=> \"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert!(codes.len() > 30, "{codes:?}");
+        let table = crate::cli::JSON_HELP
+            .split("Error codes:\n")
+            .nth(1)
+            .unwrap_or_default();
+        let mut documented: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        documented.sort_unstable();
+        assert_eq!(codes, documented);
+        for code in codes {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! A few flat JSON objects for `status --json` and `list --json`, written by
-//! hand: strings, integers, booleans and null need no serializer crate.
+//! The JSON that `totpctl --json` prints, written by hand: flat objects of
+//! strings, integers, booleans, null and string arrays need no serializer
+//! crate in a setuid binary. Also the base64 of the enrollment `.jpg`.
 
 use std::fmt::Write;
 
@@ -16,9 +17,16 @@ impl Default for Object {
 
 impl Object {
     pub fn new() -> Self {
-        Self {
-            text: String::from("{"),
-        }
+        Self::with_capacity(64)
+    }
+
+    /// For an object that holds a secret: built in one allocation of
+    /// `capacity` bytes if it fits, so that no copy is left behind by a
+    /// reallocation; the caller wipes the result.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut text = String::with_capacity(capacity);
+        text.push('{');
+        Self { text }
     }
 
     fn key(&mut self, key: &str) {
@@ -69,6 +77,19 @@ impl Object {
         self
     }
 
+    /// A value that is already JSON (an array, an object).
+    pub fn raw(mut self, key: &str, encoded: &str) -> Self {
+        self.key(key);
+        self.text.push_str(encoded);
+        self
+    }
+
+    /// An array of strings.
+    pub fn strings<'a>(self, key: &str, values: impl IntoIterator<Item = &'a str>) -> Self {
+        let items: Vec<String> = values.into_iter().map(string).collect();
+        self.raw(key, &array(&items))
+    }
+
     pub fn finish(mut self) -> String {
         self.text.push('}');
         self.text
@@ -78,6 +99,46 @@ impl Object {
 /// A JSON array of already-encoded values.
 pub fn array(items: &[String]) -> String {
     format!("[{}]", items.join(","))
+}
+
+/// One JSON string.
+pub fn string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    push_string(&mut out, value);
+    out
+}
+
+/// The document `--json` prints for a failure:
+/// `{"error":{"code":"...","message":"..."}}`.
+pub fn error(code: &str, message: &str) -> String {
+    let inner = Object::new()
+        .string("code", code)
+        .string("message", message)
+        .finish();
+    Object::new().raw("error", &inner).finish()
+}
+
+/// Standard base64 (RFC 4648 section 4) with padding. The output is
+/// returned in a zeroize-on-drop buffer: for the `.jpg` it holds the secret.
+pub fn base64(data: &[u8]) -> zeroize::Zeroizing<String> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(data.len().div_ceil(3) * 4));
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> shift & 0x3f) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// RFC 8259 section 7: quote, backslash and control characters escaped.
@@ -119,5 +180,35 @@ mod tests {
         assert_eq!(array(&[]), "[]");
         assert_eq!(array(&[o.clone(), o.clone()]), format!("[{o},{o}]"));
         assert_eq!(Object::new().finish(), "{}");
+    }
+
+    #[test]
+    fn arrays_raw_values_and_errors() {
+        let o = Object::new()
+            .strings("codes", ["a", "b\"c"])
+            .strings("none", [])
+            .raw("n", "[1]")
+            .finish();
+        assert_eq!(o, r#"{"codes":["a","b\"c"],"none":[],"n":[1]}"#);
+        assert_eq!(
+            error("no_code", "no code\u{1f}"),
+            r#"{"error":{"code":"no_code","message":"no code\u001f"}}"#
+        );
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_test_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()).as_str(), expected, "{input:?}");
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0xfd]).as_str(), "//79");
     }
 }

@@ -3,28 +3,38 @@
 
 #![forbid(unsafe_code)]
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use enroll_cli::cli::{Cli, Command};
 use enroll_cli::commands;
 use enroll_cli::context::{require_root, Invocation};
 use enroll_cli::error::CliError;
+use enroll_cli::json;
 use enroll_cli::privilege::{self, Caller};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // First of all, before the command line is even parsed: who is calling,
-    // and for a setuid run, a clean environment.
+    // and for a setuid run, a clean environment. A refusal here is answered
+    // in JSON if --json is anywhere on the command line.
     let caller = match privilege::start() {
         Ok(caller) => caller,
-        Err(err) => return fail(&err),
+        Err(err) => return fail(&err, std::env::args_os().any(|a| a == "--json")),
     };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage(&err, std::env::args_os().any(|a| a == "--json")),
+    };
+    if let Err(err) = cli.check() {
+        return fail(&err, cli.json);
+    }
     for warning in cli.warnings() {
         eprintln!("totpctl: warning: {warning}");
     }
     let inv = Invocation {
         caller,
         config: cli.config,
+        json: cli.json,
     };
     let config = &inv;
     let result = match cli.command {
@@ -52,11 +62,33 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => fail(&err),
+        Err(err) => fail(&err, inv.json),
     }
 }
 
-fn fail(err: &CliError) -> ExitCode {
-    eprintln!("totpctl: {err}");
+/// The message on stderr, as always; with `--json` also the error document
+/// on stdout.
+fn fail(err: &CliError, json: bool) -> ExitCode {
+    let message = err.to_string();
+    eprintln!("totpctl: {message}");
+    if json {
+        println!("{}", json::error(err.code(), &message));
+    }
     ExitCode::from(err.exit_code())
+}
+
+/// A command line clap refuses. Help and version are printed as asked, even
+/// with `--json`; every other refusal is the error `usage` (exit status 2).
+fn usage(err: &clap::Error, json: bool) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || !json
+    {
+        err.exit();
+    }
+    let _ = err.print();
+    let message = err.render().to_string();
+    println!("{}", json::error("usage", message.trim_end()));
+    ExitCode::from(2)
 }

@@ -37,9 +37,21 @@ pub fn interactive() -> bool {
 /// terminal, read one line from it without asking. `None` when the answer is
 /// empty or stdin is at its end.
 pub fn read_code(prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    read(Some(prompt))
+}
+
+/// [`read_code`], or with `json` (`--json`) the first line of standard
+/// input without asking (on a terminal, echo is still off).
+pub fn read_code_as(json: bool, prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    read((!json).then_some(prompt))
+}
+
+fn read(prompt: Option<&str>) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
     let _echo = if interactive() {
-        eprint!("{prompt}");
-        io::stderr().flush()?;
+        if let Some(prompt) = prompt {
+            eprint!("{prompt}");
+            io::stderr().flush()?;
+        }
         Some(EchoOff::new()?)
     } else {
         None
@@ -53,6 +65,9 @@ pub fn read_code(prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
         .read_until(b'\n', &mut line)?;
     if line.last() == Some(&b'\n') {
         line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
     }
     Ok(if line.trim_ascii().is_empty() {
         None

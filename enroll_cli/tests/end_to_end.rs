@@ -445,7 +445,7 @@ fn status_and_list_show_everything_but_the_secret() {
     let run = env.run(&["status", "root", "--json"]);
     let json = run.stdout.trim_end();
     assert!(json.starts_with(
-        "{\"user\":\"root\",\"status\":\"active\",\"algorithm\":\"SHA256\",\"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"created_at\":"
+        "{\"user\":\"root\",\"status\":\"active\",\"type\":\"totp\",\"algorithm\":\"SHA256\",\"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"created_at\":"
     ), "{json}");
     assert!(
         json.contains(&format!("\"last_step\":{}", now / 30)),

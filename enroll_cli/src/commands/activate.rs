@@ -1,12 +1,16 @@
-//! `totpctl activate USER [--code CODE]`: a pending enrollment becomes active
-//! once a code from the app verifies.
+//! `totpctl activate USER`: a pending enrollment becomes active once a code
+//! from the app verifies. The code is read from the terminal or standard
+//! input (with `--json`, the first line of standard input); `--code` is
+//! deprecated.
 
+use super::Out;
 use crate::cli::ActivateArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::prompt;
 use totp_core::enrollment::{self, EnrollmentError};
 use totp_core::names::UserName;
+use totp_core::recovery::NewCodes;
 use totp_core::time::now_unix;
 use zeroize::Zeroizing;
 
@@ -17,12 +21,14 @@ pub fn run(inv: &Invocation, args: &ActivateArgs) -> Result<(), CliError> {
         Some(code) => Zeroizing::new(code.as_bytes().to_vec()),
         None => {
             pending_record(&ctx, &user)?;
-            prompt::read_code("Code from the app: ")
+            prompt::read_code_as(ctx.json, "Code from the app: ")
                 .map_err(|e| CliError::Output("the prompt".into(), e))?
                 .ok_or_else(|| CliError::NoCode(user.to_string()))?
         }
     };
-    activate_with(&ctx, &user, &typed)
+    let codes = activate_with(&ctx, &user, &typed)?;
+    show_activated(&ctx, &user, &codes, Out::Stdout);
+    Ok(())
 }
 
 /// Fail early, before asking for a code, when there is nothing to activate.
@@ -36,9 +42,14 @@ fn pending_record(ctx: &Context, user: &UserName) -> Result<(), CliError> {
     }
 }
 
-/// Verify `typed` against the pending record under the user's lock, activate,
-/// and show the recovery codes. Shared with `enroll`.
-pub(crate) fn activate_with(ctx: &Context, user: &UserName, typed: &[u8]) -> Result<(), CliError> {
+/// Verify `typed` against the pending record under the user's lock and
+/// activate; the new recovery codes are returned, to be shown once. Shared
+/// with `enroll`.
+pub(crate) fn activate_with(
+    ctx: &Context,
+    user: &UserName,
+    typed: &[u8],
+) -> Result<NewCodes, CliError> {
     let lock = ctx.lock(user)?;
     let mut record = ctx
         .load_record(user)?
@@ -53,7 +64,21 @@ pub(crate) fn activate_with(ctx: &Context, user: &UserName, typed: &[u8]) -> Res
         })?;
     drop(lock);
     ctx.audit_self("activate", user, "");
-    println!("The code was accepted: two-factor login is now active for '{user}'.");
-    super::print_recovery_codes(&codes);
-    Ok(())
+    Ok(codes)
+}
+
+/// Say that `user` is active and show the recovery codes: as text on `out`,
+/// or with `--json` as `{"user":...,"status":"active","recovery_codes":[...]}`.
+pub(crate) fn show_activated(ctx: &Context, user: &UserName, codes: &NewCodes, out: Out) {
+    if ctx.json {
+        println!(
+            "{}",
+            super::recovery_codes_json(user, Some("active"), codes).as_str()
+        );
+        return;
+    }
+    out.line(&format!(
+        "The code was accepted: two-factor login is now active for '{user}'."
+    ));
+    super::print_recovery_codes(out, codes);
 }

@@ -1,16 +1,25 @@
 //! `totpctl enroll USER`: a new secret, shown as a URI and a QR code, saved as
 //! a `.jpg`, stored as a pending record; then a code from the app activates it.
+//!
+//! `--qr -` writes the JPEG to standard output instead of a file, and every
+//! message to standard error. `--json` asks for no code: it prints the URI,
+//! the key and the JPEG (base64) as one JSON object, and writes a `.jpg` only
+//! when `--qr FILE` is given.
 
+use super::Out;
 use crate::cli::EnrollArgs;
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
 use crate::privilege::AsRealUser;
-use crate::{prompt, qr, qrfile, uri};
+use crate::{json, prompt, qr, qrfile, uri};
+use std::io::{IsTerminal, Write};
 use totp_core::enrollment;
+use totp_core::names::UserName;
 use totp_core::otp::{Algorithm, OtpParams};
 use totp_core::record::{Status, UserRecord};
 use totp_core::secret::SecretBytes;
 use totp_core::time::now_unix;
+use zeroize::Zeroizing;
 
 pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     // 1. Everything that can be checked without touching the store.
@@ -18,17 +27,25 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     let target = ctx.target("enroll", args.user.as_deref())?;
     let (user, account) = context::system_user(target.as_str())?;
     let self_service = ctx.self_user().is_some();
-    let qr_path = args
-        .qr
-        .clone()
-        .unwrap_or_else(|| qrfile::default_path(user.as_str()));
-    {
+    // Where the JPEG goes: standard output (--qr -), a file (--qr FILE, or
+    // ./USER-totp.jpg without --json), or only into the JSON.
+    let to_stdout = args.qr_to_stdout();
+    if to_stdout && std::io::stdout().is_terminal() {
+        return Err(CliError::QrToTerminal);
+    }
+    let qr_path = match &args.qr {
+        _ if to_stdout => None,
+        Some(path) => Some(path.clone()),
+        None if ctx.json => None,
+        None => Some(qrfile::default_path(user.as_str())),
+    };
+    if let Some(qr_path) = &qr_path {
         // A self-service caller may only learn about paths they can see.
         let _as_user = self_service
             .then(AsRealUser::new)
             .transpose()
             .map_err(|e| CliError::QrWrite(qr_path.clone(), e))?;
-        qrfile::check(&qr_path, args.force)?;
+        qrfile::check(qr_path, args.force)?;
     }
     let defaults = &ctx.config.otp;
     let params = OtpParams::new(
@@ -84,19 +101,20 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         record.params,
     );
     let jpeg = qr::jpeg(&link)?;
-    let terminal = qr::terminal(&link)?;
     // For a self-service caller the .jpg is opened with their own identity:
     // it cannot land anywhere they could not write to themselves.
     let remove_qr = || {
-        let _as_user = self_service.then(AsRealUser::new).transpose();
-        qrfile::remove(&qr_path, &account);
+        if let Some(qr_path) = &qr_path {
+            let _as_user = self_service.then(AsRealUser::new).transpose();
+            qrfile::remove(qr_path, &account);
+        }
     };
-    {
+    if let Some(qr_path) = &qr_path {
         let _as_user = self_service
             .then(AsRealUser::new)
             .transpose()
             .map_err(|e| CliError::QrWrite(qr_path.clone(), e))?;
-        qrfile::write(&qr_path, &jpeg, &account, args.force)?;
+        qrfile::write(qr_path, &jpeg, &account, args.force)?;
     }
 
     // 3. Under the user's lock: refuse to replace what must not be replaced,
@@ -135,41 +153,123 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     }
     ctx.audit_self("enroll", &user, "");
 
-    // 3. Show it.
+    // 4. Show it.
     for warning in app_warnings(params) {
         eprintln!("totpctl: warning: {warning}");
     }
-    println!(
+    if ctx.json {
+        let shown = Shown {
+            user: &user,
+            params,
+            issuer: &issuer,
+            uri: &link,
+            secret: &record.secret,
+            jpeg: &jpeg,
+        };
+        println!("{}", shown.json().as_str());
+        return Ok(());
+    }
+    let out = if to_stdout { Out::Stderr } else { Out::Stdout };
+    if to_stdout {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&jpeg)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::Output("the QR code to standard output".into(), e))?;
+    }
+    let terminal = qr::terminal(&link)?;
+    out.line(&format!(
         "Enrolling '{user}': {}, {} digits, {} s.",
         params.algorithm, params.digits, params.period
-    );
-    println!("Scan this QR code with the authenticator app:");
-    println!();
-    print!("{}", terminal.as_str());
-    println!();
-    println!("Or open the URI:");
-    println!("{}", link.as_str());
-    println!();
-    println!(
-        "The QR code is saved in {} (mode 0600, owned by {user}). Keep it somewhere safe: \
-         scanning it again restores the codes on a new phone.",
-        qr_path.display()
-    );
+    ));
+    out.line("Scan this QR code with the authenticator app:");
+    out.line("");
+    out.text(terminal.as_str());
+    out.line("");
+    out.line("Or open the URI:");
+    out.line(link.as_str());
+    out.line("");
+    match &qr_path {
+        Some(qr_path) => out.line(&format!(
+            "The QR code is saved in {} (mode 0600, owned by {user}). Keep it somewhere safe: \
+             scanning it again restores the codes on a new phone.",
+            qr_path.display()
+        )),
+        None => out.line(
+            "The QR code was written to standard output as a JPEG image. Keep it somewhere \
+             safe: scanning it again restores the codes on a new phone.",
+        ),
+    }
 
-    // 4. Ask for a code; none leaves the record pending.
+    // 5. Ask for a code; none leaves the record pending.
     match prompt::read_code("Code from the app (empty to activate later): ")
         .map_err(|e| CliError::Output("the prompt".into(), e))?
     {
-        Some(typed) => super::activate::activate_with(&ctx, &user, &typed),
+        Some(typed) => {
+            let codes = super::activate::activate_with(&ctx, &user, &typed)?;
+            super::activate::show_activated(&ctx, &user, &codes, out);
+            Ok(())
+        }
         None => {
-            println!();
-            println!(
+            out.line("");
+            out.line(&format!(
                 "The enrollment is pending. Once the app shows codes, activate it with: \
                  totpctl activate {user}"
-            );
+            ));
             Ok(())
         }
     }
+}
+
+/// What `enroll --json` prints: everything the page needs to show the new
+/// enrollment, the secret included (this is the one place it is shown).
+struct Shown<'a> {
+    user: &'a UserName,
+    params: OtpParams,
+    issuer: &'a str,
+    uri: &'a str,
+    secret: &'a SecretBytes,
+    jpeg: &'a [u8],
+}
+
+impl Shown<'_> {
+    fn json(&self) -> Zeroizing<String> {
+        let key = grouped(&self.secret.to_base32());
+        let jpeg = json::base64(self.jpeg);
+        let p = self.params;
+        // Room for all of it: the object holds the secret three times and is
+        // built in one allocation, wiped on drop.
+        let capacity = 512
+            + self.user.as_str().len() * 6
+            + self.issuer.len() * 6
+            + self.uri.len()
+            + key.len()
+            + jpeg.len();
+        let text = json::Object::with_capacity(capacity)
+            .string("user", self.user.as_str())
+            .string("status", "pending")
+            .string("algorithm", &p.algorithm.to_string())
+            .number("digits", u64::from(p.digits))
+            .number("period", p.period)
+            .opt_string("issuer", (!self.issuer.is_empty()).then_some(self.issuer))
+            .string("uri", self.uri)
+            .string("key", &key)
+            .string("qr_jpeg_base64", &jpeg)
+            .finish();
+        Zeroizing::new(text)
+    }
+}
+
+/// The base32 key in groups of four, for typing by hand: "ABCD EFGH ...".
+pub fn grouped(base32: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(base32.len() + base32.len() / 4 + 1));
+    for (i, c) in base32.chars().enumerate() {
+        if i > 0 && i % 4 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn host_name() -> String {

@@ -7,16 +7,16 @@ use crate::error::CliError;
 use crate::json;
 use totp_core::enrollment::recovery_left;
 
-pub fn run(inv: &Invocation, args: &ListArgs) -> Result<(), CliError> {
+pub fn run(inv: &Invocation, _args: &ListArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("list", inv)?;
     let users = ctx.store.list_users()?;
     let mut lines = Vec::new();
     for user in &users {
         // An unreadable record is listed as such; the others still are.
         let line = match Report::read(&ctx, user) {
-            Ok(report) if args.json => report.json(),
+            Ok(report) if ctx.json => report.json(),
             Ok(report) => text_line(&report),
-            Err(e) if args.json => json::Object::new()
+            Err(e) if ctx.json => json::Object::new()
                 .string("user", user.as_str())
                 .string("status", "invalid")
                 .string("error", &e.to_string())
@@ -25,7 +25,7 @@ pub fn run(inv: &Invocation, args: &ListArgs) -> Result<(), CliError> {
         };
         lines.push(line);
     }
-    if args.json {
+    if ctx.json {
         println!("{}", json::array(&lines));
     } else {
         for line in lines {

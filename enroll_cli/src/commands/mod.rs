@@ -15,7 +15,7 @@ pub mod unlock;
 
 use crate::context::Context;
 use crate::error::CliError;
-use crate::prompt;
+use crate::{json, prompt};
 use totp_core::enrollment::{self, ProofError, Proven};
 use totp_core::names::UserName;
 use totp_core::record::UserRecord;
@@ -28,8 +28,10 @@ use zeroize::Zeroizing;
 /// code or an unused recovery code. It is read before the user's lock is
 /// taken, so that a slow typist holds up nobody, and the attempt is audited
 /// before it is compared.
+///
+/// With `--json` there is no prompt: the first line of standard input.
 pub(crate) fn read_proof(ctx: &Context, user: &UserName) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let typed = prompt::read_code("Current code from the app, or a recovery code: ")
+    let typed = prompt::read_code_as(ctx.json, "Current code from the app, or a recovery code: ")
         .map_err(|e| CliError::Output("the prompt".into(), e))?
         .ok_or_else(|| CliError::Proof {
             user: user.to_string(),
@@ -86,13 +88,54 @@ pub(crate) fn check_proof(
     })
 }
 
-/// Show a fresh set of recovery codes, the only time they are ever shown.
-pub(crate) fn print_recovery_codes(codes: &NewCodes) {
-    println!();
-    println!("Recovery codes: each works once at the code prompt, when the phone is not at hand.");
-    println!("They are shown only now. Print them or write them down, and keep them safe:");
-    println!();
-    for (n, code) in (1..).zip(codes.codes.iter()) {
-        println!("  {n:>2}. {}", code.as_str());
+/// Where a command's text goes: standard output, or standard error when
+/// standard output carries something else (`enroll --qr -`: the JPEG).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Out {
+    Stdout,
+    Stderr,
+}
+
+impl Out {
+    pub(crate) fn line(self, text: &str) {
+        match self {
+            Self::Stdout => println!("{text}"),
+            Self::Stderr => eprintln!("{text}"),
+        }
     }
+
+    pub(crate) fn text(self, text: &str) {
+        match self {
+            Self::Stdout => print!("{text}"),
+            Self::Stderr => eprint!("{text}"),
+        }
+    }
+}
+
+/// Show a fresh set of recovery codes, the only time they are ever shown.
+pub(crate) fn print_recovery_codes(out: Out, codes: &NewCodes) {
+    out.line("");
+    out.line("Recovery codes: each works once at the code prompt, when the phone is not at hand.");
+    out.line("They are shown only now. Print them or write them down, and keep them safe:");
+    out.line("");
+    for (n, code) in (1..).zip(codes.codes.iter()) {
+        out.line(&format!("  {n:>2}. {}", code.as_str()));
+    }
+}
+
+/// `{"user":...,"recovery_codes":[...]}` plus `status` if given: the codes
+/// exactly as [`print_recovery_codes`] shows them.
+pub(crate) fn recovery_codes_json(
+    user: &UserName,
+    status: Option<&str>,
+    codes: &NewCodes,
+) -> Zeroizing<String> {
+    let mut object = json::Object::new().string("user", user.as_str());
+    if let Some(status) = status {
+        object = object.string("status", status);
+    }
+    object
+        .strings("recovery_codes", codes.codes.iter().map(|c| c.as_str()))
+        .finish()
+        .into()
 }

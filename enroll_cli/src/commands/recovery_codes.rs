@@ -4,6 +4,7 @@
 use crate::cli::RecoveryCodesArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
+use crate::json;
 use totp_core::enrollment::{self, recovery_left, EnrollmentError};
 use totp_core::record::Status;
 
@@ -30,12 +31,19 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
     if !args.regenerate {
         let state = lock.read_state().state;
         drop(lock);
-        println!(
-            "'{user}' has {} of {} recovery codes left. 'totpctl recovery-codes {user} \
-             --regenerate' replaces them all.",
-            recovery_left(&record, &state),
-            record.recovery.len()
-        );
+        let (left, total) = (recovery_left(&record, &state), record.recovery.len());
+        if ctx.json {
+            let object = json::Object::new()
+                .string("user", user.as_str())
+                .number("left", left as u64)
+                .number("total", total as u64);
+            println!("{}", object.finish());
+        } else {
+            println!(
+                "'{user}' has {left} of {total} recovery codes left. 'totpctl recovery-codes \
+                 {user} --regenerate' replaces them all."
+            );
+        }
         ctx.audit_self("recovery-codes", &user, "");
         return Ok(());
     }
@@ -53,7 +61,14 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
     })?;
     drop(lock);
     ctx.audit_self("recovery-codes", &user, "regenerate=yes");
-    println!("New recovery codes for '{user}'; the old ones no longer work.");
-    super::print_recovery_codes(&codes);
+    if ctx.json {
+        println!(
+            "{}",
+            super::recovery_codes_json(&user, None, &codes).as_str()
+        );
+    } else {
+        println!("New recovery codes for '{user}'; the old ones no longer work.");
+        super::print_recovery_codes(super::Out::Stdout, &codes);
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@ use crate::audit;
 use crate::cli::{OwnUserArgs, UserArgs};
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
+use crate::json;
 use totp_core::record::Status;
 
 /// Root removes any enrollment. A self-service caller removes their own; an
@@ -43,6 +44,13 @@ pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
         }
         drop(lock);
     }
+    if ctx.json {
+        let object = json::Object::new()
+            .string("user", user.as_str())
+            .string("status", "not_enrolled");
+        println!("{}", object.finish());
+        return Ok(());
+    }
     println!(
         "Two-factor login is disabled for '{user}': the record and the login state are removed. \
          Logins now follow the policy for users who are not enrolled."
@@ -62,6 +70,14 @@ pub fn reset(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
         user.as_str(),
         if existed { "" } else { "note=no-record" },
     );
+    if ctx.json {
+        let object = json::Object::new()
+            .string("user", user.as_str())
+            .boolean("reset", true)
+            .boolean("had_record", existed);
+        println!("{}", object.finish());
+        return Ok(());
+    }
     if existed {
         println!(
             "'{user}' is reset: the enrollment, recovery codes, failures and lockout are removed."

@@ -6,6 +6,7 @@ use crate::audit;
 use crate::cli::{SelfServiceAction, SelfServiceArgs};
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
+use crate::json;
 use crate::privilege;
 use nix::unistd::Group;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -21,17 +22,22 @@ pub fn run(inv: &Invocation, args: &SelfServiceArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("self-service", inv)?;
     let group = ctx.config.enroll.self_service_group.clone();
     let binary = args.binary.as_path();
+    // With --json, enable and disable print the status after the change.
+    let quiet = ctx.json;
     match args.action {
-        SelfServiceAction::Enable => enable(&group, binary),
-        SelfServiceAction::Disable => disable(binary),
-        SelfServiceAction::Status => {
-            status(&group, binary);
-            Ok(())
-        }
+        SelfServiceAction::Enable => enable(&group, binary, quiet)?,
+        SelfServiceAction::Disable => disable(binary, quiet)?,
+        SelfServiceAction::Status => {}
     }
+    if ctx.json {
+        println!("{}", Status::read(&group, binary).json());
+    } else if args.action == SelfServiceAction::Status {
+        print!("{}", Status::read(&group, binary).text());
+    }
+    Ok(())
 }
 
-fn enable(group: &str, binary: &Path) -> Result<(), CliError> {
+fn enable(group: &str, binary: &Path, quiet: bool) -> Result<(), CliError> {
     if !binary.is_file() {
         return Err(CliError::Tool(format!(
             "{} is not a file; nothing was changed. Give the installed totpctl with --binary.",
@@ -64,6 +70,9 @@ fn enable(group: &str, binary: &Path) -> Result<(), CliError> {
         "-",
         &format!("group={group} binary={}", binary.display()),
     );
+    if quiet {
+        return Ok(());
+    }
     if created {
         println!("Created the system group '{group}'.");
     }
@@ -90,7 +99,7 @@ fn add_override(group: &str, binary: &Path) -> Result<(), CliError> {
     )
 }
 
-fn disable(binary: &Path) -> Result<(), CliError> {
+fn disable(binary: &Path, quiet: bool) -> Result<(), CliError> {
     if listed(binary)?.is_some() {
         tool(STATOVERRIDE, &["--remove", &binary.to_string_lossy()])?;
     }
@@ -105,6 +114,9 @@ fn disable(binary: &Path) -> Result<(), CliError> {
         "-",
         &format!("binary={}", binary.display()),
     );
+    if quiet {
+        return Ok(());
+    }
     println!(
         "Self-service is off: {} is mode 0755 root:root again, and only root can enroll users. \
          The group is left in place.",
@@ -113,36 +125,102 @@ fn disable(binary: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn status(group: &str, binary: &Path) {
-    let on = listed(binary).ok().flatten();
-    let file = match std::fs::metadata(binary) {
-        Ok(m) => format!(
-            "mode {:04o}, uid {}, gid {}",
-            m.mode() & 0o7777,
-            m.uid(),
-            m.gid()
-        ),
-        Err(e) => e.to_string(),
-    };
-    println!(
-        "self-service:    {}",
-        if on.is_some() { "on" } else { "off" }
-    );
-    println!("binary:          {} ({file})", binary.display());
-    println!("statoverride:    {}", on.as_deref().unwrap_or("none"));
-    match Group::from_name(group) {
-        Ok(Some(g)) => println!(
-            "group:           {group} (gid {}; listed members: {})",
-            g.gid,
-            if g.mem.is_empty() {
-                "none".to_owned()
-            } else {
-                g.mem.join(", ")
-            }
-        ),
-        _ => println!("group:           {group} (does not exist)"),
+/// What `self-service status` shows.
+struct Status<'a> {
+    group: &'a str,
+    binary: &'a Path,
+    /// The dpkg-statoverride line for the binary: self-service is on.
+    statoverride: Option<String>,
+    /// Mode, uid and gid of the binary, or why they cannot be read.
+    file: Result<(u32, u32, u32), String>,
+    /// The group's gid and listed members, if it exists.
+    group_entry: Option<(u32, Vec<String>)>,
+}
+
+impl<'a> Status<'a> {
+    fn read(group: &'a str, binary: &'a Path) -> Self {
+        Self {
+            group,
+            binary,
+            statoverride: listed(binary).ok().flatten(),
+            file: std::fs::metadata(binary)
+                .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+                .map_err(|e| e.to_string()),
+            group_entry: match Group::from_name(group) {
+                Ok(Some(g)) => Some((g.gid.as_raw(), g.mem)),
+                _ => None,
+            },
+        }
     }
-    println!("config:          {}", privilege::CONFIG_PATH);
+
+    fn text(&self) -> String {
+        let group = self.group;
+        let file = match &self.file {
+            Ok((mode, uid, gid)) => format!("mode {mode:04o}, uid {uid}, gid {gid}"),
+            Err(e) => e.clone(),
+        };
+        let mut out = format!(
+            "self-service:    {}\n",
+            if self.statoverride.is_some() {
+                "on"
+            } else {
+                "off"
+            }
+        );
+        out.push_str(&format!(
+            "binary:          {} ({file})\n",
+            self.binary.display()
+        ));
+        out.push_str(&format!(
+            "statoverride:    {}\n",
+            self.statoverride.as_deref().unwrap_or("none")
+        ));
+        match &self.group_entry {
+            Some((gid, members)) => out.push_str(&format!(
+                "group:           {group} (gid {gid}; listed members: {})\n",
+                if members.is_empty() {
+                    "none".to_owned()
+                } else {
+                    members.join(", ")
+                }
+            )),
+            None => out.push_str(&format!("group:           {group} (does not exist)\n")),
+        }
+        out.push_str(&format!("config:          {}\n", privilege::CONFIG_PATH));
+        out
+    }
+
+    /// `{"enabled":...,"group":...,"config":...,"binary":...,...}`: the
+    /// same facts as [`Status::text`], one field each.
+    fn json(&self) -> String {
+        let (mode, uid, gid, error) = match &self.file {
+            Ok((mode, uid, gid)) => (
+                Some(format!("{mode:04o}")),
+                Some(u64::from(*uid)),
+                Some(u64::from(*gid)),
+                None,
+            ),
+            Err(e) => (None, None, None, Some(e.as_str())),
+        };
+        let (group_gid, members) = match &self.group_entry {
+            Some((gid, members)) => (Some(u64::from(*gid)), members.as_slice()),
+            None => (None, &[][..]),
+        };
+        json::Object::new()
+            .boolean("enabled", self.statoverride.is_some())
+            .string("group", self.group)
+            .string("config", privilege::CONFIG_PATH)
+            .string("binary", &self.binary.to_string_lossy())
+            .opt_string("binary_mode", mode.as_deref())
+            .opt_number("binary_uid", uid)
+            .opt_number("binary_gid", gid)
+            .opt_string("binary_error", error)
+            .opt_string("statoverride", self.statoverride.as_deref())
+            .boolean("group_exists", self.group_entry.is_some())
+            .opt_number("group_gid", group_gid)
+            .strings("group_members", members.iter().map(String::as_str))
+            .finish()
+    }
 }
 
 /// The override for `binary`, as `dpkg-statoverride --list` prints it.

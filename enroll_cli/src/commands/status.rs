@@ -18,7 +18,7 @@ pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
     let user = ctx.target("status", args.user.as_deref())?;
     let report = Report::read(&ctx, &user)?;
     ctx.audit_self("status", &user, "");
-    if args.json {
+    if ctx.json {
         println!("{}", report.json());
     } else {
         print!("{}", report.text());
@@ -123,6 +123,7 @@ impl Report {
         let p = record.params;
         object
             .string("status", &record.status.to_string())
+            .string("type", "totp")
             .string("algorithm", &p.algorithm.to_string())
             .number("digits", u64::from(p.digits))
             .number("period", p.period)

@@ -4,6 +4,7 @@ use crate::audit;
 use crate::cli::UserArgs;
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
+use crate::json;
 use totp_core::throttle::{self, Lockout};
 use totp_core::time::{format_utc, now_unix};
 
@@ -28,6 +29,15 @@ pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
             if was_locked.is_some() { "yes" } else { "no" }
         ),
     );
+    if ctx.json {
+        let object = json::Object::new()
+            .string("user", user.as_str())
+            .boolean("unlocked", true)
+            .boolean("was_locked", was_locked.is_some())
+            .number("failures", u64::from(failures));
+        println!("{}", object.finish());
+        return Ok(());
+    }
     match was_locked {
         Some(Lockout::Until(until)) => println!(
             "'{user}' is unlocked (was locked until {}, after {failures} failures).",
