@@ -41,7 +41,7 @@ parent=$(dirname "$top")
 # dpkg-buildpackage writes its results next to the source tree; remove
 # stale ones so that what lands in dist/ is from this build.
 rm -f "$parent"/libpam-totp_"$version"_* "$parent"/libpam-totp-dbgsym_"$version"_* \
-	"$parent"/pam-totp_"$version"_*
+	"$parent"/cockpit-totp_"$version"_* "$parent"/pam-totp_"$version"_*
 
 log "dpkg-buildpackage -us -uc -b ($version, $arch)"
 dpkg-buildpackage -us -uc -b
@@ -50,7 +50,7 @@ dpkg-buildpackage -us -uc -b
 mkdir -p dist
 # Nothing in dist/ belongs in git.
 printf '*\n' > dist/.gitignore
-rm -f dist/libpam-totp_* dist/libpam-totp-dbgsym_* dist/pam-totp_*
+rm -f dist/libpam-totp_* dist/libpam-totp-dbgsym_* dist/cockpit-totp_* dist/pam-totp_*
 files=$(awk '/^Files:/ {f=1; next} /^[^ ]/ {f=0} f {print $5}' "$parent/$changes")
 [ -n "$files" ] || die "$changes lists no files"
 for f in $files; do

@@ -49,6 +49,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 deb=$(find dist -maxdepth 1 -name "libpam-totp_*.deb" 2>/dev/null | sort -V | tail -n 1 || true)
 [ -n "$deb" ] || die "no dist/libpam-totp_*.deb: run scripts/build-deb.sh first"
+cockpit_deb=$(find dist -maxdepth 1 -name "cockpit-totp_*.deb" 2>/dev/null | sort -V | tail -n 1 || true)
+[ -n "$cockpit_deb" ] || die "no dist/cockpit-totp_*.deb: run scripts/build-deb.sh first"
 
 need=""
 command -v pamtester >/dev/null || need="$need pamtester"
@@ -63,15 +65,15 @@ fi
 # True while dpkg knows the package in any state short of purged.
 installed() {
 	local s
-	s=$(dpkg-query -W -f='${db:Status-Status}' libpam-totp 2>/dev/null || true)
+	s=$(dpkg-query -W -f='${db:Status-Status}' "${1:-libpam-totp}" 2>/dev/null || true)
 	[ -n "$s" ] && [ "$s" != not-installed ]
 }
 
 # A run that died half-way (killed, so no trap ran) may have left the
-# package behind, with a setuid totpctl; start clean, and say so.
-if installed; then
-	log "purging a libpam-totp left installed before this run"
-	apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
+# packages behind, with a setuid totpctl; start clean, and say so.
+if installed cockpit-totp || installed; then
+	log "purging cockpit-totp and libpam-totp left installed before this run"
+	apt-get -o DPkg::Lock::Timeout=600 purge -y -qq cockpit-totp libpam-totp >/dev/null
 fi
 if dpkg-statoverride --list /usr/bin/totpctl >/dev/null 2>&1; then
 	log "removing a dpkg-statoverride for /usr/bin/totpctl left before this run"
@@ -87,6 +89,10 @@ cleanup() {
 	local rc=$?
 	set +e
 	rm -f "$service_file"
+	if installed cockpit-totp; then
+		log "cleanup: purging cockpit-totp"
+		apt-get -o DPkg::Lock::Timeout=600 purge -y -qq cockpit-totp >/dev/null 2>&1
+	fi
 	if installed; then
 		log "cleanup: purging libpam-totp"
 		apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null 2>&1
@@ -122,6 +128,27 @@ check "pam-auth-update profile installed" test -f /usr/share/pam-configs/totp
 check "users dir created 0700 root" dir_is_private /etc/pam_totp/users
 check "state dir created 0700 root" dir_is_private /var/lib/pam_totp
 check "profile not enabled by default" common_unchanged
+
+# --- the Cockpit page ------------------------------------------------
+cockpit_files="manifest.json index.html totp.js totp.css"
+cockpit_installed() {
+	local f
+	for f in $cockpit_files; do
+		[ "$(stat -c '%a %U:%G' "/usr/share/cockpit/totp/$f" 2>/dev/null)" = "644 root:root" ] || return 1
+	done
+}
+log "installing $cockpit_deb"
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq "./$cockpit_deb" >/dev/null
+check "cockpit-totp installs" installed cockpit-totp
+check "cockpit-totp installs its page, 0644 root" cockpit_installed
+check "cockpit-totp's page is the tree's" bash -c 'for f in '"$cockpit_files"'; do cmp -s "cockpit/$f" "/usr/share/cockpit/totp/$f" || exit 1; done'
+check "cockpit-totp depends on this libpam-totp and cockpit-bridge" bash -c \
+	"dpkg-query -W -f='\${Depends}' cockpit-totp | grep -q 'cockpit-bridge (>= 287)' && dpkg-query -W -f='\${Depends}' cockpit-totp | grep -q \"libpam-totp (>= \$(dpkg-query -W -f='\${Version}' libpam-totp))\""
+apt-get -o DPkg::Lock::Timeout=600 remove -y -qq cockpit-totp >/dev/null
+check "cockpit-totp removes cleanly" test ! -e /usr/share/cockpit/totp
+check "libpam-totp stays when cockpit-totp goes" installed
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq "./$cockpit_deb" >/dev/null
+check "cockpit-totp installs again" cockpit_installed
 
 # --- enable ----------------------------------------------------------
 pam-auth-update --enable totp
@@ -180,7 +207,9 @@ check "self-service enabled again before purge" self_service_on
 rm -f "$service_file"
 pam-auth-update --disable totp
 check "pam-auth-update --disable removes pam_totp from common-auth" bash -c '! grep -Eq "^[^#]*pam_totp\.so" /etc/pam.d/common-auth'
-apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 purge -y -qq cockpit-totp libpam-totp >/dev/null
+check "cockpit-totp purged" bash -c "! dpkg-query -W -f='\${Status}' cockpit-totp 2>/dev/null | grep -q installed"
+check "/usr/share/cockpit/totp removed" test ! -e /usr/share/cockpit/totp
 check "package purged" bash -c "! dpkg-query -W -f='\${Status}' libpam-totp 2>/dev/null | grep -q installed"
 check "/etc/pam.d/common-* identical to before" common_unchanged
 check "/etc/pam_totp removed on purge" test ! -e /etc/pam_totp
