@@ -15,8 +15,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
-use support::json::{base64_decode, parse_output, Value};
-use support::{oathtool, secret_of, zbarimg, Env, Run, TestUser, TOTPCTL};
+use support::json::{assert_error, base64_decode, parse_output, Value};
+use support::{oathtool, secret_of, wrong_code, zbarimg, Env, Run, TestUser, TOTPCTL};
 
 /// Success: exit 0, exactly one JSON document on stdout, nothing on stderr.
 fn ok(run: &Run) -> Value {
@@ -29,18 +29,6 @@ fn ok(run: &Run) -> Value {
 fn ok_any_stderr(run: &Run) -> Value {
     assert_eq!(run.code, Some(0), "{run:?}");
     parse_output(&run.stdout)
-}
-
-/// The error document, exactly; the same message on stderr as without --json.
-fn assert_error(run: &Run, exit: i32, code: &str, message: &str) {
-    let expected = format!(
-        "{{\"error\":{{\"code\":\"{code}\",\"message\":{}}}}}\n",
-        Value::String(message.into()).write()
-    );
-    assert_eq!(run.stdout, expected, "{run:?}");
-    parse_output(&run.stdout);
-    assert_eq!(run.stderr, format!("totpctl: {message}\n"), "{run:?}");
-    assert_eq!(run.code, Some(exit), "{run:?}");
 }
 
 /// A clap usage error: exit 2, code `usage`, clap's own text on stderr and
@@ -64,20 +52,6 @@ fn masked(value: &Value, keys: &[&str]) -> String {
         value.mask(key, &format!("<{key}>"));
     }
     value.write()
-}
-
-/// A well-formed code that is wrong now for `secret`: none of the codes of
-/// the steps around now (the window, with a margin for a step change).
-fn wrong_code(secret: &str) -> String {
-    let now = support::now();
-    let near: Vec<String> = (0..5)
-        .map(|i| oathtool(secret, "SHA1", 6, 30, now + i * 30 - 60))
-        .collect();
-    ["000000", "111111", "222222", "333333", "444444", "555555"]
-        .into_iter()
-        .find(|c| !near.iter().any(|n| n == c))
-        .unwrap()
-        .to_owned()
 }
 
 /// Enroll `user` with --json and check everything about the answer: the

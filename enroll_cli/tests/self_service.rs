@@ -24,6 +24,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::json::{assert_error, base64_decode, parse_output};
 use support::{oathtool, run_piped, secret_of, Env, Run, TestUser, TOTPCTL};
 
 const GROUP: &str = "pamtotp-ssg";
@@ -615,6 +616,20 @@ fn self_service_mode() {
     assert_eq!(record(ALICE), None);
     assert_eq!(record(BOB).unwrap(), bob_record);
 
+    // --- the same as the Cockpit page runs it: --json, codes on stdin
+    json_as_the_user(
+        &alice,
+        &bob,
+        &Copies {
+            totpctl: &totpctl,
+            not_setuid: &not_setuid,
+            open_to_all: &open_to_all,
+            setuid_bob: &setuid_bob,
+        },
+    );
+    assert_eq!(record(ALICE), None);
+    assert_eq!(record(BOB).unwrap(), bob_record);
+
     // --- LD_PRELOAD, a hostile PATH and IFS: the same behaviour
     let evil = build_preload(&env);
     let marker = alice.home.join("preloaded");
@@ -674,6 +689,302 @@ fn self_service_mode() {
 
     drop((alice, bob, group, copies));
     let _ = fs::remove_dir_all(sandbox());
+}
+
+/// The test installs of [`self_service_mode`].
+struct Copies<'a> {
+    /// 4754 root:GROUP, as self-service installs it.
+    totpctl: &'a Path,
+    /// 0755 root:root: self-service off.
+    not_setuid: &'a Path,
+    /// 4755: runs for bob, who is not in the group.
+    open_to_all: &'a Path,
+    /// Setuid to bob instead of root.
+    setuid_bob: &'a Path,
+}
+
+/// What the Cockpit page does for a user on their own account, with
+/// `--json`: every answer one JSON document with a stable error code,
+/// every code and proof on standard input, never in argv, and no .jpg
+/// written. Alice starts with no enrollment and ends with none.
+fn json_as_the_user(alice: &TestUser, bob: &TestUser, copies: &Copies<'_>) {
+    let bin = copies.totpctl;
+    // Every run goes through here: no code or secret is ever an argument.
+    let mut secrets: Vec<String> = Vec::new();
+    let run = |user: &TestUser, bin: &Path, args: &[&str], input: &str, secrets: &[String]| {
+        for secret in secrets {
+            assert!(
+                !args.iter().any(|a| a.contains(secret.as_str())),
+                "{args:?} holds a code or secret"
+            );
+        }
+        as_user(user, bin, args, &[], input)
+    };
+
+    // Refusals, each with its code. The first two fail in the setuid
+    // start, before the command line is parsed.
+    let (bob_uid, _) = bob.uid_gid();
+    assert_error(
+        &run(
+            alice,
+            copies.setuid_bob,
+            &["status", "--json"],
+            "",
+            &secrets,
+        ),
+        1,
+        "setuid_wrong_owner",
+        &format!(
+            "totpctl runs with effective uid {bob_uid} instead of root: it is installed setuid \
+             to the wrong owner, and refuses to run. Ask an administrator to run 'totpctl \
+             self-service enable' again."
+        ),
+    );
+    assert_error(
+        &as_user_with(
+            alice,
+            &["--no-new-privs"],
+            bin,
+            &["status", "--json"],
+            &[],
+            "",
+        ),
+        1,
+        "setuid_ignored",
+        "totpctl is installed for self-service (setuid root), but this process has \
+         no_new_privs set (by a sandbox, a container or systemd's NoNewPrivileges=), so the \
+         kernel did not grant it root. Run it from an ordinary login shell, or ask an \
+         administrator.",
+    );
+    assert_error(
+        &run(
+            alice,
+            copies.not_setuid,
+            &["status", "--json"],
+            "",
+            &secrets,
+        ),
+        1,
+        "not_root",
+        "'totpctl status' must be run as root: the user records and login state are readable \
+         and writable only by root, and self-service is not enabled on this system. Run it \
+         again with sudo, or ask an administrator to set up two-factor login for you.",
+    );
+    assert_error(
+        &run(bob, copies.open_to_all, &["status", "--json"], "", &secrets),
+        1,
+        "not_member",
+        "you may not manage two-factor login yourself on this system. Ask an administrator to \
+         set it up for you.",
+    );
+    assert_error(
+        &run(alice, bin, &["status", BOB, "--json"], "", &secrets),
+        1,
+        "other_user",
+        &format!(
+            "you can manage only your own two-factor login ('{ALICE}'), not '{BOB}'; the \
+             attempt is logged and nothing was changed."
+        ),
+    );
+    assert_error(
+        &run(alice, bin, &["list", "--json"], "", &secrets),
+        1,
+        "admin_only",
+        "'totpctl list' is for administrators only; the attempt is logged. Ask an administrator.",
+    );
+
+    // Status, then enroll: the URI, the key and the JPEG in the JSON, and
+    // no file anywhere.
+    let r = run(alice, bin, &["status", "--json"], "", &secrets);
+    assert_run(
+        &r,
+        0,
+        &format!("{{\"user\":\"{ALICE}\",\"status\":\"not_enrolled\"}}\n"),
+        "",
+    );
+    let home_before = list_dir(&alice.home);
+    let r = run(alice, bin, &["enroll", "--json"], "", &secrets);
+    assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+    let enrolled = parse_output(&r.stdout);
+    let mut shape = enrolled.clone();
+    for key in ["uri", "key", "qr_jpeg_base64"] {
+        shape.mask(key, &format!("<{key}>"));
+    }
+    assert_eq!(
+        shape.write(),
+        format!(
+            "{{\"user\":\"{ALICE}\",\"status\":\"pending\",\"algorithm\":\"SHA1\",\
+             \"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"uri\":\"<uri>\",\
+             \"key\":\"<key>\",\"qr_jpeg_base64\":\"<qr_jpeg_base64>\"}}"
+        )
+    );
+    let uri = enrolled.str("uri").to_owned();
+    let secret = secret_of(&uri);
+    assert_eq!(enrolled.str("key").replace(' ', ""), secret);
+    let decoded = sandbox().join("alice-json.jpg");
+    fs::write(&decoded, base64_decode(enrolled.str("qr_jpeg_base64"))).unwrap();
+    assert_eq!(support::zbarimg(&decoded), uri);
+    fs::remove_file(&decoded).unwrap();
+    assert_eq!(
+        list_dir(&alice.home),
+        home_before,
+        "enroll --json wrote a file"
+    );
+    secrets.push(secret.clone());
+
+    // Activate: a wrong code leaves it pending, the right one activates.
+    let wrong = support::wrong_code(&secret);
+    secrets.push(wrong.clone());
+    let pending = record(ALICE).unwrap();
+    assert_error(
+        &run(
+            alice,
+            bin,
+            &["activate", "--json"],
+            &format!("{wrong}\n"),
+            &secrets,
+        ),
+        1,
+        "wrong_code",
+        &format!(
+            "the code was not accepted (wrong code); '{ALICE}' stays pending. Check that the \
+             phone's clock is right and that the app entry is the new one. Then run 'totpctl \
+             activate {ALICE}'."
+        ),
+    );
+    assert_eq!(record(ALICE).unwrap(), pending);
+    let now = support::now();
+    let code = oathtool(&secret, "SHA1", 6, 30, now);
+    secrets.push(code.clone());
+    let r = run(
+        alice,
+        bin,
+        &["activate", "--json"],
+        &format!("{code}\n"),
+        &secrets,
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+    let activated = parse_output(&r.stdout);
+    let recovery = activated.strings("recovery_codes");
+    assert_eq!(recovery.len(), 10);
+    let mut shape = activated.clone();
+    shape.mask("recovery_codes", "<code>");
+    assert_eq!(
+        shape.write(),
+        format!(
+            "{{\"user\":\"{ALICE}\",\"status\":\"active\",\"recovery_codes\":[{}]}}",
+            ["\"<code>\""; 10].join(",")
+        )
+    );
+    secrets.extend(recovery.iter().cloned());
+    let r = run(alice, bin, &["status", "--json"], "", &secrets);
+    assert!(
+        r.stdout.starts_with(&format!(
+            "{{\"user\":\"{ALICE}\",\"status\":\"active\",\"type\":\"totp\",\""
+        )),
+        "{r:?}"
+    );
+    let r = run(alice, bin, &["recovery-codes", "--json"], "", &secrets);
+    assert_run(
+        &r,
+        0,
+        &format!("{{\"user\":\"{ALICE}\",\"left\":10,\"total\":10}}\n"),
+        "",
+    );
+
+    // Changing the active enrollment needs a proof on stdin.
+    let active = record(ALICE).unwrap();
+    let refused = |why: &str| {
+        format!(
+            "'{ALICE}' has an active enrollment, and changing it needs a current code from the \
+             app or an unused recovery code: {why}; nothing was changed."
+        )
+    };
+    assert_error(
+        &run(
+            alice,
+            bin,
+            &["disable", "--json"],
+            &format!("{wrong}\n"),
+            &secrets,
+        ),
+        1,
+        "proof_failed",
+        &refused("wrong code"),
+    );
+    assert_error(
+        &run(
+            alice,
+            bin,
+            &["disable", "--json"],
+            &format!("{code}\n"),
+            &secrets,
+        ),
+        1,
+        "proof_failed",
+        &refused("code already used"),
+    );
+    assert_error(
+        &run(alice, bin, &["disable", "--json"], "", &secrets),
+        1,
+        "no_code",
+        &refused("empty code"),
+    );
+    assert_error(
+        &run(
+            alice,
+            bin,
+            &["enroll", "--force", "--json"],
+            &format!("{wrong}\n"),
+            &secrets,
+        ),
+        1,
+        "proof_failed",
+        &refused("wrong code"),
+    );
+    assert_eq!(record(ALICE).unwrap(), active);
+    assert_eq!(list_dir(&alice.home), home_before);
+
+    // A recovery code renews the set; the next code from the app disables.
+    let r = run(
+        alice,
+        bin,
+        &["recovery-codes", "--regenerate", "--json"],
+        &format!("{}\n", recovery[0]),
+        &secrets,
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (Some(0), ""), "{r:?}");
+    let renewed = parse_output(&r.stdout);
+    assert_eq!(renewed.strings("recovery_codes").len(), 10);
+    assert!(r
+        .stdout
+        .starts_with(&format!("{{\"user\":\"{ALICE}\",\"recovery_codes\":[\"")));
+    let next = oathtool(&secret, "SHA1", 6, 30, now + 30);
+    secrets.push(next.clone());
+    let r = run(
+        alice,
+        bin,
+        &["disable", "--json"],
+        &format!("{next}\n"),
+        &secrets,
+    );
+    assert_run(
+        &r,
+        0,
+        &format!("{{\"user\":\"{ALICE}\",\"status\":\"not_enrolled\"}}\n"),
+        "",
+    );
+    assert_eq!(list_dir(&alice.home), home_before);
+}
+
+/// The names in `dir`, sorted.
+fn list_dir(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Every record, state and lock file in the sandbox store, for `users`,
@@ -991,4 +1302,55 @@ fn enable_and_disable_with_dpkg_statoverride() {
         (0o755, 0, 0)
     );
     assert!(!listed_after.status.success());
+
+    // The same with --json: enable and disable print the status after the
+    // change, as one object.
+    let status = |run: &Run| {
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let mut value = parse_output(&run.stdout);
+        if value.get("group_gid") != Some(&support::json::Value::Null) {
+            value.mask("group_gid", "<gid>");
+        }
+        value.mask("binary_gid", "<gid>");
+        value.write()
+    };
+    let config =
+        support::json::Value::String(enroll_cli::privilege::CONFIG_PATH.to_owned()).write();
+    let object = |enabled: bool, mode: &str, override_line: &str, group_exists: bool| {
+        format!(
+            "{{\"enabled\":{enabled},\"group\":\"{group}\",\"config\":{config},\
+             \"binary\":\"{binary}\",\"binary_mode\":\"{mode}\",\"binary_uid\":0,\
+             \"binary_gid\":\"<gid>\",\"binary_error\":null,\"statoverride\":{override_line},\
+             \"group_exists\":{group_exists},\"group_gid\":{},\"group_members\":[]}}",
+            if group_exists { "\"<gid>\"" } else { "null" }
+        )
+    };
+    let off_no_group = env.run(&["self-service", "status", "--binary", &binary, "--json"]);
+    let on = env.run(&["self-service", "enable", "--binary", &binary, "--json"]);
+    let on_status = env.run(&["self-service", "status", "--binary", &binary, "--json"]);
+    let off = env.run(&["self-service", "disable", "--binary", &binary, "--json"]);
+    cleanup();
+    assert_eq!(status(&off_no_group), object(false, "0755", "null", false));
+    let line = format!("\"root {group} 4754 {binary}\"");
+    assert_eq!(status(&on), object(true, "4754", &line, true));
+    assert_eq!(on_status.stdout, on.stdout);
+    assert_eq!(status(&off), object(false, "0755", "null", true));
+    let missing = copies.dir.join("missing");
+    let run = env.run(&[
+        "self-service",
+        "status",
+        "--binary",
+        missing.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        parse_output(&run.stdout).write(),
+        format!(
+            "{{\"enabled\":false,\"group\":\"{group}\",\"config\":{config},\
+             \"binary\":\"{}\",\"binary_mode\":null,\"binary_uid\":null,\"binary_gid\":null,\
+             \"binary_error\":\"No such file or directory (os error 2)\",\"statoverride\":null,\
+             \"group_exists\":false,\"group_gid\":null,\"group_members\":[]}}",
+            missing.display()
+        )
+    );
 }

@@ -3,6 +3,7 @@
 //! form (so that the exact bytes are compared), and mask the values that
 //! change from run to run (times, secrets, codes) for snapshots.
 
+use super::Run;
 use std::fmt::Write;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -298,4 +299,17 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&n.to_be_bytes()[1..4 - pad]);
     }
     out
+}
+
+/// A failure under `--json`: exactly the error document on stdout, the same
+/// message on stderr as without --json, and the exit status.
+pub fn assert_error(run: &Run, exit: i32, code: &str, message: &str) {
+    let expected = format!(
+        "{{\"error\":{{\"code\":\"{code}\",\"message\":{}}}}}\n",
+        Value::String(message.into()).write()
+    );
+    assert_eq!(run.stdout, expected, "{run:?}");
+    parse_output(&run.stdout);
+    assert_eq!(run.stderr, format!("totpctl: {message}\n"), "{run:?}");
+    assert_eq!(run.code, Some(exit), "{run:?}");
 }

@@ -275,6 +275,21 @@ pub fn oathtool(secret: &str, algorithm: &str, digits: u8, period: u64, time: u6
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// A well-formed SHA1/6/30 code that is wrong now for `secret`: none of the
+/// codes of the steps around now (the window, with a margin for a step
+/// change while the test runs).
+pub fn wrong_code(secret: &str) -> String {
+    let now = now();
+    let near: Vec<String> = (0..5)
+        .map(|i| oathtool(secret, "SHA1", 6, 30, now + i * 30 - 60))
+        .collect();
+    ["000000", "111111", "222222", "333333", "444444", "555555"]
+        .into_iter()
+        .find(|c| !near.iter().any(|n| n == c))
+        .unwrap()
+        .to_owned()
+}
+
 /// Decode the single QR code in `image` with zbarimg.
 pub fn zbarimg(image: &Path) -> String {
     let out = match Command::new("zbarimg")
