@@ -1137,6 +1137,17 @@ fn limits_and_signals_do_not_survive_the_setuid_start(alice: &TestUser, totpctl:
         status_number(ALICE, "locked_until").is_some(),
         "no lockout after {failures} failures"
     );
+    // Locked out, a proof is not even compared: with --json, `locked_out`.
+    let run = as_user(alice, totpctl, &["disable", "--json"], &[], "000000\n");
+    let value = parse_output(&run.stdout);
+    let error = value.get("error").unwrap();
+    assert_eq!(error.str("code"), "locked_out", "{run:?}");
+    assert!(
+        error.str("message").ends_with("; nothing was changed."),
+        "{run:?}"
+    );
+    assert_eq!(run.stderr, format!("totpctl: {}\n", error.str("message")));
+    assert_eq!(run.code, Some(1));
     assert!(record(ALICE).unwrap().starts_with(b"version = 1"));
     assert_root_owned(&[ALICE]);
 }
