@@ -285,7 +285,8 @@ impl UserLock<'_> {
             .map_err(|e| StoreError::Write(path, e))
     }
 
-    /// Remove the record and the state. Returns whether a record existed.
+    /// Remove the record and the state (and the state's standing spare, which
+    /// holds an older state). Returns whether a record existed.
     pub fn remove_all(&self) -> Result<bool, StoreError> {
         let record = self.store.record_path(&self.user);
         let existed = match self.store.users() {
@@ -296,10 +297,14 @@ impl UserLock<'_> {
             Err(e) => return Err(e),
         };
         let state = self.store.state_path(&self.user);
-        self.store
-            .state()?
-            .remove(&state_name(&self.user), false)
-            .map_err(|e| StoreError::Write(state, e))?;
+        let dir = self.store.state()?;
+        for name in [
+            state_name(&self.user),
+            fsio::temp_name(&state_name(&self.user)),
+        ] {
+            dir.remove(&name, false)
+                .map_err(|e| StoreError::Write(state.clone(), e))?;
+        }
         Ok(existed)
     }
 }
