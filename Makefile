@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all build demo test test-cargo test-fuzz test-package lint deb bench clean
+.PHONY: all build demo test test-cargo test-fuzz test-package test-browser lint deb bench clean
 
 all: build
 
@@ -22,9 +22,9 @@ demo:
 	scripts/demo.sh
 
 # Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, a
-# short run of every fuzz target, then the package cycle (build, install,
-# pam-auth-update, login, purge).
-test: test-cargo test-fuzz test-package
+# short run of every fuzz target, the package cycle (build, install,
+# pam-auth-update, login, purge), and the Cockpit page in a real browser.
+test: test-cargo test-fuzz test-package test-browser
 
 test-cargo:
 	scripts/deps.sh test
@@ -38,6 +38,9 @@ test-fuzz:
 
 test-package: deb
 	scripts/package-test.sh
+
+test-browser: deb
+	scripts/browser-test.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -42,13 +42,16 @@
                     error = JSON.parse(out).error;
                 } catch (e) { /* not JSON: totpctl could not be run */ }
                 if (!error) {
-                    const missing = ex && ex.problem === "not-found";
-                    error = {
-                        code: (ex && ex.problem) || "internal",
-                        message: missing
-                            ? "totpctl is not installed (package libpam-totp)."
-                            : (ex && ex.message) || String(ex),
-                    };
+                    const problem = ex && ex.problem;
+                    if (problem === "not-found") {
+                        error = { code: "not_installed", message: "totpctl is not installed (package libpam-totp)." };
+                    } else if (!asAdmin && (problem === "access-denied" || problem === "not-permitted")) {
+                        // In self-service mode totpctl is 4754 root:totp-users:
+                        // someone outside the group cannot even run it.
+                        error = { code: "not_member", message: "Your account may not set up two-factor login itself." };
+                    } else {
+                        error = { code: problem || "internal", message: (ex && ex.message) || String(ex) };
+                    }
                 }
                 reject(error);
             });
@@ -63,6 +66,7 @@
         box.className = "alert alert-" + (kind || "danger");
         $("alert-text").textContent = message;
         box.hidden = false;
+        box.scrollIntoView({ block: "nearest" });
     }
 
     function clearAlert() {
@@ -142,7 +146,8 @@
             fact("Failed attempts", String(s.failures) +
                  (s.failures_since_success > s.failures ? ` (${s.failures_since_success} since the last good code)` : ""));
             fact("Locked", lockText(s));
-            fact("Recovery codes left", `${s.recovery_codes_left} of ${s.recovery_codes_total}`);
+            if (s.status === "active")
+                fact("Recovery codes left", `${s.recovery_codes_left} of ${s.recovery_codes_total}`);
         }
         const note = $("lockout-note");
         note.hidden = !(s.locked_until || s.locked_until_unlock);
@@ -340,14 +345,18 @@
             totpctl(mineArgs("enroll").concat(mineViaAdmin ? ["--force"] : []), { asAdmin: mineViaAdmin })
                     .then(e => { showEnrollment(e, mineViaAdmin); return refreshMine() })));
 
+        /* A proof counts like a login attempt (failures, lockout): show the
+         * status as it is afterwards, whatever the outcome. */
+        const afterProof = () => { $("proof").value = ""; return refreshMine() };
+
         $("replace").addEventListener("click", event => {
             const proof = proofValue();
             if (proof === null)
                 return;
             act(event.target, () =>
                 totpctl(mineArgs("enroll").concat(["--force"]), { input: proof, asAdmin: mineViaAdmin })
-                        .then(e => { $("proof").value = ""; showEnrollment(e, mineViaAdmin); return refreshMine() }))
-                    .finally(() => { $("proof").value = "" });
+                        .then(e => showEnrollment(e, mineViaAdmin)))
+                    .finally(afterProof);
         });
 
         $("new-recovery").addEventListener("click", event => {
@@ -356,8 +365,8 @@
                 return;
             act(event.target, () =>
                 totpctl(mineArgs("recovery-codes").concat(["--regenerate"]), { input: proof, asAdmin: mineViaAdmin })
-                        .then(r => { showCodes(r.user, r.recovery_codes); return refreshMine() }))
-                    .finally(() => { $("proof").value = "" });
+                        .then(r => showCodes(r.user, r.recovery_codes)))
+                    .finally(afterProof);
         });
 
         $("disable").addEventListener("click", event => {
@@ -366,8 +375,11 @@
                 return;
             act(event.target, () =>
                 totpctl(mineArgs("disable"), { input: proof, asAdmin: mineViaAdmin })
-                        .then(() => { showAlert("Two-factor login is turned off for your account.", "success"); return refreshAll() }))
-                    .finally(() => { $("proof").value = "" });
+                        .then(() => {
+                            showAlert("Two-factor login is turned off for your account.", "success");
+                            return admin ? refreshAdmin() : null;
+                        }))
+                    .finally(afterProof);
         });
 
         $("download-jpg").addEventListener("click", () => {
@@ -395,6 +407,13 @@
                             return refreshAll();
                         }, error => {
                             $("code").value = "";
+                            // totpctl's own words suggest its command line; on
+                            // this page the next step is the field above.
+                            const pending = " The setup stays pending: try the next code the app shows.";
+                            if (error.code === "wrong_code")
+                                error.message = "Wrong code: check that the phone's clock is right and that the app entry is the new one." + pending;
+                            else if (error.code === "code_used")
+                                error.message = "That code was used already." + pending;
                             throw error;
                         }));
         });

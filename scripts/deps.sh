@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages that pam_totp's builds, demo and tests use.
 #
-#   scripts/deps.sh [demo|test|all]     (default: all)
+#   scripts/deps.sh [demo|test|browser|all]     (default: all)
 #
 # Only missing packages are installed; run as root or with sudo available.
 set -eu
@@ -10,10 +10,15 @@ demo="libpam0g-dev libpam-wrapper pamtester oathtool pkgconf"
 test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect libpam-google-authenticator
       debhelper devscripts lintian libpam-runtime passwd util-linux"
 
+# The Cockpit page's browser test: a real Cockpit and a real Chromium.
+browser="cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
+         python3-pytest sudo zbar-tools oathtool"
+
 case "${1:-all}" in
 demo) want=$demo ;;
-test | all) want=$test ;;
-*) echo "usage: $0 [demo|test|all]" >&2; exit 2 ;;
+browser) want=$browser ;;
+test | all) want="$test $browser" ;;
+*) echo "usage: $0 [demo|test|browser|all]" >&2; exit 2 ;;
 esac
 
 missing=""
