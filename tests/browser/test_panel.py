@@ -286,6 +286,7 @@ def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     codes = [li.text for li in b.d.find_elements(By.CSS_SELECTOR, "#codes li")]
     assert len(codes) == 10, codes
     SEEN.update(codes)
+    STORY["recovery"] = codes
     assert b.el("enrollment").is_displayed() is False
     assert "Keep the .jpg safe" in b.alert()
     b.shot("04-user-active-recovery-codes")
@@ -328,10 +329,46 @@ def test_the_next_login_asks_for_the_code_and_a_replay_is_refused(browser):
     assert "replayed" not in error
 
 
-def test_disable_needs_a_code(browser):
+def test_new_recovery_codes_and_a_new_phone_need_a_code(browser):
     b = browser
     secret = STORY["secret"]
     b.login(ALICE, code=oathtool(secret, 2))
+    b.open_panel()
+    # New recovery codes, proven with one of the old ones.
+    old = STORY["recovery"]
+    b.type("proof", old[0])
+    b.click("new-recovery")
+    b.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#codes li")) == 10)
+    fresh = [li.text for li in b.d.find_elements(By.CSS_SELECTOR, "#codes li")]
+    SEEN.update(fresh)
+    assert not set(fresh) & set(old)
+    assert b.el("proof").get_attribute("value") == ""
+    b.shot("07-new-recovery-codes")
+    b.click("codes-done")
+    # Replace (new phone): an old recovery code no longer proves anything.
+    b.type("proof", old[1])
+    b.click("replace")
+    assert "recovery code" in b.alert().lower()
+    assert b.state() == "Active"
+    # A current code does: a new QR, pending until the new phone's code.
+    b.type("proof", oathtool(secret, 3))
+    b.click("replace")
+    qr = b.wait(lambda d: d.find_element(By.ID, "qr").get_attribute("src") or None)
+    b.wait_state("Pending activation")
+    new_secret = secret_of(zbar_data_url(b, qr))
+    assert new_secret != secret
+    b.type("code", oathtool(new_secret))
+    b.click("activate")
+    b.wait_state("Active")
+    b.click("codes-done")
+    STORY["secret"] = new_secret
+
+
+def test_disable_needs_a_code(browser):
+    b = browser
+    secret = STORY["secret"]
+    # The new phone's codes log in; the activation used the current step.
+    b.login(ALICE, code=oathtool(secret, 1))
     b.open_panel()
     # Nothing typed: the page asks first; a wrong code: totpctl refuses.
     b.click("disable")
@@ -345,12 +382,12 @@ def test_disable_needs_a_code(browser):
     # The page shows the failure it just counted.
     b.wait(lambda d: d.find_element(
         By.XPATH, "//dl[@id='facts']/dt[.='Failed attempts']/following-sibling::dd[1]").text == "1")
-    b.shot("07-disable-refused")
-    b.type("proof", oathtool(secret, 3))
+    b.shot("08-disable-refused")
+    b.type("proof", oathtool(secret, 2))
     b.click("disable")
     b.wait_state("Not set up")
     assert totpctl("status", ALICE)["status"] == "not_enrolled"
-    b.shot("08-disabled")
+    b.shot("09-disabled")
 
 
 # ---- the administrator's story ----------------------------------------------
@@ -379,7 +416,7 @@ def test_an_admin_unlocks_and_resets(browser):
     row = b.wait(EC.visibility_of_element_located(
         (By.XPATH, f"//tbody[@id='users']/tr[th='{BOB}']")))
     assert "until" in row.text, row.text
-    b.shot("09-admin-sees-a-locked-user")
+    b.shot("10-admin-sees-a-locked-user")
 
     b.click_css(f"button[aria-label='Unlock {BOB}']")
     assert "is unlocked" in b.alert()
@@ -390,11 +427,11 @@ def test_an_admin_unlocks_and_resets(browser):
     b.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {BOB}']"))
     b.click_css(f"button[aria-label='Reset {BOB}']")
     b.visible("confirm")
-    b.shot("10-admin-confirms-reset")
+    b.shot("11-admin-confirms-reset")
     b.click("confirm-yes")
     assert "is reset" in b.alert()
     assert totpctl("status", BOB)["status"] == "not_enrolled"
-    b.shot("11-admin-after-reset")
+    b.shot("12-admin-after-reset")
 
     # Enroll a user: the QR and the .jpg to hand over.
     b.type("enroll-user", DAVE)
@@ -405,8 +442,16 @@ def test_an_admin_unlocks_and_resets(browser):
     uri = zbar(b.downloaded(f"{DAVE}-totp.jpg"))
     assert secret_of(uri)
     assert zbar_data_url(b, qr) == uri
-    b.shot("12-admin-enrolls-a-user")
+    b.shot("13-admin-enrolls-a-user")
     totpctl("reset", DAVE)
+
+    # The self-service switch.
+    assert b.el("self-service").is_selected()
+    b.click("self-service")
+    b.wait(lambda d: totpctl("self-service", "status")["enabled"] is False)
+    assert not b.el("self-service").is_selected()
+    b.click("self-service")
+    b.wait(lambda d: totpctl("self-service", "status")["enabled"] is True)
 
 
 def zbar_data_url(b, data_url):
@@ -423,7 +468,7 @@ def test_a_user_without_self_service_gets_an_explanation(browser):
     box = b.visible("unavailable")
     assert "may not set up two-factor login itself" in box.text, box.text
     assert b.el("mine").is_displayed() is False
-    b.shot("13-not-in-the-self-service-group")
+    b.shot("14-not-in-the-self-service-group")
 
 
 def test_dark_theme_and_a_narrow_window(browser):
@@ -434,13 +479,13 @@ def test_dark_theme_and_a_narrow_window(browser):
     assert "pf-theme-dark" in b.d.find_element(By.TAG_NAME, "html").get_attribute("class")
     b.click("setup")
     b.wait(lambda d: d.find_element(By.ID, "qr").get_attribute("src") or None)
-    b.shot("14-dark-theme")
+    b.shot("15-dark-theme")
     b.d.set_window_size(420, 900)
     time.sleep(0.5)
     overflow = b.d.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px in a narrow window"
-    b.shot("15-narrow-window")
+    b.shot("16-narrow-window")
     # Keyboard: the code field takes focus after Set up, and Enter activates.
     b.d.set_window_size(1280, 900)
     assert b.d.switch_to.active_element.get_attribute("id") == "code"
