@@ -457,9 +457,11 @@
         });
 
         /* Leaving the page forgets every secret on it. Cockpit keeps pages
-         * loaded while another is shown, so "left" includes hidden. */
+         * loaded while another is shown and tells them through
+         * cockpit.hidden (its own "visibilitychange" event, which also
+         * follows the browser tab's visibility). */
         const forget = () => { forgetEnrollment(); forgetCodes(); $("proof").value = "" };
-        document.addEventListener("visibilitychange", () => { if (document.hidden) forget() });
+        cockpit.addEventListener("visibilitychange", () => { if (cockpit.hidden) forget() });
         window.addEventListener("pagehide", forget);
     }
 
