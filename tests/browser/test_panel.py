@@ -470,6 +470,18 @@ def test_a_user_without_self_service_gets_an_explanation(browser):
     assert b.el("mine").is_displayed() is False
     b.shot("14-not-in-the-self-service-group")
 
+    # Self-service off: a member is told what an administrator must do.
+    assert run("totpctl", "self-service", "disable").returncode == 0
+    try:
+        b.login(ALICE)
+        b.open_panel()
+        box = b.visible("unavailable")
+        assert "self-service is turned off" in box.text, box.text
+        assert "totpctl self-service enable" in box.text, box.text
+        b.shot("15-self-service-off")
+    finally:
+        assert run("totpctl", "self-service", "enable").returncode == 0
+
 
 def test_dark_theme_and_a_narrow_window(browser):
     b = browser
@@ -479,16 +491,29 @@ def test_dark_theme_and_a_narrow_window(browser):
     assert "pf-theme-dark" in b.d.find_element(By.TAG_NAME, "html").get_attribute("class")
     b.click("setup")
     b.wait(lambda d: d.find_element(By.ID, "qr").get_attribute("src") or None)
-    b.shot("15-dark-theme")
+    b.shot("16-dark-theme")
     b.d.set_window_size(420, 900)
     time.sleep(0.5)
     overflow = b.d.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px in a narrow window"
-    b.shot("16-narrow-window")
-    # Keyboard: the code field takes focus after Set up, and Enter activates.
+    b.shot("17-narrow-window")
+    # Keyboard: the code field takes focus after Set up.
     b.d.set_window_size(1280, 900)
     assert b.d.switch_to.active_element.get_attribute("id") == "code"
+
+    # Leaving the page forgets the secret: Cockpit keeps the page loaded
+    # while another is shown, and on return the QR and the key are gone.
+    b.d.switch_to.default_content()
+    b.d.find_element(By.XPATH, "//nav//a[contains(., 'Overview')]").click()
+    b.wait(EC.visibility_of_element_located((By.CSS_SELECTOR, "iframe[name='cockpit1:localhost/system']")))
+    b.d.find_element(By.XPATH, "//nav//a[contains(., 'Two-factor login')]").click()
+    frame = b.wait(EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, "iframe[name='cockpit1:localhost/totp']")))
+    b.d.switch_to.frame(frame)
+    assert not b.el("enrollment").is_displayed()
+    assert not b.el("qr").get_attribute("src")
+    assert b.el("key").text == ""
     totpctl("reset", ALICE)
 
 
