@@ -44,6 +44,7 @@ test-browser: deb
 
 lint:
 	$(CARGO) fmt --all -- --check
+	/usr/bin/python3 scripts/copyright.py --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 deb:

@@ -33,6 +33,9 @@ PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export PATH
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup"
 
+# debian/copyright must name every crate linked into the binaries.
+/usr/bin/python3 scripts/copyright.py --check
+
 version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 changes="pam-totp_${version}_${arch}.changes"
