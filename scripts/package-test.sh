@@ -150,6 +150,14 @@ check "libpam-totp stays when cockpit-totp goes" installed
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq "./$cockpit_deb" >/dev/null
 check "cockpit-totp installs again" cockpit_installed
 
+# --- the autopkgtest (debian/tests), on the installed package ---------
+# Run directly rather than through `autopkgtest -- null`, which would
+# install the test dependencies and the package into this host by itself
+# and leave them: this script already owns the install and purge cycle.
+check "autopkgtest login-with-code: enroll, log in with password and code, replay refused" \
+	bash -c 'debian/tests/login-with-code > "$1" 2>&1' _ "$work/last.out"
+check "the autopkgtest leaves common-* as it found them" common_unchanged
+
 # --- enable ----------------------------------------------------------
 pam-auth-update --enable totp
 check "pam-auth-update --enable adds pam_totp to common-auth" totp_in_common_auth
