@@ -349,37 +349,20 @@
          * status as it is afterwards, whatever the outcome. */
         const afterProof = () => { $("proof").value = ""; return refreshMine() };
 
-        $("replace").addEventListener("click", event => {
+        /* An action on an active enrollment: the proof goes on stdin. */
+        const withProof = (id, args, done) => $(id).addEventListener("click", event => {
             const proof = proofValue();
             if (proof === null)
                 return;
-            act(event.target, () =>
-                totpctl(mineArgs("enroll").concat(["--force"]), { input: proof, asAdmin: mineViaAdmin })
-                        .then(e => showEnrollment(e, mineViaAdmin)))
+            act(event.target, () => totpctl(mineArgs(args[0]).concat(args.slice(1)), { input: proof, asAdmin: mineViaAdmin })
+                    .then(done))
                     .finally(afterProof);
         });
-
-        $("new-recovery").addEventListener("click", event => {
-            const proof = proofValue();
-            if (proof === null)
-                return;
-            act(event.target, () =>
-                totpctl(mineArgs("recovery-codes").concat(["--regenerate"]), { input: proof, asAdmin: mineViaAdmin })
-                        .then(r => showCodes(r.user, r.recovery_codes)))
-                    .finally(afterProof);
-        });
-
-        $("disable").addEventListener("click", event => {
-            const proof = proofValue();
-            if (proof === null)
-                return;
-            act(event.target, () =>
-                totpctl(mineArgs("disable"), { input: proof, asAdmin: mineViaAdmin })
-                        .then(() => {
-                            showAlert("Two-factor login is turned off for your account.", "success");
-                            return admin ? refreshAdmin() : null;
-                        }))
-                    .finally(afterProof);
+        withProof("replace", ["enroll", "--force"], e => showEnrollment(e, mineViaAdmin));
+        withProof("new-recovery", ["recovery-codes", "--regenerate"], r => showCodes(r.user, r.recovery_codes));
+        withProof("disable", ["disable"], () => {
+            showAlert("Two-factor login is turned off for your account.", "success");
+            return admin ? refreshAdmin() : null;
         });
 
         $("download-jpg").addEventListener("click", () => {

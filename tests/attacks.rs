@@ -57,6 +57,25 @@ fn a_failure_that_cannot_be_written_is_never_compared() {
         .expect(true, "success", "code accepted");
 }
 
+/// A pamtester login of root in the background, `code` already typed.
+fn spawn_login(sb: &Sandbox, code: &str, stderr: Stdio) -> std::process::Child {
+    use std::io::Write;
+    let mut child = sb
+        .pamtester_command("totp", "root", &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&answer(code))
+        .unwrap();
+    child
+}
+
 /// Finding 1, the other half: a failure is on disk before the answer is
 /// compared, so killing the process during its backoff skips nothing, and an
 /// attempt before the backoff has run out is refused without a compare.
@@ -67,20 +86,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
     sb.service("totp", "");
     sb.enroll("root");
     let starting = pam_start_guard();
-    let mut cmd = sb.pamtester_command("totp", "root", &[]);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&answer(&wrong_code(SECRET)))
-        .unwrap();
+    let mut child = spawn_login(&sb, &wrong_code(SECRET), Stdio::null());
     // Wait for the failure to reach the disk, then kill the guesser in its sleep.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(sb.state_path("root")).is_ok_and(|s| s.contains("failures = 1"))
@@ -97,19 +103,7 @@ fn the_backoff_is_kept_in_the_state_not_in_a_sleep() {
     assert!(state.contains("not_before = "), "{state}");
     // The next guess, even the right code, is refused unread.
     let starting = pam_start_guard();
-    let mut cmd = sb.pamtester_command("totp", "root", &[]);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&answer(&code_now(SECRET)))
-        .unwrap();
+    let mut child = spawn_login(&sb, &code_now(SECRET), Stdio::piped());
     // It answers after the backoff runs out; read its line, then stop waiting.
     let stderr = child.stderr.take().unwrap();
     let line = BufReader::new(stderr)
