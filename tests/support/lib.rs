@@ -215,6 +215,16 @@ impl Sandbox {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
+    /// An active HOTP record (no period), written by hand.
+    pub fn enroll_hotp(&self, user: &str) {
+        self.write_record_text(
+            user,
+            &format!(
+                "version = 1\nstatus = \"active\"\ntype = \"hotp\"\nsecret = \"{SECRET}\"\nalgorithm = \"SHA1\"\ndigits = 6\n"
+            ),
+        );
+    }
+
     pub fn enroll(&self, user: &str) {
         self.write_record(user, SECRET, "SHA1", 6, 30, "active");
     }
@@ -370,6 +380,22 @@ pub fn oathtool(secret: &str, algorithm: &str, digits: u8, period: u64, offset: 
         ));
     }
     let out = cmd
+        .arg(secret)
+        .output()
+        .expect("oathtool is not installed: apt-get install oathtool");
+    assert!(
+        out.status.success(),
+        "oathtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The HOTP code for `counter`, from oathtool (`--hotp -c N`).
+pub fn oathtool_hotp(secret: &str, counter: u64) -> String {
+    let out = Command::new("oathtool")
+        .args(["--hotp", "--base32", "-c"])
+        .arg(counter.to_string())
         .arg(secret)
         .output()
         .expect("oathtool is not installed: apt-get install oathtool");

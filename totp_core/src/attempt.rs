@@ -6,7 +6,12 @@
 //!    or the backoff of the last failure has not run out ("not before");
 //! 2. **count before compare**: record the attempt as a failure and write
 //!    that state; if the write fails, refuse without comparing;
-//! 3. only then compare, in constant time;
+//! 3. only then compare, in constant time: a TOTP code against the steps
+//!    around now (moved by a learned clock skew), a HOTP code against the
+//!    counters `[next, next + look_ahead]`; a TOTP code that matches only a
+//!    step further off is remembered as a clock-skew candidate, written
+//!    after the compare (the failure is already on disk), and accepted only
+//!    when the next code confirms it (see [`compare_totp`]);
 //! 4. on success, write the success state (the step or recovery code is
 //!    used up, the failures cleared); if that write fails, refuse.
 //!
@@ -16,8 +21,8 @@
 //! way, so nothing the person at the prompt sees tells them apart.
 
 use crate::answer::Answer;
-use crate::config::Throttle;
-use crate::otp::{self, Generator, Verdict};
+use crate::config::{OtpConfig, Throttle};
+use crate::otp::{self, Code, Generator, HotpVerdict, OtpType, Verdict};
 use crate::record::UserRecord;
 use crate::state::LoginState;
 use crate::store::{StoreError, UserLock};
@@ -30,6 +35,11 @@ use std::time::Duration;
 pub enum Accepted {
     /// A code for this time step.
     Code { step: u64 },
+    /// A TOTP code that confirmed a clock-skew candidate: accepted, and the
+    /// device's skew (in steps, positive when it is ahead) learned.
+    Resynced { step: u64, skew: i64 },
+    /// A HOTP code for this counter; the next expected is `counter + 1`.
+    Counter { counter: u64 },
     /// A recovery code, with how many are left unused.
     Recovery { id: u32, left: usize },
 }
@@ -40,6 +50,12 @@ pub enum Miss {
     WrongCode,
     /// A code of a step already used.
     Replayed,
+    /// A TOTP code that matches no step in the window but the step `offset`
+    /// steps from now, inside `resync_window`: not accepted, remembered as a
+    /// clock-skew candidate. Shown as a wrong code.
+    SkewCandidate {
+        offset: i64,
+    },
     WrongRecovery,
     /// A recovery code already used, with its id.
     RecoveryUsed(u32),
@@ -51,6 +67,10 @@ impl Miss {
         match self {
             Self::WrongCode => "wrong code".into(),
             Self::Replayed => "replayed code (already used)".into(),
+            Self::SkewCandidate { offset } => format!(
+                "wrong code, but it matches the step {offset:+} from now: remembered as a \
+                 clock-skew candidate, accepted if the next code confirms it"
+            ),
             Self::WrongRecovery => "wrong recovery code".into(),
             Self::RecoveryUsed(id) => format!("recovery code {id} was already used"),
         }
@@ -59,7 +79,7 @@ impl Miss {
     /// For the person who typed it.
     pub fn message(self) -> &'static str {
         match self {
-            Self::WrongCode => "wrong code",
+            Self::WrongCode | Self::SkewCandidate { .. } => "wrong code",
             Self::Replayed => "code already used",
             Self::WrongRecovery => "wrong recovery code",
             Self::RecoveryUsed(_) => "recovery code already used",
@@ -124,9 +144,17 @@ pub struct Attempt {
 
 /// What the attempt is checked against.
 pub struct Rules<'a> {
-    pub window: u32,
+    /// `window`, `look_ahead` and `resync_window`.
+    pub otp: &'a OtpConfig,
     pub throttle: &'a Throttle,
 }
+
+/// How long a clock-skew candidate waits for the code that confirms it.
+pub const RESYNC_SECONDS: u64 = 120;
+
+/// How far the confirming code's offset may be from the candidate's: the
+/// device's next code, typed before the server's step turns, is one further.
+pub const RESYNC_TOLERANCE: i64 = 1;
 
 /// Check `answer` against `record` under `lock`, at `now` (Unix seconds).
 /// `rhost` is remembered with a success (for `grace_period`).
@@ -168,18 +196,12 @@ pub fn attempt(
     }
 
     // 3. Compare.
+    let counted = state.clone();
     let verdict = match answer {
-        Answer::Code(code) => {
-            let generator = Generator::new(&record.secret, record.params);
-            match otp::verify(&generator, code, now, rules.window, state.last_step) {
-                Verdict::Accepted { step } => {
-                    state.last_step = Some(step);
-                    Ok(Accepted::Code { step })
-                }
-                Verdict::Replayed { .. } => Err(Miss::Replayed),
-                Verdict::Wrong => Err(Miss::WrongCode),
-            }
-        }
+        Answer::Code(code) => match record.kind {
+            OtpType::Hotp => compare_hotp(record, &mut state, code, rules.otp),
+            OtpType::Totp => compare_totp(record, &mut state, code, now, rules.otp),
+        },
         Answer::Recovery(typed) => match recovery::find(typed, &record.recovery) {
             Some(id) if state.used_recovery.contains(&id) => Err(Miss::RecoveryUsed(id)),
             Some(id) => {
@@ -200,8 +222,99 @@ pub fn attempt(
                 Err(error) => done(Err(Refusal::NotSaved { error, looks_like }), state, delay),
             }
         }
-        Err(why) => done(Err(Refusal::Wrong(why)), state, delay),
+        Err(why) => {
+            // A clock-skew candidate set or dropped by the compare. If this
+            // write fails, the candidate is forgotten: that only costs the
+            // device's owner a second try.
+            if state != counted {
+                let _ = lock.write_state(&state);
+            }
+            done(Err(Refusal::Wrong(why)), state, delay)
+        }
     }
+}
+
+/// A HOTP code: accepted for a counter in `[next, next + look_ahead]`, which
+/// then makes `next` that counter + 1, so no code works twice.
+fn compare_hotp(
+    record: &UserRecord,
+    state: &mut LoginState,
+    code: &Code,
+    otp_cfg: &OtpConfig,
+) -> Result<Accepted, Miss> {
+    let generator = Generator::new(&record.secret, record.params);
+    let next = state.hotp_next.unwrap_or(0);
+    match otp::verify_hotp(&generator, code, next, otp_cfg.look_ahead) {
+        HotpVerdict::Accepted { counter } => {
+            // The last counter there is can be used once, never again.
+            let Some(after) = counter.checked_add(1) else {
+                return Err(Miss::Replayed);
+            };
+            state.hotp_next = Some(after);
+            Ok(Accepted::Counter { counter })
+        }
+        HotpVerdict::Replayed => Err(Miss::Replayed),
+        HotpVerdict::Wrong => Err(Miss::WrongCode),
+    }
+}
+
+/// A TOTP code, checked in the window around now + the learned skew, with
+/// replay protection. A code that is not there but matches a step within
+/// `resync_window` of now (RFC 6238 section 6) is a clock-skew candidate:
+/// refused and remembered. The next code, within [`RESYNC_SECONDS`], for a
+/// later step at the same offset (give or take [`RESYNC_TOLERANCE`]) is
+/// accepted and its offset kept as the skew. Any other attempt drops the
+/// candidate. The resync steps are computed and compared for every code,
+/// whatever the window's outcome, so the time taken tells nothing.
+fn compare_totp(
+    record: &UserRecord,
+    state: &mut LoginState,
+    code: &Code,
+    now: u64,
+    otp_cfg: &OtpConfig,
+) -> Result<Accepted, Miss> {
+    let generator = Generator::new(&record.secret, record.params);
+    let current = record.params.step_at(now);
+    let center = current.saturating_add_signed(state.skew.unwrap_or(0));
+    let verdict = otp::verify_around(&generator, code, center, otp_cfg.window, state.last_step);
+    let offsets = otp::matching_offsets(&generator, code, current, otp_cfg.resync_window);
+    let candidate = (state.resync_offset, state.resync_step, state.resync_at);
+    state.resync_offset = None;
+    state.resync_step = None;
+    state.resync_at = None;
+    match verdict {
+        Verdict::Accepted { step } => {
+            state.last_step = Some(step);
+            return Ok(Accepted::Code { step });
+        }
+        Verdict::Replayed { .. } => return Err(Miss::Replayed),
+        Verdict::Wrong => {}
+    }
+    // Offsets of steps never used: an old code is no evidence of a skew.
+    let fresh = offsets.into_iter().find(|&offset| {
+        current
+            .checked_add_signed(offset)
+            .is_some_and(|step| state.last_step.is_none_or(|used| step > used))
+    });
+    let Some(offset) = fresh else {
+        return Err(Miss::WrongCode);
+    };
+    let step = current.saturating_add_signed(offset);
+    if let (Some(was), Some(was_step), Some(at)) = candidate {
+        let confirms = now >= at
+            && now - at <= RESYNC_SECONDS
+            && step > was_step
+            && (offset - was).abs() <= RESYNC_TOLERANCE;
+        if confirms {
+            state.last_step = Some(step);
+            state.skew = (offset != 0).then_some(offset);
+            return Ok(Accepted::Resynced { step, skew: offset });
+        }
+    }
+    state.resync_offset = Some(offset);
+    state.resync_step = Some(step);
+    state.resync_at = Some(now);
+    Err(Miss::SkewCandidate { offset })
 }
 
 #[cfg(test)]
@@ -214,6 +327,7 @@ mod tests {
     use crate::record::Status;
     use crate::secret::SecretBytes;
     use crate::store::Store;
+    use crate::throttle::Lockout;
     use std::path::PathBuf;
     use zeroize::Zeroizing;
 
@@ -238,6 +352,7 @@ mod tests {
             SecretBytes::from_bytes(Zeroizing::new(b"12345678901234567890".to_vec())).unwrap();
         let record = UserRecord {
             status: Status::Active,
+            kind: OtpType::Totp,
             secret,
             params: OtpParams::new(otp::Algorithm::SHA1, 6, 30).unwrap(),
             label: None,
@@ -264,9 +379,18 @@ mod tests {
         answer::classify(text.as_bytes(), 6, false).unwrap()
     }
 
+    const OTP: OtpConfig = OtpConfig {
+        window: 1,
+        look_ahead: 10,
+        resync_window: 10,
+        algorithm: otp::Algorithm::SHA1,
+        digits: 6,
+        period: 30,
+    };
+
     fn rules() -> Rules<'static> {
         Rules {
-            window: 1,
+            otp: &OTP,
             throttle: &LIMITS,
         }
     }
@@ -355,7 +479,7 @@ mod tests {
             ..LIMITS
         };
         let rules = Rules {
-            window: 1,
+            otp: &OTP,
             throttle: &capped,
         };
         for _ in 0..5 {
@@ -369,5 +493,282 @@ mod tests {
             a.result,
             Err(Refusal::Locked(Lockout::Capped { failures: 5 }))
         ));
+    }
+
+    fn code_at(record: &UserRecord, step: u64) -> Answer {
+        let g = Generator::new(&record.secret, record.params);
+        let text = g.code_at_step(step);
+        answer::classify(text.as_bytes(), 6, false).unwrap()
+    }
+
+    const FREE: Throttle = Throttle {
+        max_failures: 100,
+        lockout_seconds: 60,
+        backoff_seconds: 0,
+        backoff_max_seconds: 0,
+        hard_cap: 100,
+    };
+
+    fn free_rules() -> Rules<'static> {
+        Rules {
+            otp: &OTP,
+            throttle: &FREE,
+        }
+    }
+
+    #[test]
+    fn hotp_counters_work_once_ahead_and_never_back() {
+        let (_d, store, mut record) = setup("hotp");
+        record.kind = OtpType::Hotp;
+        let user = UserName::parse(b"alice").unwrap();
+        let lock = store.lock(&user).unwrap();
+        enrollment::install(&lock, &record, 5).unwrap();
+        assert_eq!(lock.read_state().state.hotp_next, Some(5));
+        let rules = free_rules();
+        let at = |c| attempt(&lock, &record, &code_at(&record, c), NOW, &rules, None);
+        // Below the first counter: never (the one just before is told apart
+        // as a replay, for the log).
+        assert!(matches!(at(3).result, Err(Refusal::Wrong(Miss::WrongCode))));
+        assert!(matches!(at(4).result, Err(Refusal::Wrong(Miss::Replayed))));
+        assert!(matches!(at(5).result, Ok(Accepted::Counter { counter: 5 })));
+        assert!(matches!(at(5).result, Err(Refusal::Wrong(Miss::Replayed))));
+        // Look-ahead: 6 + 10 is the furthest; 6 + 11 is refused.
+        assert!(matches!(
+            at(17).result,
+            Err(Refusal::Wrong(Miss::WrongCode))
+        ));
+        assert!(matches!(
+            at(16).result,
+            Ok(Accepted::Counter { counter: 16 })
+        ));
+        assert_eq!(lock.read_state().state.hotp_next, Some(17));
+        // Skipped counters are gone for good.
+        assert!(at(10).result.is_err());
+        assert!(matches!(
+            at(17).result,
+            Ok(Accepted::Counter { counter: 17 })
+        ));
+        let state = lock.read_state().state;
+        assert_eq!((state.hotp_next, state.failures), (Some(18), 0));
+        assert_eq!(state.last_step, None);
+    }
+
+    /// A phone five steps fast: its first code is refused and remembered,
+    /// its next code is accepted and teaches the skew, and from then on its
+    /// codes are accepted at once.
+    #[test]
+    fn a_fast_phone_teaches_its_skew_with_two_codes() {
+        let (_d, store, record) = setup("skew");
+        let user = UserName::parse(b"alice").unwrap();
+        let lock = store.lock(&user).unwrap();
+        let rules = free_rules();
+        let step = NOW / 30;
+        let first = attempt(
+            &lock,
+            &record,
+            &code_at(&record, step + 5),
+            NOW,
+            &rules,
+            None,
+        );
+        assert!(matches!(
+            first.result,
+            Err(Refusal::Wrong(Miss::SkewCandidate { offset: 5 }))
+        ));
+        let state = lock.read_state().state;
+        assert_eq!(
+            (state.failures, state.resync_offset, state.skew),
+            (1, Some(5), None)
+        );
+        // The same code again is no confirmation (a step not later).
+        let again = attempt(
+            &lock,
+            &record,
+            &code_at(&record, step + 5),
+            NOW + 1,
+            &rules,
+            None,
+        );
+        assert!(again.result.is_err());
+        // The phone's next code, typed in the same server step.
+        let second = attempt(
+            &lock,
+            &record,
+            &code_at(&record, step + 6),
+            NOW + 2,
+            &rules,
+            None,
+        );
+        assert!(
+            matches!(second.result, Ok(Accepted::Resynced { skew: 6, .. })),
+            "{:?}",
+            second.result
+        );
+        let state = lock.read_state().state;
+        assert_eq!(
+            (state.skew, state.failures, state.resync_offset),
+            (Some(6), 0, None)
+        );
+        // Later: the phone's code is accepted directly, a correct clock's is not.
+        let later = NOW + 600;
+        let ok = attempt(
+            &lock,
+            &record,
+            &code_at(&record, later / 30 + 5),
+            later,
+            &rules,
+            None,
+        );
+        assert!(
+            matches!(ok.result, Ok(Accepted::Code { .. })),
+            "{:?}",
+            ok.result
+        );
+        let plain = attempt(
+            &lock,
+            &record,
+            &code_at(&record, later / 30 + 30),
+            later,
+            &rules,
+            None,
+        );
+        assert!(matches!(plain.result, Err(Refusal::Wrong(Miss::WrongCode))));
+    }
+
+    #[test]
+    fn a_skew_candidate_needs_a_confirmation_in_time_at_the_same_offset() {
+        let (_d, store, record) = setup("skewrules");
+        let user = UserName::parse(b"alice").unwrap();
+        let lock = store.lock(&user).unwrap();
+        let rules = free_rules();
+        let step = NOW / 30;
+        let try_at = |s: u64, now: u64| {
+            attempt(&lock, &record, &code_at(&record, s), now, &rules, None).result
+        };
+        // A lone far-off code is never accepted, however often it comes.
+        for i in 0..3 {
+            assert!(matches!(
+                try_at(step - 7, NOW + i),
+                Err(Refusal::Wrong(Miss::SkewCandidate { offset: -7 }))
+            ));
+        }
+        // Beyond resync_window: not even a candidate.
+        assert!(matches!(
+            try_at(step + 11, NOW),
+            Err(Refusal::Wrong(Miss::WrongCode))
+        ));
+        assert_eq!(lock.read_state().state.resync_offset, None);
+        // Another offset replaces the candidate instead of confirming it.
+        assert!(try_at(step + 4, NOW).is_err());
+        assert!(matches!(
+            try_at(step + 8, NOW),
+            Err(Refusal::Wrong(Miss::SkewCandidate { offset: 8 }))
+        ));
+        // Too late: more than two minutes after the candidate.
+        assert!(matches!(
+            try_at(step + 5 + 8, NOW + 150),
+            Err(Refusal::Wrong(Miss::SkewCandidate { .. }))
+        ));
+        // A wrong code between the two drops the candidate.
+        assert!(try_at(step + 3, NOW).is_err());
+        let wrong = answer::classify(b"000000", 6, false).unwrap();
+        assert!(attempt(&lock, &record, &wrong, NOW, &rules, None)
+            .result
+            .is_err());
+        assert_eq!(lock.read_state().state.resync_offset, None);
+        assert!(matches!(
+            try_at(step + 4, NOW),
+            Err(Refusal::Wrong(Miss::SkewCandidate { offset: 4 }))
+        ));
+        // resync_window = 0 turns learning off.
+        let off = OtpConfig {
+            resync_window: 0,
+            ..OTP
+        };
+        let no_resync = Rules {
+            otp: &off,
+            throttle: &FREE,
+        };
+        let a = attempt(
+            &lock,
+            &record,
+            &code_at(&record, step + 5),
+            NOW,
+            &no_resync,
+            None,
+        );
+        assert!(matches!(a.result, Err(Refusal::Wrong(Miss::WrongCode))));
+        assert_eq!(lock.read_state().state.skew, None);
+    }
+
+    /// splitmix64: a fixed sequence, so the run is the same every time.
+    fn next_random(seed: &mut u64) -> u64 {
+        *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// An attacker's random codes cannot teach a skew. 10,000 random guesses
+    /// at the fastest rate the default throttle allows (an admin unlocks at
+    /// each hard cap): every guess is compared, none is accepted, and none
+    /// learns a skew. See the analysis in the clock-skew section of
+    /// pam_totp(8): a guess is a candidate with probability 18/10^6, and a
+    /// candidate is confirmed by the next guess with probability 3/10^6.
+    #[test]
+    fn random_guesses_at_the_throttled_rate_learn_no_skew() {
+        let (_d, store, record) = setup("guess");
+        let user = UserName::parse(b"mallory").unwrap();
+        let lock = store.lock(&user).unwrap();
+        let limits = Throttle::default();
+        let rules = Rules {
+            otp: &OTP,
+            throttle: &limits,
+        };
+        let mut seed = 0x5EED_2026_u64;
+        let (mut now, mut compared, mut accepted, mut candidates, mut unlocks) =
+            (NOW, 0u32, 0u32, 0u32, 0u32);
+        while compared < 10_000 {
+            let guess = format!("{:06}", next_random(&mut seed) % 1_000_000);
+            let answer = answer::classify(guess.as_bytes(), 6, false).unwrap();
+            let a = attempt(&lock, &record, &answer, now, &rules, None);
+            match a.result {
+                Ok(_) => accepted += 1,
+                Err(Refusal::Wrong(miss)) => {
+                    compared += 1;
+                    if matches!(miss, Miss::SkewCandidate { .. }) {
+                        candidates += 1;
+                    }
+                }
+                Err(Refusal::Locked(Lockout::Capped { .. })) => {
+                    let mut state = lock.read_state().state;
+                    throttle::unlock(&mut state);
+                    lock.write_state(&state).unwrap();
+                    unlocks += 1;
+                }
+                Err(Refusal::Locked(Lockout::Until(until))) => now = until,
+                Err(Refusal::TooSoon { wait }) => now += wait,
+                Err(other) => panic!("{other:?}"),
+            }
+            if a.result.is_ok() {
+                compared += 1;
+            }
+            if let Some(at) = lock.read_state().state.not_before {
+                now = now.max(at);
+            }
+        }
+        let state = lock.read_state().state;
+        eprintln!(
+            "{compared} guesses over {} days: {accepted} accepted, {candidates} skew candidates",
+            (now - NOW) / 86_400
+        );
+        assert_eq!(accepted, 0);
+        assert_eq!(state.skew, None);
+        // The throttle held the pace: 100 guesses per unlock, 10 per lockout.
+        assert_eq!(unlocks, 99);
+        assert!(now - NOW >= 9_000 * 900 / 10, "{} s", now - NOW);
+        // 10,000 x 18/10^6 = 0.18 candidates expected.
+        assert!(candidates <= 2, "{candidates} candidates");
     }
 }

@@ -14,6 +14,10 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam_totp";
 /// NIST SP 800-63B 5.2.2: no more than 100 consecutive failures.
 pub const MAX_FAILURES_CAP: u32 = 100;
 pub const MAX_WINDOW: u32 = 10;
+/// The most HOTP counters checked ahead of the next one.
+pub const MAX_LOOK_AHEAD: u32 = 100;
+/// The widest TOTP resynchronisation, in steps either side of now.
+pub const MAX_RESYNC_WINDOW: u32 = 100;
 const CONFIG_LIMIT: u64 = 64 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -47,6 +51,11 @@ pub struct Policy {
 pub struct OtpConfig {
     /// Steps accepted either side of the current one.
     pub window: u32,
+    /// HOTP: counters accepted after the next expected one (RFC 4226 7.4).
+    pub look_ahead: u32,
+    /// TOTP: steps either side of now in which a wrong code is remembered as
+    /// a clock-skew candidate (RFC 6238 section 6); 0 turns learning off.
+    pub resync_window: u32,
     /// Defaults for new enrollments.
     pub algorithm: Algorithm,
     pub digits: u8,
@@ -100,6 +109,8 @@ impl Default for OtpConfig {
     fn default() -> Self {
         Self {
             window: 1,
+            look_ahead: 10,
+            resync_window: 10,
             algorithm: Algorithm::SHA1,
             digits: 6,
             period: 30,
@@ -178,6 +189,14 @@ impl Config {
         if self.otp.window > MAX_WINDOW {
             return Err(format!("otp.window must be at most {MAX_WINDOW}"));
         }
+        if self.otp.look_ahead > MAX_LOOK_AHEAD {
+            return Err(format!("otp.look_ahead must be at most {MAX_LOOK_AHEAD}"));
+        }
+        if self.otp.resync_window > MAX_RESYNC_WINDOW {
+            return Err(format!(
+                "otp.resync_window must be at most {MAX_RESYNC_WINDOW}"
+            ));
+        }
         otp::check_digits(self.otp.digits).map_err(|e| format!("otp.{e}"))?;
         otp::check_period(self.otp.period).map_err(|e| format!("otp.{e}"))?;
         if !(1..=MAX_FAILURES_CAP).contains(&self.throttle.max_failures) {
@@ -224,6 +243,7 @@ mod tests {
         assert_eq!(d.throttle.max_failures, 10);
         assert_eq!(d.throttle.lockout_seconds, 900);
         assert_eq!(d.otp.window, 1);
+        assert_eq!((d.otp.look_ahead, d.otp.resync_window), (10, 10));
         assert_eq!(d.paths.users_dir, PathBuf::from("/etc/pam_totp/users"));
     }
 
@@ -240,6 +260,8 @@ mod tests {
             exempt_groups = ["robots", "break-glass"]
             [otp]
             window = 2
+            look_ahead = 20
+            resync_window = 0
             algorithm = "SHA256"
             digits = 8
             period = 60
@@ -266,6 +288,7 @@ mod tests {
             (c.otp.window, c.otp.algorithm, c.otp.digits, c.otp.period),
             (2, Algorithm::SHA256, 8, 60)
         );
+        assert_eq!((c.otp.look_ahead, c.otp.resync_window), (20, 0));
         assert_eq!(
             (c.throttle.max_failures, c.throttle.lockout_seconds),
             (5, 60)
@@ -304,6 +327,8 @@ mod tests {
             ("[policy]\nexempt_groups = [\"\"]", "malformed group"),
             ("[otp]\nwindow = 11", "window"),
             ("[otp]\nwindow = -1", "out of range"),
+            ("[otp]\nlook_ahead = 101", "look_ahead"),
+            ("[otp]\nresync_window = 101", "resync_window"),
             ("[otp]\ndigits = 7", "digits"),
             ("[otp]\nperiod = 15", "period"),
             ("[otp]\nalgorithm = \"MD5\"", "unknown variant"),

@@ -10,7 +10,8 @@ use crate::answer::{self, Answer, Malformed};
 #[cfg(test)]
 use crate::attempt::Miss;
 use crate::attempt::{self, Refusal, Rules};
-use crate::otp::{self, Generator, Verdict};
+use crate::config::OtpConfig;
+use crate::otp::{self, Generator, HotpVerdict, OtpType, Verdict};
 use crate::record::{Status, UserRecord};
 use crate::recovery::{self, NewCodes};
 use crate::secret::SecretError;
@@ -54,14 +55,22 @@ impl From<StoreError> for EnrollmentError {
 
 /// Install `record` (a new secret, pending or imported active) in place of
 /// whatever the user had. The record is written first (durably); then the
-/// state forgets the last step and the used recovery ids, which belonged to the
-/// old secret and the old codes. Failures and lockout are kept.
-pub fn install(lock: &UserLock<'_>, record: &UserRecord) -> Result<(), StoreError> {
+/// state forgets the last step, the learned clock skew and the used recovery
+/// ids, which belonged to the old secret, device and codes, and takes
+/// `counter` as the next HOTP counter (for a HOTP record; a TOTP record has
+/// none). Failures and lockout are kept.
+pub fn install(lock: &UserLock<'_>, record: &UserRecord, counter: u64) -> Result<(), StoreError> {
     lock.write_record(record)?;
-    let mut state = lock.read_state().state;
-    if state.last_step.is_some() || !state.used_recovery.is_empty() {
-        state.last_step = None;
-        state.used_recovery.clear();
+    let old = lock.read_state().state;
+    let mut state = old.clone();
+    state.last_step = None;
+    state.used_recovery.clear();
+    state.hotp_next = (record.kind == OtpType::Hotp).then_some(counter);
+    state.skew = None;
+    state.resync_offset = None;
+    state.resync_step = None;
+    state.resync_at = None;
+    if state != old {
         lock.write_state(&state)?;
     }
     Ok(())
@@ -79,7 +88,7 @@ pub fn activate(
     record: &mut UserRecord,
     typed: &[u8],
     now: u64,
-    window: u32,
+    otp_cfg: &OtpConfig,
 ) -> Result<NewCodes, EnrollmentError> {
     if record.status != Status::Pending {
         return Err(EnrollmentError::NotPending);
@@ -91,14 +100,28 @@ pub fn activate(
     };
     let mut state = lock.read_state().state;
     let generator = Generator::new(&record.secret, record.params);
-    let step = match otp::verify(&generator, &code, now, window, state.last_step) {
-        Verdict::Accepted { step } => step,
-        Verdict::Replayed { .. } => return Err(EnrollmentError::Replayed),
-        Verdict::Wrong => return Err(EnrollmentError::Wrong),
-    };
+    match record.kind {
+        OtpType::Totp => {
+            match otp::verify(&generator, &code, now, otp_cfg.window, state.last_step) {
+                Verdict::Accepted { step } => state.last_step = Some(step),
+                Verdict::Replayed { .. } => return Err(EnrollmentError::Replayed),
+                Verdict::Wrong => return Err(EnrollmentError::Wrong),
+            }
+        }
+        OtpType::Hotp => {
+            let next = state.hotp_next.unwrap_or(0);
+            match otp::verify_hotp(&generator, &code, next, otp_cfg.look_ahead) {
+                HotpVerdict::Accepted { counter } => {
+                    state.hotp_next =
+                        Some(counter.checked_add(1).ok_or(EnrollmentError::Replayed)?);
+                }
+                HotpVerdict::Replayed => return Err(EnrollmentError::Replayed),
+                HotpVerdict::Wrong => return Err(EnrollmentError::Wrong),
+            }
+        }
+    }
     let codes = recovery::generate().map_err(EnrollmentError::Random)?;
 
-    state.last_step = Some(step);
     state.used_recovery.clear();
     lock.write_state(&state)?;
 
@@ -215,13 +238,13 @@ pub fn prove(
     record: &UserRecord,
     typed: &[u8],
     now: u64,
-    window: u32,
+    otp_cfg: &OtpConfig,
     limits: &crate::config::Throttle,
 ) -> Result<Proven, ProofError> {
     let answer = answer::classify(typed, record.params.digits, !record.recovery.is_empty())
         .map_err(ProofError::Malformed)?;
     let rules = Rules {
-        window,
+        otp: otp_cfg,
         throttle: limits,
     };
     let attempt = attempt::attempt(lock, record, &answer, now, &rules, None);
@@ -281,6 +304,7 @@ mod tests {
             SecretBytes::from_bytes(Zeroizing::new(b"12345678901234567890".to_vec())).unwrap();
         UserRecord {
             status: Status::Pending,
+            kind: OtpType::Totp,
             secret,
             params: OtpParams::new(otp::Algorithm::SHA1, 6, 30).unwrap(),
             label: Some("alice".into()),
@@ -299,6 +323,14 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000;
+    const OTP: OtpConfig = OtpConfig {
+        window: 1,
+        look_ahead: 10,
+        resync_window: 10,
+        algorithm: otp::Algorithm::SHA1,
+        digits: 6,
+        period: 30,
+    };
 
     #[test]
     fn activation_records_the_step_and_issues_codes() {
@@ -306,11 +338,11 @@ mod tests {
         let user = UserName::parse(b"alice").unwrap();
         let lock = store.lock(&user).unwrap();
         let mut record = pending();
-        install(&lock, &record).unwrap();
+        install(&lock, &record, 0).unwrap();
 
-        let wrong = activate(&lock, &mut record, b"000000", NOW, 1);
+        let wrong = activate(&lock, &mut record, b"000000", NOW, &OTP);
         assert!(matches!(wrong, Err(EnrollmentError::Wrong)));
-        let garbage = activate(&lock, &mut record, b"12ab56", NOW, 1);
+        let garbage = activate(&lock, &mut record, b"12ab56", NOW, &OTP);
         assert!(matches!(
             garbage,
             Err(EnrollmentError::Malformed(Malformed::NotDigits))
@@ -321,7 +353,7 @@ mod tests {
         );
 
         let code = code_at(&record, NOW);
-        let codes = activate(&lock, &mut record, &code, NOW, 1).unwrap();
+        let codes = activate(&lock, &mut record, &code, NOW, &OTP).unwrap();
         assert_eq!(codes.codes.len(), 10);
         let saved = store.load_record(&user).unwrap().unwrap();
         assert_eq!(saved.status, Status::Active);
@@ -339,7 +371,7 @@ mod tests {
             Verdict::Replayed { .. }
         ));
         assert!(matches!(
-            activate(&lock, &mut record, &code, NOW, 1),
+            activate(&lock, &mut record, &code, NOW, &OTP),
             Err(EnrollmentError::NotPending)
         ));
     }
@@ -350,9 +382,9 @@ mod tests {
         let user = UserName::parse(b"carol").unwrap();
         let lock = store.lock(&user).unwrap();
         let mut record = pending();
-        install(&lock, &record).unwrap();
+        install(&lock, &record, 0).unwrap();
         let first = code_at(&record, NOW);
-        let codes = activate(&lock, &mut record, &first, NOW, 1).unwrap();
+        let codes = activate(&lock, &mut record, &first, NOW, &OTP).unwrap();
         let limits = crate::config::Throttle {
             max_failures: 3,
             lockout_seconds: 60,
@@ -362,24 +394,24 @@ mod tests {
         };
         // The activation code is spent; the next step's proves once.
         assert!(matches!(
-            prove(&lock, &record, &first, NOW, 1, &limits),
+            prove(&lock, &record, &first, NOW, &OTP, &limits),
             Err(ProofError::Refused {
                 refusal: Refusal::Wrong(Miss::Replayed),
                 ..
             })
         ));
         let next = code_at(&record, NOW + 30);
-        prove(&lock, &record, &next, NOW + 30, 1, &limits).unwrap();
+        prove(&lock, &record, &next, NOW + 30, &OTP, &limits).unwrap();
         assert_eq!(lock.read_state().state.last_step, Some(NOW / 30 + 1));
         assert_eq!(lock.read_state().state.failures, 0);
-        assert!(prove(&lock, &record, &next, NOW + 30, 1, &limits).is_err());
+        assert!(prove(&lock, &record, &next, NOW + 30, &OTP, &limits).is_err());
         // A recovery code works once.
         prove(
             &lock,
             &record,
             codes.codes[0].as_bytes(),
             NOW + 30,
-            1,
+            &OTP,
             &limits,
         )
         .unwrap();
@@ -389,7 +421,7 @@ mod tests {
                 &record,
                 codes.codes[0].as_bytes(),
                 NOW + 30,
-                1,
+                &OTP,
                 &limits
             ),
             Err(ProofError::Refused {
@@ -399,15 +431,15 @@ mod tests {
         ));
         // Malformed answers are not counted; wrong ones are, up to a lockout.
         assert!(matches!(
-            prove(&lock, &record, b"12ab56", NOW + 30, 1, &limits),
+            prove(&lock, &record, b"12ab56", NOW + 30, &OTP, &limits),
             Err(ProofError::Malformed(_))
         ));
         for _ in 0..2 {
-            assert!(prove(&lock, &record, b"000000", NOW + 30, 1, &limits).is_err());
+            assert!(prove(&lock, &record, b"000000", NOW + 30, &OTP, &limits).is_err());
         }
         let later = code_at(&record, NOW + 60);
         assert!(matches!(
-            prove(&lock, &record, &later, NOW + 60, 1, &limits),
+            prove(&lock, &record, &later, NOW + 60, &OTP, &limits),
             Err(ProofError::Refused {
                 refusal: Refusal::Locked(crate::throttle::Lockout::Until(until)),
                 ..
@@ -422,9 +454,9 @@ mod tests {
         let user = UserName::parse(b"bob").unwrap();
         let lock = store.lock(&user).unwrap();
         let mut record = pending();
-        install(&lock, &record).unwrap();
+        install(&lock, &record, 0).unwrap();
         let code = code_at(&record, NOW);
-        activate(&lock, &mut record, &code, NOW, 1).unwrap();
+        activate(&lock, &mut record, &code, NOW, &OTP).unwrap();
 
         let mut state = lock.read_state().state;
         state.used_recovery = vec![1, 2];
@@ -441,7 +473,7 @@ mod tests {
             Some(1)
         );
 
-        install(&lock, &pending()).unwrap();
+        install(&lock, &pending(), 0).unwrap();
         let state = lock.read_state().state;
         assert_eq!((state.last_step, state.failures), (None, 3));
         assert_eq!(

@@ -344,7 +344,7 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
         Err(e) => return log.broken(PamCode::AuthErr, &e.to_string()),
     };
     let rules = Rules {
-        window: config.otp.window,
+        otp: &config.otp,
         throttle: &config.throttle,
     };
     let attempt = attempt::attempt(&lock, &record, &answer, now, &rules, rhost.as_deref());
@@ -357,6 +357,12 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     let delay = attempt.delay;
     let mut outcome = match attempt.result {
         Ok(Accepted::Code { .. }) => log.success("code accepted"),
+        Ok(Accepted::Counter { counter }) => {
+            log.success(&format!("code accepted (HOTP counter {counter})"))
+        }
+        Ok(Accepted::Resynced { skew, .. }) => log.success(&format!(
+            "code accepted; clock skew of {skew:+} steps learned from two consecutive codes"
+        )),
         Ok(Accepted::Recovery { id, left }) => {
             io.info(&format!(
                 "Recovery code accepted. {left} left. Set up your authenticator again with 'totpctl enroll', or ask an administrator."

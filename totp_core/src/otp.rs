@@ -1,5 +1,8 @@
-//! RFC 6238 time-based codes: generation for a time step, and verification of an
-//! answer across the allowed window with replay protection.
+//! One-time codes: RFC 6238 time-based codes (TOTP) and RFC 4226 counter-based
+//! codes (HOTP). A TOTP code for time step `T` is the HOTP code for counter
+//! `T`, so one generator makes both; what differs is which counters are
+//! checked: the steps around now for TOTP, the next counters for HOTP.
+//! Every candidate is compared in constant time, whatever the outcome.
 
 use crate::secret::SecretBytes;
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,36 @@ impl std::str::FromStr for Algorithm {
             _ => Err(format!(
                 "unknown algorithm '{s}' (expected SHA1, SHA256 or SHA512)"
             )),
+        }
+    }
+}
+
+/// Which counter a code is computed from: the time (`totp`, the default) or
+/// an event counter kept in the login state (`hotp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OtpType {
+    #[default]
+    Totp,
+    Hotp,
+}
+
+impl fmt::Display for OtpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Totp => "totp",
+            Self::Hotp => "hotp",
+        })
+    }
+}
+
+impl std::str::FromStr for OtpType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "totp" => Ok(Self::Totp),
+            "hotp" => Ok(Self::Hotp),
+            _ => Err(format!("unknown type '{s}' (expected totp or hotp)")),
         }
     }
 }
@@ -141,11 +174,13 @@ impl Generator {
         };
         // Lengths were checked when the secret and the parameters were parsed;
         // totp-rs's own check insists on 128 bits, which would refuse imported
-        // 80-bit google-authenticator secrets.
+        // 80-bit google-authenticator secrets. A step of one "second" makes
+        // totp-rs's time the HOTP counter itself, exact for every u64: the
+        // period is applied by [`OtpParams::step_at`], never multiplied back.
         let totp = Builder::new()
             .with_algorithm(algorithm)
             .with_digits(params.digits)
-            .with_step_duration(params.period)
+            .with_step_duration(1)
             .with_secret(Secret::new(secret.as_bytes().to_vec().into_boxed_slice()))
             .build_noncompliant();
         Self { totp, params }
@@ -155,9 +190,10 @@ impl Generator {
         self.params
     }
 
-    /// The code for one time step.
+    /// The code for one time step, which is also the HOTP code for the
+    /// counter `step` (RFC 6238 section 4: TOTP = HOTP(K, T)).
     pub fn code_at_step(&self, step: u64) -> Code {
-        let token = self.totp.generate(step.saturating_mul(self.params.period));
+        let token = self.totp.generate(step);
         let mut code = Code {
             digits: Zeroizing::new([0u8; 8]),
             len: 0,
@@ -188,7 +224,24 @@ pub fn verify(
     window: u32,
     last_step: Option<u64>,
 ) -> Verdict {
-    let current = generator.params.step_at(now);
+    verify_around(
+        generator,
+        code,
+        generator.params.step_at(now),
+        window,
+        last_step,
+    )
+}
+
+/// [`verify`] around the step `current` rather than the step of a time:
+/// a learned clock skew moves the window.
+pub fn verify_around(
+    generator: &Generator,
+    code: &Code,
+    current: u64,
+    window: u32,
+    last_step: Option<u64>,
+) -> Verdict {
     let first = current.saturating_sub(u64::from(window));
     let last = current.saturating_add(u64::from(window));
     let mut newest: Option<u64> = None;
@@ -203,6 +256,62 @@ pub fn verify(
         (Some(step), Some(used)) if step <= used => Verdict::Replayed { step },
         (Some(step), _) => Verdict::Accepted { step },
     }
+}
+
+/// The result of checking a HOTP code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HotpVerdict {
+    /// The code matches this counter, in `[next, next + look_ahead]`.
+    Accepted {
+        counter: u64,
+    },
+    /// The code matches only the counter just before `next`: the last code
+    /// used, typed again.
+    Replayed,
+    Wrong,
+}
+
+/// Check a HOTP `code` against the counters `next ..= next + look_ahead`
+/// (RFC 4226 section 7.4), and the one before `next` to tell a replay from a
+/// wrong code. Every counter is computed and compared, in constant time;
+/// the lowest matching counter wins. A counter below `next` is never
+/// accepted, so a code works once.
+pub fn verify_hotp(generator: &Generator, code: &Code, next: u64, look_ahead: u32) -> HotpVerdict {
+    let last = next.saturating_add(u64::from(look_ahead));
+    let mut lowest: Option<u64> = None;
+    for counter in (next..=last).rev() {
+        let matched = generator.code_at_step(counter).ct_eq(code);
+        if bool::from(matched) {
+            lowest = Some(counter);
+        }
+    }
+    let replayed = match next.checked_sub(1) {
+        Some(previous) => bool::from(generator.code_at_step(previous).ct_eq(code)),
+        None => false,
+    };
+    match (lowest, replayed) {
+        (Some(counter), _) => HotpVerdict::Accepted { counter },
+        (None, true) => HotpVerdict::Replayed,
+        (None, false) => HotpVerdict::Wrong,
+    }
+}
+
+/// The time steps, as offsets from `center`, whose code is `code`: every
+/// step in `center ± reach` is computed and compared in constant time, and
+/// the offsets that match are returned (RFC 6238 section 6, resynchronisation).
+pub fn matching_offsets(generator: &Generator, code: &Code, center: u64, reach: u32) -> Vec<i64> {
+    let reach = i64::from(reach);
+    let mut found = Vec::new();
+    for offset in -reach..=reach {
+        let Some(step) = center.checked_add_signed(offset) else {
+            continue;
+        };
+        let matched = generator.code_at_step(step).ct_eq(code);
+        if bool::from(matched) {
+            found.push(offset);
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -249,6 +358,66 @@ mod tests {
                 "SHA512 at {time}"
             );
         }
+    }
+
+    /// RFC 4226 Appendix D: HOTP values for counters 0 to 9, seed
+    /// "12345678901234567890", SHA1, 6 digits.
+    #[test]
+    fn rfc4226_appendix_d_vectors() {
+        let g = gen(b"12345678901234567890", Algorithm::SHA1, 6);
+        let expected = [
+            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583",
+            "399871", "520489",
+        ];
+        for (counter, code) in expected.iter().enumerate() {
+            let counter = counter as u64;
+            assert_eq!(
+                g.code_at_step(counter).as_bytes(),
+                code.as_bytes(),
+                "counter {counter}"
+            );
+        }
+    }
+
+    #[test]
+    fn hotp_look_ahead_once_and_replay() {
+        let g = gen(b"12345678901234567890", Algorithm::SHA1, 6);
+        let code = |c: u64| Code::parse(g.code_at_step(c).as_bytes(), 6).unwrap();
+        assert_eq!(
+            verify_hotp(&g, &code(0), 0, 10),
+            HotpVerdict::Accepted { counter: 0 }
+        );
+        assert_eq!(verify_hotp(&g, &code(0), 1, 10), HotpVerdict::Replayed);
+        assert_eq!(verify_hotp(&g, &code(0), 2, 10), HotpVerdict::Wrong);
+        assert_eq!(
+            verify_hotp(&g, &code(9), 0, 10),
+            HotpVerdict::Accepted { counter: 9 }
+        );
+        assert_eq!(
+            verify_hotp(&g, &code(10), 0, 10),
+            HotpVerdict::Accepted { counter: 10 }
+        );
+        assert_eq!(verify_hotp(&g, &code(11), 0, 10), HotpVerdict::Wrong);
+        assert_eq!(verify_hotp(&g, &code(11), 0, 0), HotpVerdict::Wrong);
+        assert_eq!(
+            verify_hotp(&g, &code(11), 11, 0),
+            HotpVerdict::Accepted { counter: 11 }
+        );
+        assert_eq!(
+            verify_hotp(&g, &code(u64::MAX), u64::MAX - 3, 10),
+            HotpVerdict::Accepted { counter: u64::MAX }
+        );
+    }
+
+    #[test]
+    fn offsets_are_found_either_side() {
+        let g = gen(b"12345678901234567890", Algorithm::SHA1, 6);
+        let code = |c: u64| Code::parse(g.code_at_step(c).as_bytes(), 6).unwrap();
+        assert_eq!(matching_offsets(&g, &code(105), 100, 10), vec![5]);
+        assert_eq!(matching_offsets(&g, &code(90), 100, 10), vec![-10]);
+        assert!(matching_offsets(&g, &code(111), 100, 10).is_empty());
+        assert!(matching_offsets(&g, &code(105), 100, 0).is_empty());
+        assert_eq!(matching_offsets(&g, &code(0), 3, 10), vec![-3]);
     }
 
     #[test]

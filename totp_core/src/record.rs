@@ -1,7 +1,7 @@
 //! The user record, `users_dir/<user>.toml`: the secret and its parameters.
 //! Written only by totpctl; read by the module on every login.
 
-use crate::otp::{self, Algorithm, OtpParams};
+use crate::otp::{self, Algorithm, OtpParams, OtpType};
 use crate::recovery::{self, RecoveryHash};
 use crate::secret::SecretBytes;
 use serde::{Deserialize, Serialize};
@@ -34,10 +34,15 @@ impl fmt::Display for Status {
 struct RecordFile {
     version: u32,
     status: Status,
+    /// `totp` (the default, so records written before HOTP stay valid) or `hotp`.
+    #[serde(rename = "type", default, skip_serializing_if = "is_totp")]
+    kind: OtpType,
     secret: Zeroizing<String>,
     algorithm: Algorithm,
     digits: u8,
-    period: u64,
+    /// Required for TOTP; a HOTP record has none (its counter is in the state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    period: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,9 +55,21 @@ struct RecordFile {
     recovery: Vec<RecoveryHash>,
 }
 
+fn is_totp(kind: &OtpType) -> bool {
+    *kind == OtpType::Totp
+}
+
+/// The period a HOTP record's [`OtpParams`] carry; it is never used (a HOTP
+/// code's counter comes from the state) and never written.
+const HOTP_UNUSED_PERIOD: u64 = 30;
+
 /// A parsed, validated user record.
 pub struct UserRecord {
     pub status: Status,
+    /// TOTP or HOTP. For HOTP, `params.period` means nothing, and the next
+    /// counter is in the login state (`hotp_next`), never here: a login
+    /// never writes the record.
+    pub kind: OtpType,
     pub secret: SecretBytes,
     pub params: OtpParams,
     /// Account label shown in the authenticator app.
@@ -69,6 +86,7 @@ impl fmt::Debug for UserRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserRecord")
             .field("status", &self.status)
+            .field("kind", &self.kind)
             .field(
                 "secret",
                 &format_args!("<{} bits, redacted>", self.secret.bits()),
@@ -93,12 +111,23 @@ impl UserRecord {
             ));
         }
         let secret = SecretBytes::from_base32(&file.secret).map_err(|e| e.to_string())?;
-        let params = OtpParams::new(file.algorithm, file.digits, file.period)?;
+        let period = match (file.kind, file.period) {
+            (OtpType::Totp, Some(period)) => period,
+            (OtpType::Totp, None) => return Err("missing field `period`".into()),
+            (OtpType::Hotp, None) => HOTP_UNUSED_PERIOD,
+            (OtpType::Hotp, Some(_)) => {
+                return Err(
+                    "period is for type = \"totp\"; a type = \"hotp\" record has none".into(),
+                )
+            }
+        };
+        let params = OtpParams::new(file.algorithm, file.digits, period)?;
         check_label("label", file.label.as_deref())?;
         check_label("issuer", file.issuer.as_deref())?;
         recovery::validate(&file.recovery)?;
         Ok(Self {
             status: file.status,
+            kind: file.kind,
             secret,
             params,
             label: file.label,
@@ -114,10 +143,11 @@ impl UserRecord {
         let file = RecordFile {
             version: FORMAT_VERSION,
             status: self.status,
+            kind: self.kind,
             secret: self.secret.to_base32(),
             algorithm: self.params.algorithm,
             digits: self.params.digits,
-            period: self.params.period,
+            period: (self.kind == OtpType::Totp).then_some(self.params.period),
             label: self.label.clone(),
             issuer: self.issuer.clone(),
             created_at: self.created_at,
@@ -263,6 +293,35 @@ mod tests {
         assert_eq!(r.secret.as_bytes(), b"12345678901234567890");
         assert_eq!(r.params, OtpParams::new(Algorithm::SHA1, 6, 30).unwrap());
         assert!(r.recovery.is_empty() && r.label.is_none() && r.created_at.is_none());
+    }
+
+    #[test]
+    fn a_hotp_record_has_a_type_and_no_period() {
+        assert_eq!(UserRecord::parse(MINIMAL).unwrap().kind, OtpType::Totp);
+        let explicit = MINIMAL.replace("version = 1\n", "version = 1\ntype = \"totp\"\n");
+        assert_eq!(UserRecord::parse(&explicit).unwrap().kind, OtpType::Totp);
+        let hotp = MINIMAL
+            .replace("version = 1\n", "version = 1\ntype = \"hotp\"\n")
+            .replace("period = 30\n", "");
+        let r = UserRecord::parse(&hotp).unwrap();
+        assert_eq!(r.kind, OtpType::Hotp);
+        let text = r.to_toml().unwrap();
+        assert!(
+            text.contains("type = \"hotp\"") && !text.contains("period"),
+            "{}",
+            *text
+        );
+        assert_eq!(UserRecord::parse(&text).unwrap().kind, OtpType::Hotp);
+        // A TOTP record is written as before: no type key.
+        let totp = UserRecord::parse(MINIMAL).unwrap().to_toml().unwrap();
+        assert!(!totp.contains("type") && totp.contains("period = 30"));
+        let with_period = MINIMAL.replace("version = 1\n", "version = 1\ntype = \"hotp\"\n");
+        let err = UserRecord::parse(&with_period).unwrap_err();
+        assert!(err.contains("period is for type = \"totp\""), "{err}");
+        let bad = MINIMAL.replace("version = 1\n", "version = 1\ntype = \"HOTP\"\n");
+        assert!(UserRecord::parse(&bad)
+            .unwrap_err()
+            .contains("unknown variant"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub struct SecretBytes(Zeroizing<Vec<u8>>);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretError {
     NotBase32,
+    NotHex,
     TooShort { bits: usize },
     TooLong { bits: usize },
     Random,
@@ -26,6 +27,10 @@ impl fmt::Display for SecretError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotBase32 => write!(f, "secret is not valid base32 (RFC 4648)"),
+            Self::NotHex => write!(
+                f,
+                "secret is not valid hexadecimal (pairs of 0-9, a-f; spaces and colons allowed)"
+            ),
             Self::TooShort { bits } => write!(
                 f,
                 "secret has {bits} bits, fewer than the minimum of {}",
@@ -103,6 +108,31 @@ impl SecretBytes {
         Self::from_bytes(out)
     }
 
+    /// Decode hexadecimal, as hardware token seeds are printed and as
+    /// pam_oath's usersfile holds them: case-insensitive, an even number of
+    /// digits; spaces, colons and dashes between them are ignored.
+    pub fn from_hex(text: &str) -> Result<Self, SecretError> {
+        let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2 + 1));
+        let mut high: Option<u8> = None;
+        for &c in text.as_bytes() {
+            let nibble = match c {
+                b' ' | b':' | b'-' => continue,
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(SecretError::NotHex),
+            };
+            match high.take() {
+                None => high = Some(nibble),
+                Some(h) => out.push((h << 4) | nibble),
+            }
+        }
+        if high.is_some() {
+            return Err(SecretError::NotHex);
+        }
+        Self::from_bytes(out)
+    }
+
     /// Encode as unpadded upper-case base32, the form authenticator apps expect.
     pub fn to_base32(&self) -> Zeroizing<String> {
         let mut out = Zeroizing::new(String::with_capacity(self.0.len() * 8 / 5 + 1));
@@ -140,6 +170,25 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), SecretError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_seeds() {
+        let s = SecretBytes::from_hex("3132333435363738393031323334353637383930").unwrap();
+        assert_eq!(s.as_bytes(), b"12345678901234567890");
+        let spaced = SecretBytes::from_hex("31:32 33-34 3536373839303132333435363738394A").unwrap();
+        assert_eq!(spaced.as_bytes(), b"1234567890123456789J");
+        for bad in ["313", "31g2313233343536373839", "0x31323334353637383930"] {
+            assert_eq!(
+                SecretBytes::from_hex(bad).err(),
+                Some(SecretError::NotHex),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            SecretBytes::from_hex("3132"),
+            Err(SecretError::TooShort { bits: 16 })
+        ));
+    }
 
     #[test]
     fn base32_round_trip_and_rfc4648_vectors() {

@@ -16,6 +16,24 @@ pub struct LoginState {
     /// since the last lockout ran out. Reaching `max_failures` locks the account.
     #[serde(default)]
     pub failures: u32,
+    /// HOTP records: the next counter expected; codes for lower counters are
+    /// used up. Missing means 0 (or the record is TOTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotp_next: Option<u64>,
+    /// TOTP: the learned clock skew of the user's device, in time steps
+    /// (positive: the device is ahead). Codes are checked around now + skew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skew: Option<i64>,
+    /// TOTP resynchronisation: a wrong code that matched the step
+    /// `current + resync_offset`, outside the window but inside
+    /// `resync_window`, at `resync_at` (Unix seconds). Not accepted; a next
+    /// code at the same offset within two minutes is, and teaches the skew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync_offset: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync_step: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resync_at: Option<u64>,
     /// Consecutive failed attempts since the last success or unlock, across
     /// lockouts. Reaching the hard cap locks the account until `totpctl unlock`.
     #[serde(default)]
@@ -86,6 +104,11 @@ mod tests {
         s.last_success_at = Some(1_699_999_000);
         s.last_success_rhost = Some("192.0.2.7".into());
         s.used_recovery = vec![2, 5];
+        s.hotp_next = Some(42);
+        s.skew = Some(-3);
+        s.resync_offset = Some(5);
+        s.resync_step = Some(55_555_560);
+        s.resync_at = Some(1_700_000_001);
         assert_eq!(LoginState::parse(&s.to_toml()).unwrap(), s);
         assert_eq!(LoginState::parse("version = 1").unwrap(), LoginState::new());
         assert_eq!(s.locked_at(1_700_000_899), Some(1_700_000_900));
@@ -101,6 +124,8 @@ mod tests {
             "version = 1\nextra = 1",
             "\u{0}\u{0}",
             "version = 1\nlast_step = \"x\"",
+            "version = 1\nhotp_next = -1",
+            "version = 1\nskew = 1.5",
         ] {
             assert!(LoginState::parse(bad).is_err(), "{bad:?}");
         }

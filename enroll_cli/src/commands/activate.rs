@@ -54,7 +54,7 @@ pub(crate) fn activate_with(
     let mut record = ctx
         .load_record(user)?
         .ok_or_else(|| CliError::NotEnrolled(user.to_string()))?;
-    let codes = enrollment::activate(&lock, &mut record, typed, now_unix(), ctx.config.otp.window)
+    let codes = enrollment::activate(&lock, &mut record, typed, now_unix(), &ctx.config.otp)
         .map_err(|why| match why {
             EnrollmentError::NotPending => CliError::NotPending(user.to_string()),
             why => CliError::Code {

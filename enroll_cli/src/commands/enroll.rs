@@ -15,7 +15,7 @@ use crate::{json, prompt, qr, qrfile, uri};
 use std::io::{IsTerminal, Write};
 use totp_core::enrollment;
 use totp_core::names::UserName;
-use totp_core::otp::{Algorithm, OtpParams};
+use totp_core::otp::{Algorithm, OtpParams, OtpType};
 use totp_core::record::{Status, UserRecord};
 use totp_core::secret::SecretBytes;
 use totp_core::time::now_unix;
@@ -77,6 +77,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     let now = now_unix();
     let record = UserRecord {
         status: Status::Pending,
+        kind: OtpType::Totp,
         secret: SecretBytes::generate()?,
         params,
         label: Some(user.to_string()),
@@ -144,7 +145,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             Err(CliError::CorruptRecord { .. }) if args.force => {}
             Err(e) => return Err(e),
         }
-        enrollment::install(&lock, &record)?;
+        enrollment::install(&lock, &record, 0)?;
         Ok(())
     })();
     if let Err(e) = installed {

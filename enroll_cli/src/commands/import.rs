@@ -18,7 +18,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use totp_core::enrollment;
 use totp_core::names::printable;
-use totp_core::otp::{Algorithm, OtpParams};
+use totp_core::otp::{Algorithm, OtpParams, OtpType};
 use totp_core::record::{Status, UserRecord};
 use totp_core::recovery::{self, RecoveryHash};
 use totp_core::secret::SecretBytes;
@@ -82,6 +82,7 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
     let scratch_count = hashes.len();
     let record = UserRecord {
         status: Status::Active,
+        kind: OtpType::Totp,
         secret: imported.secret,
         params,
         label: Some(user.to_string()),
@@ -90,7 +91,7 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
         activated_at: Some(now),
         recovery: hashes,
     };
-    enrollment::install(&lock, &record)?;
+    enrollment::install(&lock, &record, 0)?;
     drop(lock);
 
     for note in &imported.notes {

@@ -79,7 +79,7 @@ pub(crate) fn check_proof(
         record,
         typed,
         now_unix(),
-        ctx.config.otp.window,
+        &ctx.config.otp,
         &ctx.config.throttle,
     )
     .map_err(|why| ProofFailed {
