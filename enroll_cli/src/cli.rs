@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use totp_core::otp::{self, Algorithm};
+use totp_core::otp::{self, Algorithm, OtpType};
 
 const ABOUT: &str = "\
 Enroll and manage pam_totp two-factor login (TOTP codes from an authenticator app).
@@ -146,6 +146,15 @@ impl Cli {
                 "--qr - cannot be used with --json: standard output carries the JSON, whose \
                  qr_jpeg_base64 field holds the same JPEG",
             ),
+            Command::Enroll(args) if args.seed_stdin && args.qr.is_some() => {
+                usage("--qr cannot be used with --seed-stdin: a hardware token has no QR code")
+            }
+            Command::Enroll(args) if args.kind() == OtpType::Totp && args.counter.is_some() => {
+                usage("--counter is for --type hotp; a TOTP code's counter is the time")
+            }
+            Command::Enroll(args) if args.kind() == OtpType::Hotp && args.period.is_some() => {
+                usage("--period is for --type totp; a HOTP code has a counter instead")
+            }
             Command::ImportGoogleAuthenticator(_)
             | Command::Check(_)
             | Command::GenerateMan { .. }
@@ -186,8 +195,8 @@ pub enum Command {
     Disable(OwnUserArgs),
     /// Lost device and no saved .jpg: remove USER's enrollment, lockout and recovery codes (audited)
     Reset(UserArgs),
-    /// Clear USER's lockout and failure count (audited)
-    Unlock(UserArgs),
+    /// Clear USER's lockout and failure count, and with --reset-skew the learned clock skew (audited)
+    Unlock(UnlockArgs),
     /// Migrate USER's ~/.google_authenticator file into an active enrollment
     #[command(name = "import-google-authenticator")]
     ImportGoogleAuthenticator(ImportArgs),
@@ -234,9 +243,37 @@ pub struct EnrollArgs {
     /// Replace an active or unreadable enrollment, and overwrite an existing --qr file
     #[arg(long)]
     pub force: bool,
+    /// totp (time-based codes) or hotp (counter-based codes, RFC 4226: hardware tokens and
+    /// some apps) [default: totp]
+    #[arg(long = "type", value_name = "totp|hotp", value_parser = parse_type)]
+    pub otp_type: Option<OtpType>,
+    /// HOTP: the counter of the token's or the app's next code [default: 0]
+    #[arg(long, value_name = "N")]
+    pub counter: Option<u64>,
+    /// A hardware token: read its seed from the first line of standard input (asked without
+    /// echo on a terminal; never on the command line). No QR code and no .jpg; a code from the
+    /// token activates it. Root only.
+    #[arg(long)]
+    pub seed_stdin: bool,
+    /// How the seed read by --seed-stdin is written [default: base32]
+    #[arg(long, value_name = "hex|base32", value_enum, requires = "seed_stdin")]
+    pub format: Option<SeedFormat>,
+}
+
+/// The encodings of a hardware token's seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeedFormat {
+    // Hexadecimal, as token sheets and pam_oath's usersfile write it.
+    Hex,
+    // RFC 4648 base32, as otpauth URIs and google-authenticator write it.
+    Base32,
 }
 
 impl EnrollArgs {
+    pub fn kind(&self) -> OtpType {
+        self.otp_type.unwrap_or_default()
+    }
+
     /// `--qr -`: the JPEG goes to standard output.
     pub fn qr_to_stdout(&self) -> bool {
         self.qr.as_deref() == Some(std::path::Path::new("-"))
@@ -316,6 +353,16 @@ pub enum SelfServiceAction {
 }
 
 #[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The login name
+    pub user: String,
+    /// Also forget the clock skew learned from USER's device (TOTP), so codes are checked
+    /// around the server's time again
+    #[arg(long)]
+    pub reset_skew: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct UserArgs {
     /// The login name
     pub user: String,
@@ -365,6 +412,10 @@ pub struct ImportArgs {
 }
 
 fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
+    text.parse()
+}
+
+fn parse_type(text: &str) -> Result<OtpType, String> {
     text.parse()
 }
 

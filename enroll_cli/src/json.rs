@@ -60,6 +60,12 @@ impl Object {
         self
     }
 
+    pub fn signed(mut self, key: &str, value: i64) -> Self {
+        self.key(key);
+        let _ = write!(self.text, "{value}");
+        self
+    }
+
     pub fn opt_number(mut self, key: &str, value: Option<u64>) -> Self {
         match value {
             Some(v) => self.number(key, v),

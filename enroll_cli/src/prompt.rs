@@ -46,7 +46,22 @@ pub fn read_code_as(json: bool, prompt: &str) -> io::Result<Option<Zeroizing<Vec
     read((!json).then_some(prompt))
 }
 
+/// The longest seed line read by [`read_seed`]: a 1024-bit seed in hex
+/// with a separator between every pair of digits.
+pub const MAX_SEED_LINE: usize = 384;
+
+/// Read a hardware token's seed: asked on the terminal with echo off (the
+/// prompt unless `json`), or the first line of standard input. Never from
+/// the command line. `None` when the line is empty.
+pub fn read_seed(json: bool, prompt: &str) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    read_limited((!json).then_some(prompt), MAX_SEED_LINE)
+}
+
 fn read(prompt: Option<&str>) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    read_limited(prompt, MAX_ANSWER)
+}
+
+fn read_limited(prompt: Option<&str>, limit: usize) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
     let _echo = if interactive() {
         if let Some(prompt) = prompt {
             eprint!("{prompt}");
@@ -58,10 +73,10 @@ fn read(prompt: Option<&str>) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
     };
     // One byte more than any accepted answer, so that an overlong one is
     // still refused as too long rather than cut to a valid-looking code.
-    let mut line = Zeroizing::new(Vec::with_capacity(MAX_ANSWER + 2));
+    let mut line = Zeroizing::new(Vec::with_capacity(limit + 2));
     io::stdin()
         .lock()
-        .take(MAX_ANSWER as u64 + 1)
+        .take(limit as u64 + 1)
         .read_until(b'\n', &mut line)?;
     if line.last() == Some(&b'\n') {
         line.pop();

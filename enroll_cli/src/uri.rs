@@ -35,13 +35,38 @@ pub fn otpauth(
     secret_base32: &str,
     params: OtpParams,
 ) -> Zeroizing<String> {
-    const SCHEME: &str = "otpauth://totp/";
+    build(issuer, account, secret_base32, params, None)
+}
+
+/// The `otpauth://hotp/...&counter=N` URI of a HOTP enrollment whose app
+/// starts at `counter`: the same parts as [`otpauth`], with `counter` in
+/// place of `period`.
+pub fn otpauth_hotp(
+    issuer: &str,
+    account: &str,
+    secret_base32: &str,
+    params: OtpParams,
+    counter: u64,
+) -> Zeroizing<String> {
+    build(issuer, account, secret_base32, params, Some(counter))
+}
+
+fn build(
+    issuer: &str,
+    account: &str,
+    secret_base32: &str,
+    params: OtpParams,
+    counter: Option<u64>,
+) -> Zeroizing<String> {
+    let (scheme, last, value) = match counter {
+        None => ("otpauth://totp/", "&period=", params.period.to_string()),
+        Some(counter) => ("otpauth://hotp/", "&counter=", counter.to_string()),
+    };
     let algorithm = params.algorithm.to_string();
     let digits = params.digits.to_string();
-    let period = params.period.to_string();
 
     let issuer_len = encoded_len(issuer);
-    let mut len = SCHEME.len()
+    let mut len = scheme.len()
         + encoded_len(account)
         + "?secret=".len()
         + encoded_len(secret_base32)
@@ -49,14 +74,14 @@ pub fn otpauth(
         + algorithm.len()
         + "&digits=".len()
         + digits.len()
-        + "&period=".len()
-        + period.len();
+        + last.len()
+        + value.len();
     if !issuer.is_empty() {
         len += issuer_len + ":".len() + "&issuer=".len() + issuer_len;
     }
 
     let mut uri = Zeroizing::new(String::with_capacity(len));
-    uri.push_str(SCHEME);
+    uri.push_str(scheme);
     if !issuer.is_empty() {
         push_encoded(&mut uri, issuer);
         uri.push(':');
@@ -72,8 +97,8 @@ pub fn otpauth(
     uri.push_str(&algorithm);
     uri.push_str("&digits=");
     uri.push_str(&digits);
-    uri.push_str("&period=");
-    uri.push_str(&period);
+    uri.push_str(last);
+    uri.push_str(&value);
     debug_assert_eq!(uri.len(), len, "the URI length was computed wrongly");
     uri
 }
@@ -114,6 +139,17 @@ mod tests {
     }
 
     const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+    #[test]
+    fn hotp_uri_has_a_counter_and_no_period() {
+        let uri = otpauth_hotp("pam_totp", "alice", SECRET, defaults(), 7);
+        assert_eq!(
+            uri.as_str(),
+            format!(
+                "otpauth://hotp/pam_totp:alice?secret={SECRET}&issuer=pam_totp&algorithm=SHA1&digits=6&counter=7"
+            )
+        );
+    }
 
     #[test]
     fn plain_sha1_six_digits_thirty_seconds() {

@@ -440,7 +440,7 @@ fn status_and_list_show_everything_but_the_secret() {
     let run = env.run(&["list"]);
     assert_eq!(
         run.stdout,
-        "root active SHA256/6/30s recovery=10/10 failures=0 locked=no\n"
+        "root active totp SHA256/6/30s recovery=10/10 failures=0 locked=no\n"
     );
     let run = env.run(&["status", "root", "--json"]);
     let json = run.stdout.trim_end();

@@ -111,7 +111,8 @@ fn extra_files(env: &Env) -> Vec<String> {
     names
 }
 
-const PENDING_ROOT: &str = "{\"user\":\"root\",\"status\":\"pending\",\"algorithm\":\"SHA1\",\
+const PENDING_ROOT: &str =
+    "{\"user\":\"root\",\"status\":\"pending\",\"type\":\"totp\",\"algorithm\":\"SHA1\",\
     \"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"uri\":\"<uri>\",\"key\":\"<key>\",\
     \"qr_jpeg_base64\":\"<qr_jpeg_base64>\"}";
 
@@ -178,7 +179,7 @@ fn enroll_prints_the_uri_the_key_and_the_jpeg_and_writes_no_file() {
             "--issuer",
             "Müller \"&\" Söhne",
         ],
-        "{\"user\":\"root\",\"status\":\"pending\",\"algorithm\":\"SHA256\",\"digits\":8,\
+        "{\"user\":\"root\",\"status\":\"pending\",\"type\":\"totp\",\"algorithm\":\"SHA256\",\"digits\":8,\
          \"period\":60,\"issuer\":\"Müller \\\"&\\\" Söhne\",\"uri\":\"<uri>\",\"key\":\"<key>\",\
          \"qr_jpeg_base64\":\"<qr_jpeg_base64>\"}",
     );
@@ -347,7 +348,7 @@ fn status_in_every_state() {
         "{\"user\":\"root\",\"status\":\"pending\",\"type\":\"totp\",\"algorithm\":\"SHA1\",\
          \"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"created_at\":\"<created_at>\",\
          \"activated_at\":\"<activated_at>\",\"last_step\":\"<last_step>\",\
-         \"last_code_at\":\"<last_code_at>\",\"failures\":0,\"failures_since_success\":0,\
+         \"last_code_at\":\"<last_code_at>\",\"skew\":0,\"failures\":0,\"failures_since_success\":0,\
          \"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":0,\
          \"recovery_codes_total\":0}"
     );
@@ -366,7 +367,7 @@ fn status_in_every_state() {
         "{\"user\":\"root\",\"status\":\"active\",\"type\":\"totp\",\"algorithm\":\"SHA1\",\
          \"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"created_at\":\"<created_at>\",\
          \"activated_at\":\"<activated_at>\",\"last_step\":\"<last_step>\",\
-         \"last_code_at\":\"<last_code_at>\",\"failures\":1,\"failures_since_success\":1,\
+         \"last_code_at\":\"<last_code_at>\",\"skew\":0,\"failures\":1,\"failures_since_success\":1,\
          \"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":10,\
          \"recovery_codes_total\":10}"
     );

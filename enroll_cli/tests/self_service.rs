@@ -813,7 +813,7 @@ fn json_as_the_user(alice: &TestUser, bob: &TestUser, copies: &Copies<'_>) {
     assert_eq!(
         shape.write(),
         format!(
-            "{{\"user\":\"{ALICE}\",\"status\":\"pending\",\"algorithm\":\"SHA1\",\
+            "{{\"user\":\"{ALICE}\",\"status\":\"pending\",\"type\":\"totp\",\"algorithm\":\"SHA1\",\
              \"digits\":6,\"period\":30,\"issuer\":\"Test Host\",\"uri\":\"<uri>\",\
              \"key\":\"<key>\",\"qr_jpeg_base64\":\"<qr_jpeg_base64>\"}}"
         )

@@ -1,13 +1,18 @@
 //! `totpctl enroll USER`: a new secret, shown as a URI and a QR code, saved as
 //! a `.jpg`, stored as a pending record; then a code from the app activates it.
 //!
+//! `--type hotp` makes a counter-based enrollment (`otpauth://hotp/...&counter=N`).
+//! `--seed-stdin` enrolls a hardware token instead: its seed is read from
+//! standard input (hex or base32), and there is no URI, QR code or `.jpg`;
+//! a code from the token activates it, as from an app.
+//!
 //! `--qr -` writes the JPEG to standard output instead of a file, and every
 //! message to standard error. `--json` asks for no code: it prints the URI,
 //! the key and the JPEG (base64) as one JSON object, and writes a `.jpg` only
 //! when `--qr FILE` is given.
 
 use super::Out;
-use crate::cli::EnrollArgs;
+use crate::cli::{EnrollArgs, SeedFormat};
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
 use crate::privilege::AsRealUser;
@@ -33,8 +38,21 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     if to_stdout && std::io::stdout().is_terminal() {
         return Err(CliError::QrToTerminal);
     }
+    let kind = args.kind();
+    let counter = args.counter.unwrap_or(0);
+    // A hardware token's seed, read before anything is written or locked.
+    let seed = if args.seed_stdin {
+        if self_service {
+            return Err(CliError::AdminOnly {
+                command: "enroll --seed-stdin",
+            });
+        }
+        Some(read_seed(&ctx, args.format.unwrap_or(SeedFormat::Base32))?)
+    } else {
+        None
+    };
     let qr_path = match &args.qr {
-        _ if to_stdout => None,
+        _ if to_stdout || seed.is_some() => None,
         Some(path) => Some(path.clone()),
         None if ctx.json => None,
         None => Some(qrfile::default_path(user.as_str())),
@@ -48,10 +66,14 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         qrfile::check(qr_path, args.force)?;
     }
     let defaults = &ctx.config.otp;
+    let period = match kind {
+        OtpType::Totp => args.period.unwrap_or(defaults.period),
+        OtpType::Hotp => 30,
+    };
     let params = OtpParams::new(
         args.algorithm.unwrap_or(defaults.algorithm),
         args.digits.unwrap_or(defaults.digits),
-        args.period.unwrap_or(defaults.period),
+        period,
     )
     .map_err(|e| CliError::Output("the record".into(), std::io::Error::other(e)))?;
     let issuer = match &args.issuer {
@@ -77,8 +99,11 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     let now = now_unix();
     let record = UserRecord {
         status: Status::Pending,
-        kind: OtpType::Totp,
-        secret: SecretBytes::generate()?,
+        kind,
+        secret: match seed {
+            Some(seed) => seed,
+            None => SecretBytes::generate()?,
+        },
         params,
         label: Some(user.to_string()),
         issuer: (!issuer.is_empty()).then(|| issuer.clone()),
@@ -95,13 +120,27 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         return Err(CliError::InvalidIssuer(e));
     }
     drop(text);
-    let link = uri::otpauth(
-        &issuer,
-        user.as_str(),
-        &record.secret.to_base32(),
-        record.params,
-    );
-    let jpeg = qr::jpeg(&link)?;
+    let token = args.seed_stdin;
+    let link = match kind {
+        _ if token => None,
+        OtpType::Totp => Some(uri::otpauth(
+            &issuer,
+            user.as_str(),
+            &record.secret.to_base32(),
+            record.params,
+        )),
+        OtpType::Hotp => Some(uri::otpauth_hotp(
+            &issuer,
+            user.as_str(),
+            &record.secret.to_base32(),
+            record.params,
+            counter,
+        )),
+    };
+    let jpeg = match &link {
+        Some(link) => Some(qr::jpeg(link)?),
+        None => None,
+    };
     // For a self-service caller the .jpg is opened with their own identity:
     // it cannot land anywhere they could not write to themselves.
     let remove_qr = || {
@@ -115,7 +154,8 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             .then(AsRealUser::new)
             .transpose()
             .map_err(|e| CliError::QrWrite(qr_path.clone(), e))?;
-        qrfile::write(qr_path, &jpeg, &account, args.force)?;
+        let jpeg = jpeg.as_ref().map_or(&[][..], |j| &j[..]);
+        qrfile::write(qr_path, jpeg, &account, args.force)?;
     }
 
     // 3. Under the user's lock: refuse to replace what must not be replaced,
@@ -145,7 +185,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             Err(CliError::CorruptRecord { .. }) if args.force => {}
             Err(e) => return Err(e),
         }
-        enrollment::install(&lock, &record, 0)?;
+        enrollment::install(&lock, &record, counter)?;
         Ok(())
     })();
     if let Err(e) = installed {
@@ -155,33 +195,49 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     ctx.audit_self("enroll", &user, "");
 
     // 4. Show it.
-    for warning in app_warnings(params) {
+    for warning in app_warnings(params).into_iter().filter(|_| !token) {
         eprintln!("totpctl: warning: {warning}");
     }
     if ctx.json {
         let shown = Shown {
             user: &user,
+            kind,
+            counter,
             params,
             issuer: &issuer,
-            uri: &link,
-            secret: &record.secret,
-            jpeg: &jpeg,
+            app: match (&link, &jpeg) {
+                (Some(link), Some(jpeg)) => Some((link.as_str(), &record.secret, &jpeg[..])),
+                _ => None,
+            },
         };
         println!("{}", shown.json().as_str());
         return Ok(());
     }
     let out = if to_stdout { Out::Stderr } else { Out::Stdout };
+    let (Some(link), Some(jpeg)) = (&link, &jpeg) else {
+        // A hardware token: nothing to scan; its code activates it.
+        out.line(&format!(
+            "Enrolling '{user}' with a hardware token: {}.",
+            describe(kind, params, counter)
+        ));
+        return ask_for_code(
+            &ctx,
+            &user,
+            out,
+            "Code from the token (empty to activate later): ",
+        );
+    };
     if to_stdout {
         let mut stdout = std::io::stdout().lock();
         stdout
-            .write_all(&jpeg)
+            .write_all(jpeg)
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::Output("the QR code to standard output".into(), e))?;
     }
-    let terminal = qr::terminal(&link)?;
+    let terminal = qr::terminal(link)?;
     out.line(&format!(
-        "Enrolling '{user}': {}, {} digits, {} s.",
-        params.algorithm, params.digits, params.period
+        "Enrolling '{user}': {}.",
+        describe(kind, params, counter)
     ));
     out.line("Scan this QR code with the authenticator app:");
     out.line("");
@@ -203,12 +259,59 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     }
 
     // 5. Ask for a code; none leaves the record pending.
-    match prompt::read_code("Code from the app (empty to activate later): ")
-        .map_err(|e| CliError::Output("the prompt".into(), e))?
-    {
+    ask_for_code(
+        &ctx,
+        &user,
+        out,
+        "Code from the app (empty to activate later): ",
+    )
+}
+
+/// `SHA1, 6 digits, 30 s` or `HOTP, SHA1, 6 digits, first counter 0`.
+fn describe(kind: OtpType, params: OtpParams, counter: u64) -> String {
+    match kind {
+        OtpType::Totp => format!(
+            "{}, {} digits, {} s",
+            params.algorithm, params.digits, params.period
+        ),
+        OtpType::Hotp => format!(
+            "HOTP, {}, {} digits, first counter {counter}",
+            params.algorithm, params.digits
+        ),
+    }
+}
+
+/// Read the seed of a hardware token from standard input, in `format`.
+/// Its errors never quote it.
+fn read_seed(ctx: &Context, format: SeedFormat) -> Result<SecretBytes, CliError> {
+    let what = match format {
+        SeedFormat::Hex => "hex",
+        SeedFormat::Base32 => "base32",
+    };
+    let line = prompt::read_seed(ctx.json, &format!("Seed of the token ({what}): "))
+        .map_err(|e| CliError::Output("the seed from standard input".into(), e))?
+        .ok_or_else(|| {
+            CliError::Usage(
+                "--seed-stdin: standard input held no seed; pipe the token's seed on its first \
+                 line"
+                    .into(),
+            )
+        })?;
+    let text = std::str::from_utf8(&line)
+        .map_err(|_| CliError::Usage("--seed-stdin: the seed is not text".into()))?;
+    let text = text.trim();
+    match format {
+        SeedFormat::Hex => SecretBytes::from_hex(text),
+        SeedFormat::Base32 => SecretBytes::from_base32(text),
+    }
+    .map_err(|e| CliError::Usage(format!("--seed-stdin: the {e} (--format {what})")))
+}
+
+fn ask_for_code(ctx: &Context, user: &UserName, out: Out, question: &str) -> Result<(), CliError> {
+    match prompt::read_code(question).map_err(|e| CliError::Output("the prompt".into(), e))? {
         Some(typed) => {
-            let codes = super::activate::activate_with(&ctx, &user, &typed)?;
-            super::activate::show_activated(&ctx, &user, &codes, out);
+            let codes = super::activate::activate_with(ctx, user, &typed)?;
+            super::activate::show_activated(ctx, user, &codes, out);
             Ok(())
         }
         None => {
@@ -226,38 +329,48 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
 /// enrollment, the secret included (this is the one place it is shown).
 struct Shown<'a> {
     user: &'a UserName,
+    kind: OtpType,
+    counter: u64,
     params: OtpParams,
     issuer: &'a str,
-    uri: &'a str,
-    secret: &'a SecretBytes,
-    jpeg: &'a [u8],
+    /// For an app: the URI, the secret and the JPEG. A hardware token has none.
+    app: Option<(&'a str, &'a SecretBytes, &'a [u8])>,
 }
 
 impl Shown<'_> {
     fn json(&self) -> Zeroizing<String> {
-        let key = grouped(&self.secret.to_base32());
-        let jpeg = json::base64(self.jpeg);
+        let key = self.app.map(|(_, secret, _)| grouped(&secret.to_base32()));
+        let jpeg = self.app.map(|(_, _, jpeg)| json::base64(jpeg));
         let p = self.params;
         // Room for all of it: the object holds the secret three times and is
         // built in one allocation, wiped on drop.
         let capacity = 512
             + self.user.as_str().len() * 6
             + self.issuer.len() * 6
-            + self.uri.len()
-            + key.len()
-            + jpeg.len();
-        let text = json::Object::with_capacity(capacity)
+            + self.app.map_or(0, |(uri, _, _)| uri.len())
+            + key.as_ref().map_or(0, |k| k.len())
+            + jpeg.as_ref().map_or(0, |j| j.len());
+        let object = json::Object::with_capacity(capacity)
             .string("user", self.user.as_str())
             .string("status", "pending")
+            .string("type", &self.kind.to_string())
             .string("algorithm", &p.algorithm.to_string())
-            .number("digits", u64::from(p.digits))
-            .number("period", p.period)
-            .opt_string("issuer", (!self.issuer.is_empty()).then_some(self.issuer))
-            .string("uri", self.uri)
-            .string("key", &key)
-            .string("qr_jpeg_base64", &jpeg)
-            .finish();
-        Zeroizing::new(text)
+            .number("digits", u64::from(p.digits));
+        let object = match self.kind {
+            OtpType::Totp => object.number("period", p.period),
+            OtpType::Hotp => object.number("counter", self.counter),
+        };
+        let mut object =
+            object.opt_string("issuer", (!self.issuer.is_empty()).then_some(self.issuer));
+        if let (Some((uri, _, _)), Some(key), Some(jpeg)) = (self.app, &key, &jpeg) {
+            object = object
+                .string("uri", uri)
+                .string("key", key)
+                .string("qr_jpeg_base64", jpeg);
+        } else {
+            object = object.boolean("hardware_token", true);
+        }
+        Zeroizing::new(object.finish())
     }
 }
 

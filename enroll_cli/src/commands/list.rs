@@ -6,6 +6,7 @@ use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
 use totp_core::enrollment::recovery_left;
+use totp_core::otp::OtpType;
 
 pub fn run(inv: &Invocation, _args: &ListArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("list", inv)?;
@@ -40,13 +41,19 @@ fn text_line(report: &Report) -> String {
         None => format!("{} not-enrolled", report.user),
         Some((record, state)) => {
             let p = record.params;
+            let kind = match record.kind {
+                OtpType::Totp => format!("totp {}/{}/{}s", p.algorithm, p.digits, p.period),
+                OtpType::Hotp => format!(
+                    "hotp {}/{} next={}",
+                    p.algorithm,
+                    p.digits,
+                    state.hotp_next.unwrap_or(0)
+                ),
+            };
             format!(
-                "{} {} {}/{}/{}s recovery={}/{} failures={} locked={}",
+                "{} {} {kind} recovery={}/{} failures={} locked={}",
                 report.user,
                 record.status,
-                p.algorithm,
-                p.digits,
-                p.period,
                 recovery_left(record, state),
                 record.recovery.len(),
                 state.failures,

@@ -8,6 +8,7 @@ use crate::json;
 use totp_core::config::Throttle;
 use totp_core::enrollment::recovery_left;
 use totp_core::names::UserName;
+use totp_core::otp::OtpType;
 use totp_core::record::UserRecord;
 use totp_core::state::LoginState;
 use totp_core::throttle::{self, Lockout};
@@ -83,15 +84,28 @@ impl Report {
         let when = |t: Option<u64>| t.map_or_else(|| "-".to_owned(), format_utc);
         let p = record.params;
         out.push_str(&format!("status:          {}\n", record.status));
+        out.push_str(&format!("type:            {}\n", record.kind));
         out.push_str(&format!("algorithm:       {}\n", p.algorithm));
         out.push_str(&format!("digits:          {}\n", p.digits));
-        out.push_str(&format!("period:          {} s\n", p.period));
+        match record.kind {
+            OtpType::Totp => out.push_str(&format!("period:          {} s\n", p.period)),
+            OtpType::Hotp => out.push_str(&format!(
+                "next counter:    {}\n",
+                state.hotp_next.unwrap_or(0)
+            )),
+        }
         out.push_str(&format!("created:         {}\n", when(record.created_at)));
         out.push_str(&format!("activated:       {}\n", when(record.activated_at)));
-        out.push_str(&format!(
-            "last code used:  {}\n",
-            Self::last_code_at(record, state).map_or_else(|| "never".to_owned(), format_utc)
-        ));
+        if record.kind == OtpType::Totp {
+            out.push_str(&format!(
+                "last code used:  {}\n",
+                Self::last_code_at(record, state).map_or_else(|| "never".to_owned(), format_utc)
+            ));
+            out.push_str(&format!(
+                "clock skew:      {}\n",
+                skew_text(state.skew, p.period, &self.user)
+            ));
+        }
         out.push_str(&format!(
             "failures:        {} ({} of {} since the last good code)\n",
             state.failures, state.failures_since_success, self.throttle.hard_cap
@@ -121,17 +135,30 @@ impl Report {
             return object.string("status", "not_enrolled").finish();
         };
         let p = record.params;
-        object
+        let object = object
             .string("status", &record.status.to_string())
-            .string("type", "totp")
+            .string("type", &record.kind.to_string())
             .string("algorithm", &p.algorithm.to_string())
-            .number("digits", u64::from(p.digits))
-            .number("period", p.period)
-            .opt_string("issuer", record.issuer.as_deref())
-            .opt_number("created_at", record.created_at)
-            .opt_number("activated_at", record.activated_at)
-            .opt_number("last_step", state.last_step)
-            .opt_number("last_code_at", Self::last_code_at(record, state))
+            .number("digits", u64::from(p.digits));
+        // A TOTP enrollment has a period, a last step and a clock skew (in
+        // steps, positive when the device is ahead); a HOTP one has the
+        // next counter instead.
+        let object = match record.kind {
+            OtpType::Totp => object
+                .number("period", p.period)
+                .opt_string("issuer", record.issuer.as_deref())
+                .opt_number("created_at", record.created_at)
+                .opt_number("activated_at", record.activated_at)
+                .opt_number("last_step", state.last_step)
+                .opt_number("last_code_at", Self::last_code_at(record, state))
+                .signed("skew", state.skew.unwrap_or(0)),
+            OtpType::Hotp => object
+                .opt_string("issuer", record.issuer.as_deref())
+                .opt_number("created_at", record.created_at)
+                .opt_number("activated_at", record.activated_at)
+                .number("hotp_next", state.hotp_next.unwrap_or(0)),
+        };
+        object
             .number("failures", u64::from(state.failures))
             .number(
                 "failures_since_success",
@@ -145,5 +172,17 @@ impl Report {
             .number("recovery_codes_left", recovery_left(record, state) as u64)
             .number("recovery_codes_total", record.recovery.len() as u64)
             .finish()
+    }
+}
+
+/// `none`, or `+5 steps (the device is 150 s ahead; 'totpctl unlock USER --reset-skew' forgets it)`.
+fn skew_text(skew: Option<i64>, period: u64, user: &UserName) -> String {
+    match skew {
+        None | Some(0) => "none".into(),
+        Some(steps) => format!(
+            "{steps:+} steps (the device is {} s {}; 'totpctl unlock {user} --reset-skew' forgets it)",
+            steps.unsigned_abs().saturating_mul(period),
+            if steps > 0 { "ahead" } else { "behind" }
+        ),
     }
 }

@@ -1,14 +1,15 @@
-//! `totpctl unlock USER`: clear the lockout and the failure count (audited).
+//! `totpctl unlock USER [--reset-skew]`: clear the lockout and the failure
+//! count, and with `--reset-skew` the learned clock skew (audited).
 
 use crate::audit;
-use crate::cli::UserArgs;
+use crate::cli::UnlockArgs;
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
 use crate::json;
 use totp_core::throttle::{self, Lockout};
 use totp_core::time::{format_utc, now_unix};
 
-pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
+pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("unlock", inv)?;
     let user = context::user_name(&args.user)?;
     let lock = ctx.lock(&user)?;
@@ -19,24 +20,43 @@ pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
     let failures = state.failures_since_success;
     throttle::unlock(&mut state);
     state.last_failure_at = None;
+    let skew = state.skew.unwrap_or(0);
+    if args.reset_skew {
+        state.skew = None;
+        state.resync_offset = None;
+        state.resync_step = None;
+        state.resync_at = None;
+    }
     lock.write_state(&state)?;
     drop(lock);
-    audit::audit_or_warn(
-        "unlock",
-        user.as_str(),
-        &format!(
-            "failures={failures} locked={}",
-            if was_locked.is_some() { "yes" } else { "no" }
-        ),
+    let mut detail = format!(
+        "failures={failures} locked={}",
+        if was_locked.is_some() { "yes" } else { "no" }
     );
+    if args.reset_skew {
+        detail.push_str(&format!(" skew_reset={skew:+}"));
+    }
+    audit::audit_or_warn("unlock", user.as_str(), &detail);
     if ctx.json {
-        let object = json::Object::new()
+        let mut object = json::Object::new()
             .string("user", user.as_str())
             .boolean("unlocked", true)
             .boolean("was_locked", was_locked.is_some())
             .number("failures", u64::from(failures));
+        if args.reset_skew {
+            object = object.signed("skew_reset", skew);
+        }
         println!("{}", object.finish());
         return Ok(());
+    }
+    if args.reset_skew {
+        match skew {
+            0 => println!("'{user}' had no clock skew learned."),
+            steps => println!(
+                "'{user}': the learned clock skew ({steps:+} steps) is forgotten; codes are \
+                 checked around the server's time again."
+            ),
+        }
     }
     match was_locked {
         Some(Lockout::Until(until)) => println!(
