@@ -34,9 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let jpeg_time = start.elapsed() / ROUNDS;
         let start = Instant::now();
-        let mut text = qr::terminal(&uri)?;
+        let mut text = qr::terminal(&uri, qr::TerminalStyle::Ansi)?;
         for _ in 1..ROUNDS {
-            text = qr::terminal(&uri)?;
+            text = qr::terminal(&uri, qr::TerminalStyle::Ansi)?;
         }
         let text_time = start.elapsed() / ROUNDS;
         let columns = text.lines().next().map_or(0, |l| l.chars().count());

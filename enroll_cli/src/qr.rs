@@ -114,52 +114,103 @@ pub fn jpeg(uri: &str) -> Result<Zeroizing<Vec<u8>>, QrError> {
     Ok(out)
 }
 
+/// How the terminal QR is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TerminalStyle {
+    /// Black modules on a white square, with explicit ANSI colours, so that
+    /// it scans the same on a light or a dark theme (as `qrencode -t
+    /// ANSIUTF8` does). Each line sets its colours and resets them at its end.
+    Ansi,
+    /// No colour codes (`NO_COLOR`, or not a terminal): light modules and the
+    /// quiet zone are drawn in the foreground colour, which is right on the
+    /// usual light-on-dark terminal and inverted on a dark-on-light one.
+    Plain,
+}
+
+impl TerminalStyle {
+    /// [`Ansi`](Self::Ansi) for a terminal, unless `NO_COLOR` is set
+    /// (<https://no-color.org>); else [`Plain`](Self::Plain).
+    pub fn choose(is_terminal: bool) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if is_terminal && !no_color {
+            Self::Ansi
+        } else {
+            Self::Plain
+        }
+    }
+}
+
+/// Black on white: SGR 30 (black foreground) and 107 (bright white background).
+const ANSI_START: &str = "\x1b[30;107m";
+const ANSI_RESET: &str = "\x1b[0m";
+
 /// The QR code of `uri` for a terminal, two module rows per text line,
-/// drawn with `█ ▀ ▄` and space, each line ending in `\n`.
-///
-/// Polarity: light modules, the quiet zone included, are drawn in the
-/// foreground colour and dark modules are left as background. On the usual
-/// light-on-dark terminal this shows dark modules on a light square, the
-/// way a scanner expects (as `qrencode -t UTF8` does). On a dark-on-light
-/// terminal the code comes out inverted, which some scanners refuse; the
-/// JPEG file is the fallback there.
+/// drawn with `█ ▀ ▄` and space, each line ending in `\n`; see
+/// [`TerminalStyle`] for the colours.
 ///
 /// The text is `width + 8` columns wide and `(width + 9) / 2` lines high:
 /// a typical enrollment URI (120 to 140 bytes, QR version 7 or 8, 45 or 49
 /// modules) needs 53 to 57 columns and 27 to 29 lines. Anything up to
-/// version 13 (about 300 bytes of URI) fits in 80 columns.
-pub fn terminal(uri: &str) -> Result<Zeroizing<String>, QrError> {
+/// version 13 (about 300 bytes of URI) fits in 80 columns; [`columns`]
+/// says how many a URI needs.
+pub fn terminal(uri: &str, style: TerminalStyle) -> Result<Zeroizing<String>, QrError> {
     let code = encode(uri)?;
     let modules = code.width();
     let side = modules + 2 * QUIET_ZONE;
-    // True where the padded code is light, that is where a block is drawn.
-    // Below the last row (odd side) is the terminal's own background.
-    let light = |x: usize, y: usize| -> bool {
+    // Dark modules of the padded code. Below the last row (odd side) is
+    // outside the code: light in the ANSI square, background when plain.
+    let dark = |x: usize, y: usize| -> Option<bool> {
         if y >= side {
-            return false;
+            return None;
         }
         let inside = QUIET_ZONE..QUIET_ZONE + modules;
-        if inside.contains(&x) && inside.contains(&y) {
-            code[(x - QUIET_ZONE, y - QUIET_ZONE)] == Color::Light
-        } else {
-            true
+        Some(
+            inside.contains(&x)
+                && inside.contains(&y)
+                && code[(x - QUIET_ZONE, y - QUIET_ZONE)] == Color::Dark,
+        )
+    };
+    // A block is drawn where the foreground colour belongs: the dark modules
+    // (ANSI, black on white) or the light ones (plain, light on dark).
+    let drawn = |x: usize, y: usize| -> bool {
+        match (style, dark(x, y)) {
+            (TerminalStyle::Ansi, cell) => cell == Some(true),
+            (TerminalStyle::Plain, cell) => cell == Some(false),
         }
     };
 
     let lines = side.div_ceil(2);
-    let mut text = Zeroizing::new(String::with_capacity(lines * (side * '█'.len_utf8() + 1)));
+    let colours = if style == TerminalStyle::Ansi {
+        ANSI_START.len() + ANSI_RESET.len()
+    } else {
+        0
+    };
+    let mut text = Zeroizing::new(String::with_capacity(
+        lines * (side * '█'.len_utf8() + colours + 1),
+    ));
     for line in 0..lines {
+        if style == TerminalStyle::Ansi {
+            text.push_str(ANSI_START);
+        }
         for x in 0..side {
-            text.push(match (light(x, 2 * line), light(x, 2 * line + 1)) {
+            text.push(match (drawn(x, 2 * line), drawn(x, 2 * line + 1)) {
                 (true, true) => '█',
                 (true, false) => '▀',
                 (false, true) => '▄',
                 (false, false) => ' ',
             });
         }
+        if style == TerminalStyle::Ansi {
+            text.push_str(ANSI_RESET);
+        }
         text.push('\n');
     }
     Ok(text)
+}
+
+/// How many terminal columns the QR code of `uri` needs.
+pub fn columns(uri: &str) -> Result<usize, QrError> {
+    Ok(encode(uri)?.width() + 2 * QUIET_ZONE)
 }
 
 #[cfg(test)]
@@ -173,12 +224,12 @@ mod tests {
         assert!(matches!(err, QrError::TooLong { bytes } if bytes == uri.len()));
         let message = err.to_string();
         assert!(!message.contains("SSSS"), "{message}");
-        assert!(terminal(&uri).is_err());
+        assert!(terminal(&uri, TerminalStyle::Ansi).is_err());
     }
 
     #[test]
     fn terminal_lines_have_the_same_width_and_only_block_characters() {
-        let text = terminal("otpauth://totp/a:b?secret=AAAA").unwrap();
+        let text = terminal("otpauth://totp/a:b?secret=AAAA", TerminalStyle::Plain).unwrap();
         let code = encode("otpauth://totp/a:b?secret=AAAA").unwrap();
         let side = code.width() + 2 * QUIET_ZONE;
         let lines: Vec<&str> = text.lines().collect();
@@ -190,5 +241,23 @@ mod tests {
         // The quiet zone is light: the first two lines are solid blocks.
         assert!(lines[0].chars().all(|c| c == '█'));
         assert!(lines[1].chars().all(|c| c == '█'));
+        assert_eq!(columns("otpauth://totp/a:b?secret=AAAA").unwrap(), side);
+    }
+
+    #[test]
+    fn ansi_lines_set_black_on_white_and_reset() {
+        let text = terminal("otpauth://totp/a:b?secret=AAAA", TerminalStyle::Ansi).unwrap();
+        for line in text.lines() {
+            let body = line
+                .strip_prefix(ANSI_START)
+                .and_then(|l| l.strip_suffix(ANSI_RESET))
+                .unwrap_or_else(|| panic!("{line:?}"));
+            assert!(body.chars().all(|c| matches!(c, '█' | '▀' | '▄' | ' ')));
+        }
+        // The quiet zone is white here: spaces on the white background.
+        let first = text.lines().next().unwrap();
+        assert!(first[ANSI_START.len()..first.len() - ANSI_RESET.len()]
+            .chars()
+            .all(|c| c == ' '));
     }
 }

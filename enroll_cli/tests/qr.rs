@@ -172,7 +172,7 @@ fn terminal_to_pgm(text: &str, scale: usize, path: &Path) {
 }
 
 fn check_terminal(name: &str, uri: &str) -> usize {
-    let text = qr::terminal(uri).expect("render for the terminal");
+    let text = qr::terminal(uri, qr::TerminalStyle::Plain).expect("render for the terminal");
     let dir = TempDir::new(name);
     let path = dir.0.join("terminal.pgm");
     terminal_to_pgm(&text, 4, &path);

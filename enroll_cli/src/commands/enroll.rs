@@ -234,7 +234,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::Output("the QR code to standard output".into(), e))?;
     }
-    let terminal = qr::terminal(link)?;
+    let terminal = qr::terminal(link, qr::TerminalStyle::choose(out.is_terminal()))?;
     out.line(&format!(
         "Enrolling '{user}': {}.",
         describe(kind, params, counter)
@@ -243,6 +243,20 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     out.line("");
     out.text(terminal.as_str());
     out.line("");
+    if let (Some(columns), Ok(needed)) = (out.columns(), qr::columns(link)) {
+        if needed > columns {
+            eprintln!(
+                "totpctl: warning: the QR code is {needed} columns wide, wider than this \
+                 terminal ({columns}), so lines wrap and it cannot be scanned here. Widen the \
+                 window and run the command again, or scan the .jpg."
+            );
+        }
+    }
+    out.line("Or type this key into the app:");
+    out.line(&format!(
+        "  {}",
+        grouped(&record.secret.to_base32()).as_str()
+    ));
     out.line("Or open the URI:");
     out.line(link.as_str());
     out.line("");
