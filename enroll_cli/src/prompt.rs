@@ -1,30 +1,74 @@
 //! Reading a code: from the terminal with echo off, or one line from a pipe.
 
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::termios::{self, LocalFlags, SetArg, Termios};
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use totp_core::answer::MAX_ANSWER;
 use zeroize::Zeroizing;
 
 /// Restores the terminal settings when dropped, even on an early return.
+///
+/// A signal that ends the process while echo is off (Ctrl-C, Ctrl-\\, a
+/// hang-up, a kill) would leave the terminal without echo. So while echo is
+/// off those signals are blocked in this thread and taken by a waiting
+/// thread instead, which puts the terminal back and exits as the signal
+/// would have (128 + its number).
 struct EchoOff {
     saved: Termios,
+    mask: SigSet,
+}
+
+/// The signals whose default action ends the process and that a person at
+/// the terminal may send while being asked.
+fn ending_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+    ] {
+        set.add(signal);
+    }
+    set
 }
 
 impl EchoOff {
     fn new() -> io::Result<Self> {
         let stdin = io::stdin();
         let saved = termios::tcgetattr(&stdin)?;
+        let signals = ending_signals();
+        let mask = signals.thread_swap_mask(SigmaskHow::SIG_BLOCK)?;
+        let restore = saved.clone();
+        // Spawned with the signals blocked, so it can take them with sigwait.
+        let waiter = std::thread::Builder::new()
+            .name("echo-restore".into())
+            .spawn(move || {
+                if let Ok(signal) = signals.wait() {
+                    let _ = termios::tcsetattr(io::stdin(), SetArg::TCSAFLUSH, &restore);
+                    eprintln!();
+                    std::process::exit(128 + signal as i32);
+                }
+            });
+        if let Err(e) = waiter {
+            let _ = mask.thread_set_mask();
+            return Err(e);
+        }
         let mut quiet = saved.clone();
         quiet.local_flags.remove(LocalFlags::ECHO);
         quiet.local_flags.insert(LocalFlags::ECHONL);
-        termios::tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet)?;
-        Ok(Self { saved })
+        if let Err(e) = termios::tcsetattr(&stdin, SetArg::TCSAFLUSH, &quiet) {
+            let _ = mask.thread_set_mask();
+            return Err(e.into());
+        }
+        Ok(Self { saved, mask })
     }
 }
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
         let _ = termios::tcsetattr(io::stdin(), SetArg::TCSAFLUSH, &self.saved);
+        let _ = self.mask.thread_set_mask();
     }
 }
 
@@ -89,4 +133,21 @@ fn read_limited(prompt: Option<&str>, limit: usize) -> io::Result<Option<Zeroizi
     } else {
         Some(line)
     })
+}
+
+/// The number of columns of the terminal open on `fd` (TIOCGWINSZ), or
+/// `None` when it is not a terminal or does not say.
+#[allow(unsafe_code)]
+pub fn terminal_columns(fd: std::os::fd::RawFd) -> Option<usize> {
+    let mut size = nix::libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer,
+    // which points at a live, writable `winsize` of this frame; `fd` is only
+    // read from, and a descriptor that is not a terminal fails with ENOTTY.
+    let rc = unsafe { nix::libc::ioctl(fd, nix::libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }

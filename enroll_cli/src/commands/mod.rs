@@ -110,6 +110,23 @@ impl Out {
             Self::Stderr => eprint!("{text}"),
         }
     }
+
+    pub(crate) fn is_terminal(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Self::Stdout => std::io::stdout().is_terminal(),
+            Self::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// The width of the terminal this goes to, if it is one.
+    pub(crate) fn columns(self) -> Option<usize> {
+        let fd = match self {
+            Self::Stdout => nix::libc::STDOUT_FILENO,
+            Self::Stderr => nix::libc::STDERR_FILENO,
+        };
+        crate::prompt::terminal_columns(fd)
+    }
 }
 
 /// Show a fresh set of recovery codes, the only time they are ever shown.
