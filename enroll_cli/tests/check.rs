@@ -672,6 +672,32 @@ fn pam_totp_before_the_password_module() {
     );
 }
 
+/// `totpctl check | head`: a reader that goes away ends the report, not
+/// totpctl (it used to panic on the closed pipe); errors still count.
+#[test]
+fn a_closed_pipe_ends_the_report_quietly() {
+    let f = Fixture::new("closed-pipe");
+    let mut cmd = f.env.command(&[
+        "check",
+        "--pam-dir",
+        f.pam_dir.to_str().unwrap(),
+        "--sshd-config",
+        f.sshd_config.to_str().unwrap(),
+        "--passwd",
+        f.passwd.to_str().unwrap(),
+    ]);
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+}
+
 /// A forward_pass line only splits the answer: without a pam_totp line
 /// after the password module, no code would be checked at all.
 #[test]

@@ -66,6 +66,14 @@ struct Findings {
     warnings: usize,
 }
 
+/// One line of the report. A reader that goes away (`totpctl check | head`)
+/// ends the report, not the check: the exit status still counts every
+/// error.
+fn emit(line: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 impl Findings {
     fn say(&mut self, severity: Severity, text: impl fmt::Display) {
         match severity {
@@ -73,7 +81,7 @@ impl Findings {
             Severity::Warning => self.warnings += 1,
             Severity::Ok => {}
         }
-        println!("{severity}: {text}");
+        emit(format_args!("{severity}: {text}"));
     }
     fn error(&mut self, text: impl fmt::Display) {
         self.say(Severity::Error, text);
@@ -120,13 +128,13 @@ pub fn run(inv: &Invocation, args: &CheckArgs) -> Result<(), CliError> {
              (rsyslog) or enable systemd-journald's {SYSLOG_SOCKET} socket."
         ));
     }
-    println!(
+    emit(format_args!(
         "summary: {} error{}, {} warning{}",
         out.errors,
         if out.errors == 1 { "" } else { "s" },
         out.warnings,
         if out.warnings == 1 { "" } else { "s" }
-    );
+    ));
     if out.errors > 0 {
         return Err(CliError::CheckFailed { errors: out.errors });
     }
