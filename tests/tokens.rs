@@ -317,3 +317,65 @@ fn bad_seeds_and_flags_are_refused_and_change_nothing() {
         assert!(!sb.record_path("root").exists(), "{args:?} wrote a record");
     }
 }
+
+/// A google-authenticator-libpam user with a HOTP secret keeps the token:
+/// HOTP_COUNTER is the next counter, as google-authenticator expects it.
+#[test]
+fn a_google_authenticator_hotp_file_keeps_its_counter() {
+    let sb = Sandbox::new("tokens-ga-hotp");
+    sb.service("totp", "");
+    let file = sb.root.join("google_authenticator");
+    std::fs::write(
+        &file,
+        format!("{SECRET}\n\" HOTP_COUNTER 42\n\" WINDOW_SIZE 17\n12345678\n"),
+    )
+    .unwrap();
+    let run = totpctl(
+        &sb,
+        &[
+            "import-google-authenticator",
+            "root",
+            &file.display().to_string(),
+        ],
+        b"",
+    );
+    assert!(run.success, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("(HOTP, SHA1, 6 digits, next counter 42)"),
+        "{}",
+        run.stdout
+    );
+    // 41 was google-authenticator's last accepted code.
+    login(&sb, &oathtool_hotp(SECRET, 41)).expect(false, "denied", "replayed code");
+    login(&sb, &oathtool_hotp(SECRET, 40)).expect(false, "denied", "wrong code");
+    login(&sb, &oathtool_hotp(SECRET, 42)).expect(true, "success", "HOTP counter 42");
+    login(&sb, &oathtool_hotp(SECRET, 42)).expect(false, "denied", "replayed code");
+    login(&sb, "12345678").expect(true, "success", "recovery code 1 used");
+}
+
+/// google-authenticator's learned TIME_SKEW (in steps) is kept.
+#[test]
+fn a_google_authenticator_time_skew_is_kept() {
+    let sb = Sandbox::new("tokens-ga-skew");
+    sb.service("totp", "");
+    let file = sb.root.join("google_authenticator");
+    std::fs::write(&file, format!("{SECRET}\n\" TOTP_AUTH\n\" TIME_SKEW 4\n")).unwrap();
+    let run = totpctl(
+        &sb,
+        &[
+            "import-google-authenticator",
+            "root",
+            &file.display().to_string(),
+        ],
+        b"",
+    );
+    assert!(run.success, "{run:?}");
+    let status = totpctl(&sb, &["status", "root"], b"");
+    assert!(
+        status.stdout.contains("clock skew:      +4 steps"),
+        "{}",
+        status.stdout
+    );
+    login(&sb, &oathtool(SECRET, "SHA1", 6, 30, 120)).expect(true, "success", "code accepted");
+}

@@ -4,10 +4,13 @@
 //!
 //! The file is the base32 secret on the first line, option lines starting with
 //! `" ` (`" TOTP_AUTH`, `" STEP_SIZE 30`, `" RATE_LIMIT 3 30`, ...), then 8-digit
-//! scratch codes, one a line. The secret and the step size are kept; the
-//! scratch codes become recovery codes (hashed; they work once, as before);
-//! every other option is left behind with a note. google-authenticator codes
-//! always have 6 digits, so an 8-digit answer can only be a scratch code.
+//! scratch codes, one a line. The secret and the step size are kept; a
+//! `HOTP_COUNTER N` file (counter-based codes) becomes a HOTP record whose
+//! next counter is N, as google-authenticator-libpam expects next; a
+//! `TIME_SKEW N` (in steps) becomes the learned clock skew; the scratch codes
+//! become recovery codes (hashed; they work once, as before); every other
+//! option is left behind with a note. google-authenticator codes always have
+//! 6 digits, so an 8-digit answer can only be a scratch code.
 
 use crate::cli::ImportArgs;
 use crate::context::{self, Context, Invocation};
@@ -32,6 +35,10 @@ const FILE_LIMIT: usize = 16 * 1024;
 pub struct Imported {
     pub secret: SecretBytes,
     pub period: u64,
+    /// `HOTP_COUNTER`: a counter-based secret, and the next counter.
+    pub hotp_counter: Option<u64>,
+    /// `TIME_SKEW`: the clock skew google-authenticator learned, in steps.
+    pub skew: Option<i64>,
     pub scratch: Vec<Zeroizing<Vec<u8>>>,
     /// One note per option that is not carried over.
     pub notes: Vec<String>,
@@ -50,7 +57,15 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
     let text = read_file(&path).map_err(|e| CliError::ImportRead(path.clone(), e))?;
     let imported = parse(&text).map_err(|e| CliError::ImportFormat(path.clone(), e))?;
     drop(text);
-    let params = OtpParams::new(Algorithm::SHA1, 6, imported.period)
+    let kind = match imported.hotp_counter {
+        Some(_) => OtpType::Hotp,
+        None => OtpType::Totp,
+    };
+    let period = match kind {
+        OtpType::Totp => imported.period,
+        OtpType::Hotp => 30,
+    };
+    let params = OtpParams::new(Algorithm::SHA1, 6, period)
         .map_err(|e| CliError::ImportFormat(path.clone(), e))?;
     let mut hashes: Vec<RecoveryHash> = Vec::new();
     for (id, code) in (1..).zip(imported.scratch.iter()) {
@@ -82,7 +97,7 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
     let scratch_count = hashes.len();
     let record = UserRecord {
         status: Status::Active,
-        kind: OtpType::Totp,
+        kind,
         secret: imported.secret,
         params,
         label: Some(user.to_string()),
@@ -91,7 +106,12 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
         activated_at: Some(now),
         recovery: hashes,
     };
-    enrollment::install(&lock, &record, 0)?;
+    enrollment::install(&lock, &record, imported.hotp_counter.unwrap_or(0))?;
+    if let (OtpType::Totp, Some(skew)) = (kind, imported.skew.filter(|&s| s != 0)) {
+        let mut state = lock.read_state().state;
+        state.skew = Some(skew);
+        lock.write_state(&state)?;
+    }
     drop(lock);
 
     for note in &imported.notes {
@@ -99,9 +119,12 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
     }
     println!(
         "Imported {} for '{user}': two-factor login is active with the same app entry \
-         (SHA1, 6 digits, {} s).",
+         ({}).",
         path.display(),
-        params.period
+        match imported.hotp_counter {
+            Some(next) => format!("HOTP, SHA1, 6 digits, next counter {next}"),
+            None => format!("SHA1, 6 digits, {} s", params.period),
+        }
     );
     println!(
         "{scratch_count} scratch codes are kept as recovery codes; each works once. \
@@ -155,6 +178,8 @@ pub fn parse(text: &str) -> Result<Imported, String> {
         None => return Err("the file is empty".into()),
     };
     let mut period = 30;
+    let mut hotp_counter = None;
+    let mut skew = None;
     let mut scratch = Vec::new();
     let mut notes = Vec::new();
     for (n, line) in lines {
@@ -172,11 +197,15 @@ pub fn parse(text: &str) -> Result<Imported, String> {
                         .map_err(|_| format!("line {n}: STEP_SIZE is not a number of seconds"))?;
                 }
                 "HOTP_COUNTER" => {
-                    return Err(
-                        "it holds a counter-based (HOTP) secret; pam_totp supports only \
-                         time-based codes"
-                            .into(),
-                    )
+                    hotp_counter = Some(value.parse().map_err(|_| {
+                        format!("line {n}: HOTP_COUNTER is not a counter (0 or more)")
+                    })?);
+                }
+                "TIME_SKEW" => {
+                    skew =
+                        Some(value.parse().map_err(|_| {
+                            format!("line {n}: TIME_SKEW is not a number of steps")
+                        })?);
                 }
                 "WINDOW_SIZE" => notes.push(
                     "WINDOW_SIZE is not imported; the [otp] window in config.toml applies".into(),
@@ -208,6 +237,8 @@ pub fn parse(text: &str) -> Result<Imported, String> {
     Ok(Imported {
         secret,
         period,
+        hotp_counter,
+        skew,
         scratch,
         notes,
     })
@@ -229,6 +260,10 @@ mod tests {
         assert_eq!(sixty.period, 60);
         let eq = parse("JBSWY3DPEHPK3PXP\n\" STEP_SIZE=60\n").unwrap();
         assert_eq!(eq.period, 60);
+        assert_eq!((eq.hotp_counter, eq.skew), (None, None));
+        let hotp = parse("JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 42\n\" TIME_SKEW -2\n").unwrap();
+        assert_eq!((hotp.hotp_counter, hotp.skew), (Some(42), Some(-2)));
+        assert!(hotp.notes.is_empty());
     }
 
     #[test]
@@ -237,7 +272,15 @@ mod tests {
             ("", "empty"),
             ("NOT-BASE32!\n", "line 1"),
             ("JBSWY3DPEHPK3PXP\n1234567\n", "line 2"),
-            ("JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 1\n", "HOTP"),
+            (
+                "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER x\n",
+                "line 2: HOTP_COUNTER",
+            ),
+            (
+                "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER -1\n",
+                "line 2: HOTP_COUNTER",
+            ),
+            ("JBSWY3DPEHPK3PXP\n\" TIME_SKEW 1.5\n", "line 2: TIME_SKEW"),
             ("JBSWY3DPEHPK3PXP\n\" STEP_SIZE x\n", "STEP_SIZE"),
         ] {
             let err = parse(text).err().unwrap_or_default();
