@@ -88,9 +88,12 @@ pub enum CliError {
     },
     Qr(QrError),
     /// A code was given but not accepted; the record stays pending.
+    /// `unusual` names the enrollment's settings that some apps ignore
+    /// (`8 digits or a 60 s period`), if any.
     Code {
         user: String,
         why: EnrollmentError,
+        unusual: Option<String>,
     },
     /// No code arrived where one was needed.
     NoCode(String),
@@ -355,12 +358,23 @@ impl fmt::Display for CliError {
                 path.display()
             ),
             Self::Qr(e) => write!(f, "{e}; {UNCHANGED}."),
-            Self::Code { user, why } => {
+            Self::Code { user, why, unusual } => {
+                let wrong = "Check that the phone's clock is right and that the app entry is \
+                             the new one.";
+                let ignored;
                 let hint = match why {
                     EnrollmentError::Malformed(_) => "Type the digits the app shows now.",
-                    EnrollmentError::Wrong => {
-                        "Check that the phone's clock is right and that the app entry is the new one."
-                    }
+                    EnrollmentError::Wrong => match unusual {
+                        Some(settings) => {
+                            ignored = format!(
+                                "{wrong} The app may also ignore {settings} (Google \
+                                 Authenticator does): then its codes never work; use another \
+                                 app, or enroll again with the defaults."
+                            );
+                            ignored.as_str()
+                        }
+                        None => wrong,
+                    },
                     EnrollmentError::Replayed => "Wait for the app to show the next code.",
                     _ => "",
                 };

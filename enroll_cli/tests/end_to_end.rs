@@ -119,8 +119,19 @@ fn unusual_parameters_warn_about_apps() {
     assert_eq!(
         run.stderr,
         "totpctl: warning: some authenticator apps, Google Authenticator among them, ignore 8 \
-         digits, a 60 s period and then show codes that do not work. Activation proves that the \
-         app gets them right.\n"
+         digits or a 60 s period, and then show codes that do not work. Activation proves that \
+         the app gets them right.\n"
+    );
+    // A wrong code on such an enrollment says the app may ignore them.
+    // (8 digits: one in 10^8 per step that this is the right code.)
+    let run = env.run_with_input(&["activate", "root"], "12345678\n");
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains(
+            "The app may also ignore 8 digits or a 60 s period (Google Authenticator does)"
+        ),
+        "{}",
+        run.stderr
     );
     let plain = Env::new("no-warn");
     let run = plain.run(&["enroll", "root"]);

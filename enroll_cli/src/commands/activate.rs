@@ -60,6 +60,7 @@ pub(crate) fn activate_with(
             why => CliError::Code {
                 user: user.to_string(),
                 why,
+                unusual: super::enroll::unusual_settings(record.params),
             },
         })?;
     drop(lock);

@@ -408,6 +408,21 @@ fn host_name() -> String {
 
 /// What to warn about for parameters that common apps ignore.
 pub fn app_warnings(params: OtpParams) -> Vec<String> {
+    unusual_settings(params)
+        .map(|settings| {
+            format!(
+                "some authenticator apps, Google Authenticator among them, ignore {settings}, \
+                 and then show codes that do not work. Activation proves that the app gets \
+                 them right."
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+/// The settings of `params` that some apps ignore, as one phrase (`the
+/// SHA256 algorithm, 8 digits or a 60 s period`), or `None`.
+pub fn unusual_settings(params: OtpParams) -> Option<String> {
     let mut unusual = Vec::new();
     if params.algorithm != Algorithm::SHA1 {
         unusual.push(format!("the {} algorithm", params.algorithm));
@@ -418,12 +433,10 @@ pub fn app_warnings(params: OtpParams) -> Vec<String> {
     if params.period != 30 {
         unusual.push(format!("a {} s period", params.period));
     }
-    if unusual.is_empty() {
-        return Vec::new();
-    }
-    vec![format!(
-        "some authenticator apps, Google Authenticator among them, ignore {} and then show \
-         codes that do not work. Activation proves that the app gets them right.",
-        unusual.join(", ")
-    )]
+    let last = unusual.pop()?;
+    Some(if unusual.is_empty() {
+        last
+    } else {
+        format!("{} or {last}", unusual.join(", "))
+    })
 }
