@@ -100,9 +100,17 @@ pub enum CliError {
     Random(SecretError),
     ImportRead(PathBuf, String),
     ImportFormat(PathBuf, String),
+    /// import-tokens or import-pam-oath: a bad line or a file that is not
+    /// root's 0600; nothing was changed.
+    ImportBatch(PathBuf, String),
     NoHome(String),
     /// The issuer would make an invalid record (too long, control characters).
-    InvalidIssuer(String),
+    /// The issuer cannot be stored or put in a URI: why, and where it came
+    /// from (`--issuer`, the config file, or the host name).
+    InvalidIssuer {
+        why: String,
+        from: String,
+    },
     Output(String, std::io::Error),
     /// `check` found this many errors (already printed, one a line).
     CheckFailed {
@@ -119,7 +127,7 @@ impl CliError {
     /// 2 for a malformed command line, 1 for everything that failed after.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidUser { .. } | Self::InvalidIssuer(_) | Self::Usage(_) => 2,
+            Self::InvalidUser { .. } | Self::InvalidIssuer { .. } | Self::Usage(_) => 2,
             _ => 1,
         }
     }
@@ -186,9 +194,9 @@ impl CliError {
             Self::NoCode(_) => "no_code",
             Self::Random(_) => "internal",
             Self::ImportRead(..) => "import_read_failed",
-            Self::ImportFormat(..) => "import_format",
+            Self::ImportFormat(..) | Self::ImportBatch(..) => "import_format",
             Self::NoHome(_) => "no_home",
-            Self::InvalidIssuer(_) => "invalid_issuer",
+            Self::InvalidIssuer { .. } => "invalid_issuer",
             Self::Output(..) => "io_error",
             Self::CheckFailed { .. } => "check_failed",
             Self::Usage(_) => "usage",
@@ -407,15 +415,16 @@ impl fmt::Display for CliError {
                 "{} is not a google-authenticator file that can be imported: {e}; {UNCHANGED}.",
                 path.display()
             ),
+            Self::ImportBatch(path, e) => write!(f, "{}: {e}; {UNCHANGED}.", path.display()),
             Self::NoHome(user) => write!(
                 f,
                 "'{user}' has no home directory to look in; {UNCHANGED}. Give the file as the \
                  PATH argument."
             ),
-            Self::InvalidIssuer(e) => write!(
+            Self::InvalidIssuer { why, from } => write!(
                 f,
-                "the issuer cannot be used ({e}); {UNCHANGED}. Give a shorter --issuer without \
-                 control characters."
+                "the issuer from {from} cannot be used: {why}; {UNCHANGED}. Give another with \
+                 --issuer, or set [enroll] issuer in the config file."
             ),
             Self::Output(what, e) => write!(f, "cannot write {what}: {e}"),
             Self::Usage(e) => write!(f, "{e}"),

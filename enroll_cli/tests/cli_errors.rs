@@ -321,6 +321,24 @@ fn issuer_with_a_colon_or_bidi_character_is_refused() {
             .next()
             .is_none());
     }
+    // From the config file, the error says so.
+    let config = fs::read_to_string(&env.config).unwrap();
+    fs::write(
+        &env.config,
+        config.replace("issuer = \"Test Host\"", "issuer = \"ACME: Prod\""),
+    )
+    .unwrap();
+    let run = env.run(&["enroll", "root"]);
+    assert_fails(
+        &run,
+        2,
+        "totpctl: the issuer from [enroll] issuer in the config file cannot be used: the issuer \
+         contains a colon (:), which the otpauth URI uses to separate the issuer from the \
+         account name; nothing was changed. Give another with --issuer, or set [enroll] issuer \
+         in the config file.\n",
+    );
+    assert_eq!(env.snapshot(), before);
+    fs::write(&env.config, config).unwrap();
     let run = env.run(&["enroll", "root", "--issuer", "Müller & Söhne"]);
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run

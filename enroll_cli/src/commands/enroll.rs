@@ -76,11 +76,22 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         period,
     )
     .map_err(|e| CliError::Output("the record".into(), std::io::Error::other(e)))?;
-    let issuer = match &args.issuer {
-        Some(issuer) => issuer.clone(),
-        None if !ctx.config.enroll.issuer.is_empty() => ctx.config.enroll.issuer.clone(),
-        None => host_name(),
+    let (issuer, from) = match &args.issuer {
+        Some(issuer) => (issuer.clone(), "--issuer".to_owned()),
+        None if !ctx.config.enroll.issuer.is_empty() => (
+            ctx.config.enroll.issuer.clone(),
+            "[enroll] issuer in the config file".to_owned(),
+        ),
+        None => (host_name(), "the host name".to_owned()),
     };
+    // The rule for a new issuer, checked here so that the error can say
+    // where the issuer came from (clap has checked --issuer already).
+    if !issuer.is_empty() {
+        totp_core::record::check_new_issuer(&issuer).map_err(|why| CliError::InvalidIssuer {
+            why,
+            from: from.clone(),
+        })?;
+    }
 
     // A self-service caller replacing an active enrollment proves it first;
     // the answer is read before the lock, and checked under it.
@@ -117,7 +128,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         .to_toml()
         .map_err(|e| CliError::Output("the record".into(), std::io::Error::other(e)))?;
     if let Err(e) = UserRecord::parse(&text) {
-        return Err(CliError::InvalidIssuer(e));
+        return Err(CliError::InvalidIssuer { why: e, from });
     }
     drop(text);
     let token = args.seed_stdin;
