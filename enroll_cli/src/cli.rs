@@ -79,8 +79,8 @@ Error codes:
   qr_error            the QR code could not be made
   usage               the command line is wrong
   internal            random source failed, or another internal error
-  import_read_failed  import-google-authenticator (has no --json)
-  import_format       import-google-authenticator (has no --json)
+  import_read_failed  import-google-authenticator, import-tokens, import-pam-oath (no --json)
+  import_format       import-google-authenticator, import-tokens, import-pam-oath (no --json)
   no_home             import-google-authenticator (has no --json)
   check_failed        check (has no --json)"
     };
@@ -156,6 +156,8 @@ impl Cli {
                 usage("--period is for --type totp; a HOTP code has a counter instead")
             }
             Command::ImportGoogleAuthenticator(_)
+            | Command::ImportTokens(_)
+            | Command::ImportPamOath(_)
             | Command::Check(_)
             | Command::GenerateMan { .. }
             | Command::GenerateCompletions { .. }
@@ -200,6 +202,12 @@ pub enum Command {
     /// Migrate USER's ~/.google_authenticator file into an active enrollment
     #[command(name = "import-google-authenticator")]
     ImportGoogleAuthenticator(ImportArgs),
+    /// Import tokens from a CSV file (user,seed,type,digits,period_or_counter), for hardware tokens
+    #[command(name = "import-tokens", long_about = IMPORT_TOKENS_ABOUT)]
+    ImportTokens(ImportTokensArgs),
+    /// Migrate a pam_oath usersfile (HOTP and HOTP/T30 lines) into active enrollments
+    #[command(name = "import-pam-oath", long_about = IMPORT_PAM_OATH_ABOUT)]
+    ImportPamOath(ImportPamOathArgs),
     /// Dry run before enabling: config, file modes, records, users who would be locked out, PAM stacks and sshd
     #[command(long_about = CHECK_ABOUT)]
     Check(CheckArgs),
@@ -413,6 +421,60 @@ pub struct ImportArgs {
 
 fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
     text.parse()
+}
+
+const IMPORT_TOKENS_ABOUT: &str = "\
+Import tokens from a CSV file, one token a line (root only):
+
+  user,seed,type,digits,period_or_counter
+
+type is totp or hotp; digits 6 or 8; the last field is the period (30 or
+60) of a totp token and the next counter of a hotp token. Seeds are hex
+(--format base32 for base32). A first line starting with 'user,' is a
+header; blank lines and lines starting with # are skipped.
+
+Every line is checked and every user looked up before anything is written:
+a bad line is named by its number and nothing changes. --dry-run shows what
+would change. The file holds seeds, so it must be owned by root with mode
+0600. The tokens are active at once; a user with an active enrollment is
+refused unless --force.";
+
+const IMPORT_PAM_OATH_ABOUT: &str = "\
+Migrate a pam_oath usersfile (/etc/users.oath) into active enrollments, so
+its users keep their tokens (root only).
+
+Lines are 'TYPE USER PASSWORD SECRET [COUNTER [LASTOTP [TIME]]]': HOTP,
+HOTP/E/6 and HOTP/E/8 become HOTP enrollments whose next counter follows
+the last one pam_oath accepted; HOTP/T30 and HOTP/T60 (and their /6 and /8
+forms) become TOTP enrollments. A line with a PIN (PASSWORD other than - or
++) or 7 digits is refused: pam_totp has neither. Checked in full before
+anything is written, as import-tokens; --dry-run shows what would change.";
+
+#[derive(Debug, Args)]
+pub struct ImportTokensArgs {
+    /// The CSV file (owned by root, mode 0600)
+    pub file: PathBuf,
+    /// How the seeds are written [default: hex]
+    #[arg(long, value_name = "hex|base32", value_enum)]
+    pub format: Option<SeedFormat>,
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace active or unreadable enrollments
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportPamOathArgs {
+    /// The usersfile (owned by root, mode 0600)
+    pub file: PathBuf,
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace active or unreadable enrollments
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn parse_type(text: &str) -> Result<OtpType, String> {

@@ -47,6 +47,8 @@ fn main() -> ExitCode {
         Command::Reset(args) => commands::remove::reset(config, &args),
         Command::Unlock(args) => commands::unlock::run(config, &args),
         Command::ImportGoogleAuthenticator(args) => commands::import::run(config, &args),
+        Command::ImportTokens(args) => commands::batch::import_tokens(config, &args),
+        Command::ImportPamOath(args) => commands::batch::import_pam_oath(config, &args),
         Command::Check(args) => commands::check::run(config, &args),
         Command::SelfService(args) => commands::self_service::run(config, &args),
         // Harmless without privileges, but not for a setuid run: writing a

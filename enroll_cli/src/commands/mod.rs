@@ -2,6 +2,7 @@
 //! takes the user's lock and changes anything.
 
 pub mod activate;
+pub mod batch;
 pub mod check;
 pub mod enroll;
 pub mod generate;
