@@ -326,6 +326,46 @@ fn records_the_module_refuses() {
     assert_check(&run, 1, &expected);
 }
 
+/// A HOTP token is counted, and one whose counter is missing from the state
+/// (lost state: codes from counter 0 would work again) is a warning.
+#[test]
+fn a_hotp_token_without_its_counter() {
+    let f = Fixture::new("hotp");
+    let d = f.d();
+    let path = f.env.record_path("pamtotp-chk");
+    fs::write(
+        &path,
+        format!(
+            "version = 1\nstatus = \"active\"\ntype = \"hotp\"\nsecret = \"{SECRET}\"\n\
+             algorithm = \"SHA1\"\ndigits = 6\n"
+        ),
+    )
+    .unwrap();
+    let summary = format!("ok: 2 records in {d}/users: 2 active, 0 pending");
+    let hotp_summary = format!("{summary} (1 of them HOTP)");
+    let run = f.check(&[]);
+    let expected = f.expect(&[], "0 errors, 1 warning").replace(
+        &summary,
+        &format!(
+            "warning: pamtotp-chk has a HOTP token, but the login state holds no counter (lost \
+             or corrupt): pam_totp starts again at counter 0, so codes used before may work \
+             again. Fix: enroll the token again at its current counter ('totpctl enroll \
+             pamtotp-chk --force --seed-stdin --type hotp --counter N') or enroll a new one.\n\
+             {hotp_summary}"
+        ),
+    );
+    assert_check(&run, 0, &expected);
+
+    let state = f.env.dir.join("state/pamtotp-chk.state");
+    fs::write(&state, "version = 1\nhotp_next = 12\n").unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o600)).unwrap();
+    let run = f.check(&[]);
+    let expected = f
+        .expect(&[], "0 errors, 0 warnings")
+        .replace(&summary, &hotp_summary);
+    assert_check(&run, 0, &expected);
+}
+
 #[test]
 fn state_lock_and_lockout() {
     let f = Fixture::new("state");

@@ -22,6 +22,7 @@ use totp_core::args::ModuleArgs;
 use totp_core::config::{Config, DEFAULT_CONFIG_PATH};
 use totp_core::fsio::{self, FileError, Trust};
 use totp_core::names::{printable, UserName};
+use totp_core::otp::OtpType;
 use totp_core::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision};
 use totp_core::record::Status;
 use totp_core::state::LoginState;
@@ -238,11 +239,18 @@ fn check_records(
             return found;
         }
     };
-    let (mut active, mut pending) = (0, 0);
+    let (mut active, mut pending, mut hotp) = (0, 0, 0);
     for user in &users {
+        let mut counter_lost = false;
         let enrollment = match store.load_record(user) {
             Ok(Some(record)) if record.status == Status::Active => {
                 active += 1;
+                if record.kind == OtpType::Hotp {
+                    hotp += 1;
+                    counter_lost = store
+                        .peek_state(user)
+                        .is_ok_and(|read| read.state.hotp_next.is_none());
+                }
                 Enrollment::Active
             }
             Ok(Some(_)) => {
@@ -267,6 +275,14 @@ fn check_records(
             }
         };
         check_state(out, store, user);
+        if counter_lost {
+            out.warning(format!(
+                "{user} has a HOTP token, but the login state holds no counter (lost or \
+                 corrupt): pam_totp starts again at counter 0, so codes used before may work \
+                 again. Fix: enroll the token again at its current counter ('totpctl enroll \
+                 {user} --force --seed-stdin --type hotp --counter N') or enroll a new one."
+            ));
+        }
         let known = accounts.iter().any(|a| a.name == user.as_str())
             || matches!(User::from_name(user.as_str()), Ok(Some(_)));
         if !known {
@@ -279,10 +295,15 @@ fn check_records(
         found.insert(user.to_string(), enrollment);
     }
     out.ok(format!(
-        "{} record{} in {}: {active} active, {pending} pending",
+        "{} record{} in {}: {active} active, {pending} pending{}",
         users.len(),
         if users.len() == 1 { "" } else { "s" },
-        store.users_dir().display()
+        store.users_dir().display(),
+        if hotp > 0 {
+            format!(" ({hotp} of them HOTP)")
+        } else {
+            String::new()
+        }
     ));
     found
 }
