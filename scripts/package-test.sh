@@ -211,6 +211,45 @@ check "self-service disable: override removed, 0755 root:root again" self_servic
 # Left on, so that the purge below must remove it.
 check "self-service enabled again before purge" self_service_on
 
+# --- log lines, through a private /dev/log (scripts/with-syslog.sh) -----
+# The module's outcome line and totpctl's audit lines, as a syslog daemon
+# receives them. Self-service runs go through the installed setuid totpctl.
+syslog="$work/syslog.log"
+logged() { grep -qF -- "$1" "$syslog"; }
+with_syslog() { scripts/with-syslog.sh "$syslog" "$@" >"$work/last.out" 2>&1; }
+logged_login() { # logged_login PASSWORD CODE: a pamtester login under with-syslog
+	with_syslog bash -c 'printf "%s\n%s\n" "$1" "$2" | pamtester "$3" "$4" authenticate' \
+		_ "$1" "$2" "$service" "$user"
+}
+usermod -aG totp-users "$user"
+uid=$(id -u "$user")
+
+code=$(oathtool --totp -b "$secret" -N "@$(( $(date +%s) + 30 ))")
+logged_login "$password" "$code" || true
+check "log: a login's one outcome line" logged \
+	"pam_totp($service:auth): user=$user service=$service rhost=- result=success reason=\"code accepted\""
+logged_login "$password" "$code" || true
+check "log: a replay's one outcome line" logged \
+	"pam_totp($service:auth): user=$user service=$service rhost=- result=denied reason=\"replayed code (already used) (1 of 10 failures)\""
+check "log: one outcome line per login" test "$(grep -c 'pam_totp(' "$syslog")" = 2
+with_syslog totpctl unlock "$user" || true
+check "log: root's unlock is audited, with the failures it cleared" logged \
+	"action=unlock user=$user by=uid:0 result=done failures=1"
+with_syslog setpriv --reuid="$user" --regid="$user" --init-groups totpctl status || true
+check "log: a self-service status is audited" logged \
+	"action=status user=$user by=uid:$uid result=done mode=self-service"
+# A wrong proof with a long backoff, killed during its delay: the attempt
+# was logged before the compare, and the refusal before the delay.
+sed -i 's/^#\?backoff_seconds = .*/backoff_seconds = 30/; s/^#\?backoff_max_seconds = .*/backoff_max_seconds = 30/' /etc/pam_totp/config.toml
+with_syslog bash -c 'printf "%s\n" "$1" | timeout -s KILL 3 setpriv --reuid="$2" --regid="$2" --init-groups totpctl disable' _ "$wrong" "$user" || true
+check "log: a self-service proof is audited before it is compared" logged \
+	"action=change-active user=$user by=uid:$uid result=attempt mode=self-service caller=$user"
+check "log: its refusal is audited before the delay (the process was killed in it)" logged \
+	"action=change-active user=$user by=uid:$uid result=refused mode=self-service caller=$user reason=proof-failed why=\"wrong code\""
+check "the killed proof still counted" bash -c "totpctl status '$user' --json | grep -q '\"failures\":1'"
+with_syslog totpctl reset "$user" || true
+check "log: root's reset is audited" logged "action=reset user=$user by=uid:0 result=done"
+
 # --- disable, purge ------------------------------------------------------
 rm -f "$service_file"
 pam-auth-update --disable totp
