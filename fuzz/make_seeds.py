@@ -40,7 +40,9 @@ RECORDS = {
     "short_secret": MINIMAL.replace(SECRET, "GEZDGNBV"),
     "bad_base32": MINIMAL.replace(SECRET, SECRET.replace("Q", "1")),
     "unknown_key": MINIMAL + 'colour = "blue"\n',
-    "padded": MINIMAL.replace(SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDG===")
+    "padded": MINIMAL.replace(SECRET, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDG==="),
+    "hotp": MINIMAL.replace('status = "active"\n', 'status = "active"\ntype = "hotp"\n').replace("period = 30\n", ""),
+    "hotp_with_period": MINIMAL.replace('status = "active"\n', 'status = "active"\ntype = "hotp"\n'),
 }
 STATES = {
     "fresh": "version = 1\n",
@@ -50,6 +52,8 @@ STATES = {
     "locked": "version = 1\nfailures = 10\nlocked_until = 18446744073709551615\n",
     "huge": "version = 1\nlast_step = 18446744073709551615\nlast_success_at = 18446744073709551615\n",
     "corrupt": "version = 1\nfailures = -1\n",
+    "hotp": "version = 1\nhotp_next = 7\n",
+    "skew": "version = 1\nlast_step = 56666666\nskew = -3\nresync_offset = 5\nresync_step = 56666671\nresync_at = 1700000000\n",
 }
 CONFIGS = {
     "empty": "",
@@ -63,6 +67,8 @@ require_groups = ["staff"]
 exempt_groups = ["robots", "break-glass"]
 [otp]
 window = 2
+look_ahead = 20
+resync_window = 0
 algorithm = "SHA256"
 digits = 8
 period = 60
@@ -167,6 +173,11 @@ def main():
         "control_chars": login_seed(answer=1, fields=(
             MINIMAL.replace('"SHA1"', '"\\tSHA1\\nresult=success"'), "", "", "", "", "",
             '[policy]\nrequire_groups = ["a\\nb"]\n')),
+        # HOTP: the code for counter 0 (RFC 4226 Appendix D), then one ahead of hotp_next
+        "hotp": login_seed(answer=0, state=4, fields=(RECORDS["hotp"], "", "755224", "", "", "", "")),
+        "hotp_ahead": login_seed(answer=0, state=0, fields=(RECORDS["hotp"], STATES["hotp"], "162583", "", "", "", "[otp]\nlook_ahead = 3\n")),
+        # TOTP with a learned skew and a pending resync candidate
+        "skew": login_seed(answer=1 | (5 << 2), state=0, fields=(MINIMAL, STATES["skew"], "", "", "", "", "[otp]\nresync_window = 4\n")),
         "sha512": login_seed(answer=1, fields=(RECORDS["sha512_8_60"], "", "", "", "", "", "[otp]\nwindow = 3\n")),
     }
     for name, data in seeds.items():
