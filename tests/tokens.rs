@@ -379,3 +379,90 @@ fn a_google_authenticator_time_skew_is_kept() {
     );
     login(&sb, &oathtool(SECRET, "SHA1", 6, 30, 120)).expect(true, "success", "code accepted");
 }
+
+/// The codes pyotp computes from `uri`, as pyotp.parse_uri reads it:
+/// for HOTP the app's first `n` codes (at its initial counter and on), for
+/// TOTP the code now.
+fn pyotp(uri: &str, n: u32) -> Vec<String> {
+    let script = "import sys, pyotp\n\
+        otp = pyotp.parse_uri(sys.argv[1])\n\
+        if isinstance(otp, pyotp.HOTP):\n\
+        \x20   print(type(otp).__name__, *[otp.at(i) for i in range(int(sys.argv[2]))])\n\
+        else:\n\
+        \x20   print(type(otp).__name__, otp.now())\n";
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script, uri, &n.to_string()])
+        .output()
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "pyotp failed (apt-get install python3-pyotp): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// pyotp, another implementation, reads the HOTP and TOTP URIs, and its
+/// codes activate and log in.
+#[test]
+fn pyotp_reads_the_uris_and_its_codes_are_accepted() {
+    let sb = Sandbox::new("tokens-pyotp");
+    sb.service("totp", "");
+    let run = totpctl(
+        &sb,
+        &[
+            "enroll",
+            "root",
+            "--type",
+            "hotp",
+            "--counter",
+            "3",
+            "--json",
+        ],
+        b"",
+    );
+    assert!(run.success, "{run:?}");
+    let uri = run
+        .stdout
+        .split("\"uri\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let codes = pyotp(&uri, 3);
+    assert_eq!(codes[0], "HOTP");
+    let run = totpctl(
+        &sb,
+        &["activate", "root", "--json"],
+        format!("{}\n", codes[1]).as_bytes(),
+    );
+    assert!(run.success, "{run:?}");
+    login(&sb, &codes[2]).expect(true, "success", "HOTP counter 4");
+    login(&sb, &codes[2]).expect(false, "denied", "replayed code");
+
+    let run = totpctl(&sb, &["enroll", "root", "--force", "--json"], b"");
+    assert!(run.success, "{run:?}");
+    let uri = run
+        .stdout
+        .split("\"uri\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let codes = pyotp(&uri, 0);
+    assert_eq!(codes[0], "TOTP");
+    let run = totpctl(
+        &sb,
+        &["activate", "root", "--json"],
+        format!("{}\n", codes[1]).as_bytes(),
+    );
+    assert!(run.success, "{run:?}");
+}
