@@ -466,3 +466,65 @@ fn pyotp_reads_the_uris_and_its_codes_are_accepted() {
     );
     assert!(run.success, "{run:?}");
 }
+
+/// A google-authenticator-libpam HOTP user moves with the token: Debian's
+/// google-authenticator tool writes a counter-based file, the real
+/// pam_google_authenticator module takes one code (and advances
+/// HOTP_COUNTER), totpctl imports the file, and pam_totp goes on from the
+/// next counter.
+#[test]
+fn a_google_authenticator_hotp_user_moves_with_the_token() {
+    require_tool("google-authenticator", "libpam-google-authenticator");
+    let sb = Sandbox::new("tokens-ga-real");
+    sb.service("totp", "");
+    let file = sb.root.join("google_authenticator");
+    let out = Command::new("google-authenticator")
+        .args(["--counter-based", "--force", "--quiet", "--no-confirm"])
+        .args([
+            "--window-size=5",
+            "--emergency-codes=1",
+            "--rate-limit=3",
+            "--rate-time=30",
+        ])
+        .arg(format!("--secret={}", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let secret = text.lines().next().unwrap().to_owned();
+    assert!(text.contains("\" HOTP_COUNTER 1\n"), "{text}");
+    sb.raw_service(
+        "ga",
+        &format!(
+            "auth required pam_google_authenticator.so secret={} user=root\n",
+            file.display()
+        ),
+    );
+    let run = sb.pamtester(
+        "ga",
+        "root",
+        format!("{}\n", oathtool_hotp(&secret, 1)).as_bytes(),
+        &[],
+    );
+    assert!(run.success, "pam_google_authenticator refused: {run:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\" HOTP_COUNTER 2\n"), "{text}");
+
+    let run = totpctl(
+        &sb,
+        &[
+            "import-google-authenticator",
+            "root",
+            &file.display().to_string(),
+        ],
+        b"",
+    );
+    assert!(run.success, "{run:?}");
+    assert!(run.stdout.contains("next counter 2"), "{}", run.stdout);
+    login(&sb, &oathtool_hotp(&secret, 1)).expect(false, "denied", "replayed code");
+    login(&sb, &oathtool_hotp(&secret, 2)).expect(true, "success", "HOTP counter 2");
+}
