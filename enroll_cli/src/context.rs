@@ -132,6 +132,14 @@ impl Context {
     }
 
     /// One audit line for a self-service change refused for want of proof.
+    /// Audit a self-service caller's use of an option that is for root only
+    /// (`enroll --seed-stdin`).
+    pub fn audit_self_admin_only(&self, command: &str, user: &UserName) {
+        if let Some(me) = self.self_user() {
+            refused(me, command, user.as_str(), "admin-only");
+        }
+    }
+
     pub fn audit_self_refused(&self, user: &UserName, reason: &str) {
         if let Some(me) = self.self_user() {
             let reason = format!("proof-failed why=\"{}\"", reason.replace('"', "'"));

@@ -532,6 +532,9 @@ fn self_service_mode() {
             "import-google-authenticator",
         ),
         (&["check"][..], "check"),
+        (&["import-tokens", "/etc/passwd"][..], "import-tokens"),
+        (&["import-pam-oath", "/etc/passwd"][..], "import-pam-oath"),
+        (&["enroll", "--seed-stdin"][..], "enroll --seed-stdin"),
         (&["self-service", "status"][..], "self-service"),
         (
             &["generate-man", man_dir.to_str().unwrap()][..],

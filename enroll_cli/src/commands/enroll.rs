@@ -43,6 +43,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     // A hardware token's seed, read before anything is written or locked.
     let seed = if args.seed_stdin {
         if self_service {
+            ctx.audit_self_admin_only("enroll --seed-stdin", &user);
             return Err(CliError::AdminOnly {
                 command: "enroll --seed-stdin",
             });
