@@ -282,7 +282,7 @@ fn rows() -> Vec<Row> {
             "user record {users}/root.toml is invalid: period must be 30 or 60 seconds, not 45", Nothing,
             |sb, _| edit_record(sb, "period = 30", "period = 45")),
         row("record unknown key", AuthErr, "error",
-            "user record {users}/root.toml is invalid: line 7: unknown field `colour`, expected one of `version`, `status`, `secret`, `algorithm`, `digits`, `period`, `label`, `issuer`, `created_at`, `activated_at`, `recovery`",
+            "user record {users}/root.toml is invalid: line 7: unknown field `colour`, expected one of `version`, `status`, `type`, `secret`, `algorithm`, `digits`, `period`, `label`, `issuer`, `created_at`, `activated_at`, `recovery`",
             Nothing, |sb, _| edit_record(sb, "period = 30\n", "period = 30\ncolour = \"blue\"\n")),
         row("record status garbage", AuthErr, "error",
             "user record {users}/root.toml is invalid: line 2: unknown variant `enabled`, expected `pending` or `active`",
