@@ -528,9 +528,11 @@ fn import_google_authenticator() {
     assert_eq!(run.code, Some(1));
     assert_eq!(env.snapshot(), before);
 
-    // Counter-based files and symlinks are refused, changing nothing.
+    // A malformed counter and symlinks are refused, changing nothing.
+    // (A counter-based file with a good HOTP_COUNTER imports as a HOTP
+    // enrollment: see tests/tokens.rs.)
     let hotp = env.dir.join("hotp");
-    fs::write(&hotp, "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 1\n").unwrap();
+    fs::write(&hotp, "JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER one\n").unwrap();
     let run = env.run(&[
         "import-google-authenticator",
         "root",
@@ -538,10 +540,12 @@ fn import_google_authenticator() {
     ]);
     assert_eq!(run.code, Some(1));
     assert!(
-        run.stderr.contains("counter-based (HOTP)"),
+        run.stderr.contains("line 2: HOTP_COUNTER is not a counter"),
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("JBSW"));
+    assert_eq!(env.snapshot(), before);
     let link = env.dir.join("link");
     std::os::unix::fs::symlink(&file, &link).unwrap();
     let run = env.run(&[
