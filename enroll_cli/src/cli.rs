@@ -36,9 +36,12 @@ invalid_user and invalid_issuer), where TEXT is the message printed without
 --json (also printed on stderr) and CODE one of the stable codes below. A
 code, a recovery code or a proof is read from the first line of standard
 input, never from the command line. enroll asks for no code: it prints user,
-status, algorithm, digits, period, issuer, uri, key (the base32 secret in
-groups of four) and qr_jpeg_base64 (the .jpg), and writes no .jpg unless
---qr FILE is given. Available for enroll, activate, status, list,
+status, type (totp or hotp), algorithm, digits, period (totp) or counter
+(hotp), issuer, uri, key (the base32 secret in groups of four) and
+qr_jpeg_base64 (the .jpg), and writes no .jpg unless --qr FILE is given;
+with --seed-stdin (a hardware token) there is no uri, key or QR code but
+\"hardware_token\":true. status shows type, and skew (steps) for totp or
+hotp_next for hotp. Available for enroll, activate, status, list,
 recovery-codes, disable, reset, unlock and self-service.
 
 Error codes:
