@@ -553,6 +553,26 @@ mod tests {
         assert_eq!(state.last_step, None);
     }
 
+    /// Count before compare covers HOTP: a right code whose failure cannot
+    /// be written is not compared, so the counter does not move and the
+    /// code still works once writes do.
+    #[test]
+    fn a_hotp_code_whose_failure_cannot_be_written_is_not_compared() {
+        let (dir, store, mut record) = setup("hotp-unwritable");
+        record.kind = OtpType::Hotp;
+        let user = UserName::parse(b"alice").unwrap();
+        let lock = store.lock(&user).unwrap();
+        enrollment::install(&lock, &record, 0).unwrap();
+        std::fs::create_dir(dir.0.join("state/.alice.state.tmp")).unwrap();
+        let rules = free_rules();
+        let a = attempt(&lock, &record, &code_at(&record, 0), NOW, &rules, None);
+        assert!(matches!(a.result, Err(Refusal::NotCounted { .. })));
+        std::fs::remove_dir(dir.0.join("state/.alice.state.tmp")).unwrap();
+        assert_eq!(lock.read_state().state.hotp_next, Some(0));
+        let a = attempt(&lock, &record, &code_at(&record, 0), NOW, &rules, None);
+        assert!(matches!(a.result, Ok(Accepted::Counter { counter: 0 })));
+    }
+
     /// A phone five steps fast: its first code is refused and remembered,
     /// its next code is accepted and teaches the skew, and from then on its
     /// codes are accepted at once.
