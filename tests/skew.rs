@@ -116,3 +116,46 @@ fn a_lone_far_off_code_is_never_accepted() {
     // A code of now still works.
     login(&sb, &code_now(SECRET)).expect(true, "success", "code accepted");
 }
+
+/// Activation learns no skew, but says when the code is one of a phone
+/// whose clock is off, and by how much.
+#[test]
+fn activation_with_a_phone_whose_clock_is_off_says_so() {
+    let sb = Sandbox::new("skew-activate");
+    sb.service("totp", "");
+    let run = totpctl(&sb, &["enroll", "root", "--json"]);
+    assert!(run.success, "{run:?}");
+    let secret = run
+        .stdout
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    away_from_a_step_edge();
+    let mut cmd = Command::new(totpctl_path());
+    cmd.arg("--config")
+        .arg(&sb.config)
+        .args(["activate", "root"]);
+    let ahead = oathtool(&secret, "SHA1", 6, 30, 150);
+    let run = run_with_input(&mut cmd, format!("{ahead}\n").as_bytes());
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains(
+            "the code was not accepted (wrong code now, but it is the code for 150 s from now: \
+             the device's clock is off); 'root' stays pending. Set the phone to take the time \
+             from the network"
+        ),
+        "{}",
+        run.stderr
+    );
+    let mut cmd = Command::new(totpctl_path());
+    cmd.arg("--config")
+        .arg(&sb.config)
+        .args(["activate", "root"]);
+    let now = oathtool(&secret, "SHA1", 6, 30, 0);
+    let run = run_with_input(&mut cmd, format!("{now}\n").as_bytes());
+    assert!(run.success, "{run:?}");
+}

@@ -185,7 +185,7 @@ impl CliError {
             Self::Code { why, .. } => match why {
                 EnrollmentError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
                 EnrollmentError::Malformed(_) => "malformed_code",
-                EnrollmentError::Wrong => "wrong_code",
+                EnrollmentError::Wrong | EnrollmentError::ClockOff { .. } => "wrong_code",
                 EnrollmentError::Replayed => "code_used",
                 EnrollmentError::NotPending => "not_pending",
                 EnrollmentError::Store(_) => "store_error",
@@ -384,6 +384,10 @@ impl fmt::Display for CliError {
                         None => wrong,
                     },
                     EnrollmentError::Replayed => "Wait for the app to show the next code.",
+                    EnrollmentError::ClockOff { .. } => {
+                        "Set the phone to take the time from the network (automatic date and \
+                         time), and type the code it shows then."
+                    }
                     _ => "",
                 };
                 match why {

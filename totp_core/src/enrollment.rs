@@ -28,6 +28,14 @@ pub enum EnrollmentError {
     Wrong,
     /// The code matches a step already used.
     Replayed,
+    /// TOTP: the code matches no step in the window, but the step `offset`
+    /// steps from now (within `resync_window`): the device's clock is off
+    /// by about `offset` x `period` seconds. Nothing is learned at
+    /// activation; the clock should be set right.
+    ClockOff {
+        offset: i64,
+        period: u64,
+    },
     Random(SecretError),
     Store(StoreError),
 }
@@ -39,6 +47,12 @@ impl fmt::Display for EnrollmentError {
             Self::Malformed(m) => write!(f, "{}", m.reason()),
             Self::Wrong => write!(f, "wrong code"),
             Self::Replayed => write!(f, "code already used"),
+            Self::ClockOff { offset, period } => write!(
+                f,
+                "wrong code now, but it is the code for {} s {}: the device's clock is off",
+                offset.unsigned_abs().saturating_mul(*period),
+                if *offset > 0 { "from now" } else { "ago" }
+            ),
             Self::Random(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
         }
@@ -105,7 +119,18 @@ pub fn activate(
             match otp::verify(&generator, &code, now, otp_cfg.window, state.last_step) {
                 Verdict::Accepted { step } => state.last_step = Some(step),
                 Verdict::Replayed { .. } => return Err(EnrollmentError::Replayed),
-                Verdict::Wrong => return Err(EnrollmentError::Wrong),
+                Verdict::Wrong => {
+                    let now_step = record.params.step_at(now);
+                    let offsets =
+                        otp::matching_offsets(&generator, &code, now_step, otp_cfg.resync_window);
+                    return Err(match offsets.first() {
+                        Some(&offset) => EnrollmentError::ClockOff {
+                            offset,
+                            period: record.params.period,
+                        },
+                        None => EnrollmentError::Wrong,
+                    });
+                }
             }
         }
         OtpType::Hotp => {
@@ -342,6 +367,19 @@ mod tests {
 
         let wrong = activate(&lock, &mut record, b"000000", NOW, &OTP);
         assert!(matches!(wrong, Err(EnrollmentError::Wrong)));
+        let ahead = code_at(&record, NOW + 150);
+        let off = activate(&lock, &mut record, &ahead, NOW, &OTP);
+        assert!(
+            matches!(
+                off,
+                Err(EnrollmentError::ClockOff {
+                    offset: 5,
+                    period: 30
+                })
+            ),
+            "{:?}",
+            off.err()
+        );
         let garbage = activate(&lock, &mut record, b"12ab56", NOW, &OTP);
         assert!(matches!(
             garbage,
