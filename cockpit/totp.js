@@ -113,6 +113,16 @@
         setTimeout(() => URL.revokeObjectURL(url), 1000);
     }
 
+    /* What kind of codes: an app's time-based ones, or a counter (HOTP). */
+    function kindText(s) {
+        if (s.type === "hotp")
+            return `counter-based (HOTP), ${s.digits} digits, next counter ${s.hotp_next ?? "—"}`;
+        let text = `time-based, ${s.digits} digits every ${s.period} s`;
+        if (s.skew)
+            text += ` (clock skew learned: ${s.skew > 0 ? "+" : ""}${s.skew} steps)`;
+        return text;
+    }
+
     function lockText(s) {
         if (s.locked_until_unlock)
             return "until an administrator unlocks it";
@@ -142,6 +152,7 @@
         };
         fact("User", s.user);
         if (s.status !== "not_enrolled") {
+            fact("Codes", kindText(s));
             fact("Last successful code", s.last_code_at ? when(s.last_code_at) : "never");
             fact("Failed attempts", String(s.failures) +
                  (s.failures_since_success > s.failures ? ` (${s.failures_since_success} since the last good code)` : ""));
@@ -203,7 +214,10 @@
         shown = { user: e.user, jpeg: e.qr_jpeg_base64, asAdmin };
         $("qr").src = "data:image/jpeg;base64," + e.qr_jpeg_base64;
         $("key").textContent = e.key;
-        $("params").textContent = `For ${e.user}: ${e.algorithm}, ${e.digits} digits, every ${e.period} s` +
+        const kind = e.type === "hotp"
+            ? `counter-based (HOTP), first counter ${e.counter}`
+            : `every ${e.period} s`;
+        $("params").textContent = `For ${e.user}: ${e.algorithm}, ${e.digits} digits, ${kind}` +
             (e.issuer ? `, issuer ${e.issuer}` : "") + ".";
         $("enrollment-title").textContent = e.user === me
             ? "Scan this code with your authenticator app"
@@ -276,7 +290,7 @@
             th.scope = "row";
             th.textContent = u.user;
             tr.append(th);
-            cell(u.status, "Status");
+            cell(u.type === "hotp" ? `${u.status} (HOTP)` : u.status, "Status");
             cell(u.last_code_at ? when(u.last_code_at) : "never", "Last code");
             cell(u.failures === undefined ? "—" : String(u.failures), "Failures");
             cell(u.status === "invalid" ? "—" : lockText(u), "Locked");

@@ -289,6 +289,9 @@ def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     STORY["recovery"] = codes
     assert b.el("enrollment").is_displayed() is False
     assert "Keep the .jpg safe" in b.alert()
+    codes_fact = b.d.find_element(
+        By.XPATH, "//dl[@id='facts']/dt[.='Codes']/following-sibling::dd[1]").text
+    assert codes_fact == "time-based, 6 digits every 30 s", codes_fact
     b.shot("04-user-active-recovery-codes")
     status = totpctl("status", ALICE)
     assert status["status"] == "active", status
