@@ -321,33 +321,17 @@ fn compare_totp(
 mod tests {
     use super::*;
     use crate::answer;
-    use crate::config::Paths;
     use crate::names::UserName;
     use crate::otp::OtpParams;
     use crate::record::Status;
     use crate::secret::SecretBytes;
+    use crate::store::testing::{scratch_store, Scratch};
     use crate::store::Store;
     use crate::throttle::Lockout;
-    use std::path::PathBuf;
     use zeroize::Zeroizing;
 
-    struct Scratch(PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn setup(name: &str) -> (Scratch, Store, UserRecord) {
-        let dir =
-            std::env::temp_dir().join(format!("totp_core-attempt-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let paths = Paths {
-            users_dir: dir.join("users"),
-            state_dir: dir.join("state"),
-        };
-        crate::fsio::ensure_private_dir(&paths.users_dir).unwrap();
-        crate::fsio::ensure_private_dir(&paths.state_dir).unwrap();
+        let (dir, store) = scratch_store(&format!("attempt-{name}"));
         let secret =
             SecretBytes::from_bytes(Zeroizing::new(b"12345678901234567890".to_vec())).unwrap();
         let record = UserRecord {
@@ -361,7 +345,7 @@ mod tests {
             activated_at: None,
             recovery: Vec::new(),
         };
-        (Scratch(dir), Store::new(&paths), record)
+        (dir, store, record)
     }
 
     const NOW: u64 = 1_700_000_000;

@@ -294,34 +294,15 @@ pub fn recovery_left(record: &UserRecord, state: &crate::state::LoginState) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Paths;
     use crate::names::UserName;
     use crate::otp::OtpParams;
     use crate::secret::SecretBytes;
+    use crate::store::testing::{scratch_store, Scratch};
     use crate::store::Store;
-    use std::path::PathBuf;
     use zeroize::Zeroizing;
 
-    struct Scratch(PathBuf);
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn store(name: &str) -> (Scratch, Store) {
-        let dir = std::env::temp_dir().join(format!(
-            "totp_core-enrollment-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        let paths = Paths {
-            users_dir: dir.join("users"),
-            state_dir: dir.join("state"),
-        };
-        crate::fsio::ensure_private_dir(&paths.users_dir).unwrap();
-        crate::fsio::ensure_private_dir(&paths.state_dir).unwrap();
-        (Scratch(dir), Store::new(&paths))
+        scratch_store(&format!("enrollment-{name}"))
     }
 
     fn pending() -> UserRecord {

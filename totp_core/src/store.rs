@@ -308,3 +308,33 @@ impl UserLock<'_> {
         Ok(existed)
     }
 }
+
+/// A private store in a temporary directory, for unit tests; removed when
+/// the [`testing::Scratch`] is dropped.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Store;
+    use crate::config::Paths;
+    use std::path::PathBuf;
+
+    pub(crate) struct Scratch(pub(crate) PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// `users/` and `state/` (0700) under a fresh directory named after `name`.
+    pub(crate) fn scratch_store(name: &str) -> (Scratch, Store) {
+        let dir = std::env::temp_dir().join(format!("totp_core-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let paths = Paths {
+            users_dir: dir.join("users"),
+            state_dir: dir.join("state"),
+        };
+        crate::fsio::ensure_private_dir(&paths.users_dir).unwrap();
+        crate::fsio::ensure_private_dir(&paths.state_dir).unwrap();
+        (Scratch(dir), Store::new(&paths))
+    }
+}
