@@ -43,6 +43,32 @@ pub struct Token {
 }
 
 impl Token {
+    /// A token from line `line` of a file; the parameters are checked here
+    /// (SHA1, as both file formats imply), with the line number in the error.
+    fn new(
+        line: usize,
+        user: &str,
+        kind: OtpType,
+        secret: SecretBytes,
+        (digits, period): (u8, u64),
+        counter: u64,
+        last_code: Option<Zeroizing<String>>,
+    ) -> Result<Self, String> {
+        let params = OtpParams::new(Algorithm::SHA1, digits, period)
+            .map_err(|e| format!("line {line}: {e}"))?;
+        Ok(Self {
+            line,
+            user: printable(user.as_bytes()),
+            kind,
+            secret,
+            params,
+            counter,
+            last_code,
+        })
+    }
+}
+
+impl Token {
     fn describe(&self) -> String {
         let p = self.params;
         match self.kind {
@@ -315,17 +341,15 @@ pub fn parse_csv(text: &str, format: SeedFormat) -> Result<Vec<Token>, String> {
                 })?,
             ),
         };
-        let params = OtpParams::new(Algorithm::SHA1, digits, period)
-            .map_err(|e| format!("line {n}: {e}"))?;
-        tokens.push(Token {
-            line: n,
-            user: printable(user.as_bytes()),
+        tokens.push(Token::new(
+            n,
+            user,
             kind,
             secret,
-            params,
+            (digits, period),
             counter,
-            last_code: None,
-        });
+            None,
+        )?);
     }
     Ok(tokens)
 }
@@ -401,20 +425,19 @@ pub fn parse_pam_oath(text: &str) -> Result<(Vec<Token>, Vec<String>), String> {
             OtpType::Hotp => moving,
             OtpType::Totp => 0,
         };
-        let params = OtpParams::new(Algorithm::SHA1, digits, period)
-            .map_err(|e| format!("line {n}: {e}"))?;
-        tokens.push(Token {
-            line: n,
-            user: printable(user.as_bytes()),
+        let last_code = match kind {
+            OtpType::Totp => last_code,
+            OtpType::Hotp => None,
+        };
+        tokens.push(Token::new(
+            n,
+            user,
             kind,
             secret,
-            params,
+            (digits, period),
             counter,
-            last_code: match kind {
-                OtpType::Totp => last_code,
-                OtpType::Hotp => None,
-            },
-        });
+            last_code,
+        )?);
     }
     Ok((tokens, notes))
 }
