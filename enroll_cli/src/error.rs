@@ -187,6 +187,8 @@ impl CliError {
                 EnrollmentError::Malformed(_) => "malformed_code",
                 EnrollmentError::Wrong | EnrollmentError::ClockOff { .. } => "wrong_code",
                 EnrollmentError::Replayed => "code_used",
+                EnrollmentError::Locked(_) => "locked_out",
+                EnrollmentError::TooSoon { .. } => "too_soon",
                 EnrollmentError::NotPending => "not_pending",
                 EnrollmentError::Store(_) => "store_error",
                 EnrollmentError::Random(_) => "internal",
@@ -387,6 +389,10 @@ impl fmt::Display for CliError {
                     EnrollmentError::ClockOff { .. } => {
                         "Set the phone to take the time from the network (automatic date and \
                          time), and type the code it shows then."
+                    }
+                    EnrollmentError::TooSoon { .. } => "Wait, then type the code the app shows.",
+                    EnrollmentError::Locked(_) => {
+                        "Wait for the lockout to end, or ask an administrator (totpctl unlock)."
                     }
                     _ => "",
                 };

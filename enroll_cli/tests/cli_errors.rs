@@ -220,7 +220,9 @@ fn garbage_codes_leave_the_enrollment_pending() {
             ),
         );
     }
-    // A well-formed code for some other secret (the RFC 6238 test key).
+    // A well-formed code for some other secret (the RFC 6238 test key): the
+    // enrollment stays pending, and the attempt is counted like a login's
+    // (activation is throttled).
     let other = support::oathtool(
         "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
         "SHA1",
@@ -234,9 +236,14 @@ fn garbage_codes_leave_the_enrollment_pending() {
         run.stderr.contains("(wrong code)") || run.stdout.contains("accepted"),
         "{run:?}"
     );
-    if run.code == Some(1) {
-        assert_eq!(env.snapshot(), before);
-    }
+    let before = if run.code == Some(1) {
+        let after = env.snapshot();
+        assert_eq!(after.get("users/root.toml"), before.get("users/root.toml"));
+        assert_eq!(env.state("root").failures, 1);
+        after
+    } else {
+        before
+    };
     // Through stdin, as enroll reads it when no terminal is attached.
     let run = env.run_with_input(&["activate", "root"], "not a code\n");
     assert_eq!(run.code, Some(1));

@@ -269,7 +269,13 @@ fn activate_reads_the_code_from_stdin_and_says_why_it_refuses() {
         "--code cannot be used with --json: the code is read from standard input, never from \
          the command line",
     );
-    assert_eq!(env.snapshot(), pending);
+    // The record stays pending; the wrong code was counted, like a login's.
+    let now_files = env.snapshot();
+    assert_eq!(
+        now_files.get("users/root.toml"),
+        pending.get("users/root.toml")
+    );
+    assert_eq!(env.state("root").failures, 1);
 
     // The right code, first line only, CR LF tolerated.
     let now = support::now();
@@ -321,7 +327,12 @@ fn activate_reads_the_code_from_stdin_and_says_why_it_refuses() {
         "the code was not accepted (code already used); 'root' stays pending. Wait for the app \
          to show the next code. Then run 'totpctl activate root'.",
     );
-    assert_eq!(env.snapshot(), before);
+    // The record is unchanged; the replay was counted, as at login.
+    assert_eq!(
+        env.snapshot().get("users/root.toml"),
+        before.get("users/root.toml")
+    );
+    assert_eq!(env.state("root").failures, 1);
 }
 
 #[test]

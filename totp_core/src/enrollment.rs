@@ -7,15 +7,14 @@
 //! re-admit a used code or recovery code if the second write fails.
 
 use crate::answer::{self, Answer, Malformed};
-#[cfg(test)]
-use crate::attempt::Miss;
-use crate::attempt::{self, Refusal, Rules};
-use crate::config::OtpConfig;
-use crate::otp::{self, Generator, HotpVerdict, OtpType, Verdict};
+use crate::attempt::{self, Miss, Refusal, Rules};
+use crate::config::{OtpConfig, Throttle};
+use crate::otp::{self, Generator, OtpType};
 use crate::record::{Status, UserRecord};
 use crate::recovery::{self, NewCodes};
 use crate::secret::SecretError;
 use crate::store::{StoreError, UserLock};
+use crate::throttle::Lockout;
 use std::fmt;
 
 #[derive(Debug)]
@@ -36,6 +35,12 @@ pub enum EnrollmentError {
         offset: i64,
         period: u64,
     },
+    /// Too many failed attempts (activation counts like a login).
+    Locked(Lockout),
+    /// The backoff after a failed attempt has not run out; nothing compared.
+    TooSoon {
+        wait: u64,
+    },
     Random(SecretError),
     Store(StoreError),
 }
@@ -53,6 +58,10 @@ impl fmt::Display for EnrollmentError {
                 offset.unsigned_abs().saturating_mul(*period),
                 if *offset > 0 { "from now" } else { "ago" }
             ),
+            Self::Locked(lockout) => write!(f, "too many failed attempts; {}", lockout.describe()),
+            Self::TooSoon { wait } => {
+                write!(f, "too soon after a failed attempt; try again in {wait} s")
+            }
             Self::Random(e) => write!(f, "{e}"),
             Self::Store(e) => write!(f, "{e}"),
         }
@@ -94,61 +103,58 @@ pub fn install(lock: &UserLock<'_>, record: &UserRecord, counter: u64) -> Result
 /// record active with a fresh set of recovery codes, which are returned to be
 /// shown once.
 ///
-/// The accepted step is saved in the login state before the record turns
-/// active, so the code used to activate can never be replayed at a login.
-/// `record` is updated only when everything was written.
+/// The code goes through the same checked attempt as a login
+/// ([`crate::attempt`]): refused unread when locked out or too soon, counted
+/// as a failure before it is compared, the hard cap honoured. Activation
+/// learns no clock skew (only the window counts); a code that matches a step
+/// within `resync_window` is reported as [`EnrollmentError::ClockOff`], after
+/// its failure was counted.
+///
+/// The accepted step (or HOTP counter) is saved in the login state before the
+/// record turns active, so the code used to activate can never be replayed
+/// at a login. `record` is updated only when everything was written.
 pub fn activate(
     lock: &UserLock<'_>,
     record: &mut UserRecord,
     typed: &[u8],
     now: u64,
     otp_cfg: &OtpConfig,
+    throttle: &Throttle,
 ) -> Result<NewCodes, EnrollmentError> {
     if record.status != Status::Pending {
         return Err(EnrollmentError::NotPending);
     }
-    let code = match answer::classify(typed, record.params.digits, false) {
-        Ok(Answer::Code(code)) => code,
+    let answer = match answer::classify(typed, record.params.digits, false) {
+        Ok(answer @ Answer::Code(_)) => answer,
         Ok(Answer::Recovery(_)) => return Err(EnrollmentError::Malformed(Malformed::NotDigits)),
         Err(malformed) => return Err(EnrollmentError::Malformed(malformed)),
     };
-    let mut state = lock.read_state().state;
-    let generator = Generator::new(&record.secret, record.params);
-    match record.kind {
-        OtpType::Totp => {
-            match otp::verify(&generator, &code, now, otp_cfg.window, state.last_step) {
-                Verdict::Accepted { step } => state.last_step = Some(step),
-                Verdict::Replayed { .. } => return Err(EnrollmentError::Replayed),
-                Verdict::Wrong => {
-                    let now_step = record.params.step_at(now);
-                    let offsets =
-                        otp::matching_offsets(&generator, &code, now_step, otp_cfg.resync_window);
-                    return Err(match offsets.first() {
-                        Some(&offset) => EnrollmentError::ClockOff {
-                            offset,
-                            period: record.params.period,
-                        },
-                        None => EnrollmentError::Wrong,
-                    });
-                }
-            }
-        }
-        OtpType::Hotp => {
-            let next = state.hotp_next.unwrap_or(0);
-            match otp::verify_hotp(&generator, &code, next, otp_cfg.look_ahead) {
-                HotpVerdict::Accepted { counter } => {
-                    state.hotp_next =
-                        Some(counter.checked_add(1).ok_or(EnrollmentError::Replayed)?);
-                }
-                HotpVerdict::Replayed => return Err(EnrollmentError::Replayed),
-                HotpVerdict::Wrong => return Err(EnrollmentError::Wrong),
-            }
-        }
-    }
+    // Made before the attempt, so that a failing random source cannot use
+    // up a right code.
     let codes = recovery::generate().map_err(EnrollmentError::Random)?;
-
-    state.used_recovery.clear();
-    lock.write_state(&state)?;
+    let window_only = OtpConfig {
+        resync_window: 0,
+        ..otp_cfg.clone()
+    };
+    let rules = Rules {
+        otp: &window_only,
+        throttle,
+    };
+    let attempt = attempt::attempt(lock, record, &answer, now, &rules, None);
+    let mut state = match attempt.result {
+        Ok(_) => attempt.state,
+        Err(Refusal::Locked(lockout)) => return Err(EnrollmentError::Locked(lockout)),
+        Err(Refusal::TooSoon { wait }) => return Err(EnrollmentError::TooSoon { wait }),
+        Err(Refusal::Wrong(Miss::Replayed)) => return Err(EnrollmentError::Replayed),
+        Err(Refusal::Wrong(_)) => return Err(clock_hint(record, &answer, now, otp_cfg)),
+        Err(Refusal::NotCounted { error, .. } | Refusal::NotSaved { error, .. }) => {
+            return Err(EnrollmentError::Store(error))
+        }
+    };
+    if !state.used_recovery.is_empty() {
+        state.used_recovery.clear();
+        lock.write_state(&state)?;
+    }
 
     let previous = (record.activated_at, std::mem::take(&mut record.recovery));
     record.status = Status::Active;
@@ -160,6 +166,32 @@ pub fn activate(
         return Err(e.into());
     }
     Ok(codes)
+}
+
+/// Why a wrong activation code was wrong: [`EnrollmentError::ClockOff`] when
+/// it is a TOTP code for a step within `resync_window` of now, else
+/// [`EnrollmentError::Wrong`]. Called only after the failure was counted.
+fn clock_hint(
+    record: &UserRecord,
+    answer: &Answer,
+    now: u64,
+    otp_cfg: &OtpConfig,
+) -> EnrollmentError {
+    let Answer::Code(code) = answer else {
+        return EnrollmentError::Wrong;
+    };
+    if record.kind != OtpType::Totp {
+        return EnrollmentError::Wrong;
+    }
+    let generator = Generator::new(&record.secret, record.params);
+    let now_step = record.params.step_at(now);
+    match otp::matching_offsets(&generator, code, now_step, otp_cfg.resync_window).first() {
+        Some(&offset) => EnrollmentError::ClockOff {
+            offset,
+            period: record.params.period,
+        },
+        None => EnrollmentError::Wrong,
+    }
 }
 
 /// Replace an active record's recovery codes with a fresh set. The record is
@@ -296,6 +328,7 @@ mod tests {
     use super::*;
     use crate::names::UserName;
     use crate::otp::OtpParams;
+    use crate::otp::Verdict;
     use crate::secret::SecretBytes;
     use crate::store::testing::{scratch_store, Scratch};
     use crate::store::Store;
@@ -338,6 +371,57 @@ mod tests {
         period: 30,
     };
 
+    const NO_BACKOFF: crate::config::Throttle = crate::config::Throttle {
+        max_failures: 10,
+        lockout_seconds: 900,
+        backoff_seconds: 0,
+        backoff_max_seconds: 0,
+        hard_cap: 100,
+    };
+
+    /// Found in review: activation compared codes with no throttle at all,
+    /// so a pending enrollment (an admin's, a hardware token's) could be
+    /// guessed at full speed. It now counts like a login and locks out.
+    #[test]
+    fn wrong_activation_codes_reach_the_lockout() {
+        let (_dir, first) = store("activate-throttle");
+        let (_dir2, second) = store("activate-backoff");
+        let user = UserName::parse(b"mallory").unwrap();
+        let lock = first.lock(&user).unwrap();
+        let mut record = pending();
+        install(&lock, &record, 0).unwrap();
+        for _ in 0..10 {
+            let wrong = activate(&lock, &mut record, b"000000", NOW, &OTP, &NO_BACKOFF);
+            assert!(matches!(
+                wrong,
+                Err(EnrollmentError::Wrong | EnrollmentError::ClockOff { .. })
+            ));
+        }
+        assert_eq!(lock.read_state().state.failures, 10);
+        let right = code_at(&record, NOW);
+        assert!(matches!(
+            activate(&lock, &mut record, &right, NOW, &OTP, &NO_BACKOFF),
+            Err(EnrollmentError::Locked(_))
+        ));
+        assert_eq!(record.status, Status::Pending);
+        // With a backoff, an attempt right after a failure is not compared.
+        let backoff = crate::config::Throttle {
+            backoff_seconds: 5,
+            backoff_max_seconds: 5,
+            ..NO_BACKOFF
+        };
+        let lock2 = second.lock(&user).unwrap();
+        let mut record2 = pending();
+        install(&lock2, &record2, 0).unwrap();
+        let _ = activate(&lock2, &mut record2, b"000000", NOW, &OTP, &backoff);
+        let right = code_at(&record2, NOW);
+        assert!(matches!(
+            activate(&lock2, &mut record2, &right, NOW, &OTP, &backoff),
+            Err(EnrollmentError::TooSoon { wait: 5 })
+        ));
+        activate(&lock2, &mut record2, &right, NOW + 5, &OTP, &backoff).unwrap();
+    }
+
     #[test]
     fn activation_records_the_step_and_issues_codes() {
         let (_dir, store) = store("activate");
@@ -346,10 +430,10 @@ mod tests {
         let mut record = pending();
         install(&lock, &record, 0).unwrap();
 
-        let wrong = activate(&lock, &mut record, b"000000", NOW, &OTP);
+        let wrong = activate(&lock, &mut record, b"000000", NOW, &OTP, &NO_BACKOFF);
         assert!(matches!(wrong, Err(EnrollmentError::Wrong)));
         let ahead = code_at(&record, NOW + 150);
-        let off = activate(&lock, &mut record, &ahead, NOW, &OTP);
+        let off = activate(&lock, &mut record, &ahead, NOW, &OTP, &NO_BACKOFF);
         assert!(
             matches!(
                 off,
@@ -361,7 +445,7 @@ mod tests {
             "{:?}",
             off.err()
         );
-        let garbage = activate(&lock, &mut record, b"12ab56", NOW, &OTP);
+        let garbage = activate(&lock, &mut record, b"12ab56", NOW, &OTP, &NO_BACKOFF);
         assert!(matches!(
             garbage,
             Err(EnrollmentError::Malformed(Malformed::NotDigits))
@@ -372,7 +456,7 @@ mod tests {
         );
 
         let code = code_at(&record, NOW);
-        let codes = activate(&lock, &mut record, &code, NOW, &OTP).unwrap();
+        let codes = activate(&lock, &mut record, &code, NOW, &OTP, &NO_BACKOFF).unwrap();
         assert_eq!(codes.codes.len(), 10);
         let saved = store.load_record(&user).unwrap().unwrap();
         assert_eq!(saved.status, Status::Active);
@@ -390,7 +474,7 @@ mod tests {
             Verdict::Replayed { .. }
         ));
         assert!(matches!(
-            activate(&lock, &mut record, &code, NOW, &OTP),
+            activate(&lock, &mut record, &code, NOW, &OTP, &NO_BACKOFF),
             Err(EnrollmentError::NotPending)
         ));
     }
@@ -403,7 +487,7 @@ mod tests {
         let mut record = pending();
         install(&lock, &record, 0).unwrap();
         let first = code_at(&record, NOW);
-        let codes = activate(&lock, &mut record, &first, NOW, &OTP).unwrap();
+        let codes = activate(&lock, &mut record, &first, NOW, &OTP, &NO_BACKOFF).unwrap();
         let limits = crate::config::Throttle {
             max_failures: 3,
             lockout_seconds: 60,
@@ -475,7 +559,7 @@ mod tests {
         let mut record = pending();
         install(&lock, &record, 0).unwrap();
         let code = code_at(&record, NOW);
-        activate(&lock, &mut record, &code, NOW, &OTP).unwrap();
+        activate(&lock, &mut record, &code, NOW, &OTP, &NO_BACKOFF).unwrap();
 
         let mut state = lock.read_state().state;
         state.used_recovery = vec![1, 2];

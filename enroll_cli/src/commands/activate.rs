@@ -54,15 +54,29 @@ pub(crate) fn activate_with(
     let mut record = ctx
         .load_record(user)?
         .ok_or_else(|| CliError::NotEnrolled(user.to_string()))?;
-    let codes = enrollment::activate(&lock, &mut record, typed, now_unix(), &ctx.config.otp)
-        .map_err(|why| match why {
-            EnrollmentError::NotPending => CliError::NotPending(user.to_string()),
-            why => CliError::Code {
-                user: user.to_string(),
-                why,
-                unusual: super::enroll::unusual_settings(record.params),
-            },
-        })?;
+    let codes = enrollment::activate(
+        &lock,
+        &mut record,
+        typed,
+        now_unix(),
+        &ctx.config.otp,
+        &ctx.config.throttle,
+    )
+    .map_err(|why| match why {
+        EnrollmentError::NotPending => CliError::NotPending(user.to_string()),
+        // How far off a code was is for root's eyes: to anyone else it would
+        // say which step a guess belongs to.
+        EnrollmentError::ClockOff { .. } if ctx.self_user().is_some() => CliError::Code {
+            user: user.to_string(),
+            why: EnrollmentError::Wrong,
+            unusual: super::enroll::unusual_settings(record.params),
+        },
+        why => CliError::Code {
+            user: user.to_string(),
+            why,
+            unusual: super::enroll::unusual_settings(record.params),
+        },
+    })?;
     drop(lock);
     ctx.audit_self("activate", user, "");
     Ok(codes)
