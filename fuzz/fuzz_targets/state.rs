@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     };
     match LoginState::parse(text) {
         Ok(state) => {
-            let again = LoginState::parse(&state.to_toml()).expect("a written state parses");
+            let text = state.to_toml().expect("a parsed state can be written");
+            let again = LoginState::parse(&text).expect("a written state parses");
             assert_eq!(again, state);
             // Lock checks at the extremes of time must not overflow.
             let _ = state.locked_at(0);

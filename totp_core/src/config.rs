@@ -14,6 +14,9 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/pam_totp";
 /// NIST SP 800-63B 5.2.2: no more than 100 consecutive failures.
 pub const MAX_FAILURES_CAP: u32 = 100;
 pub const MAX_WINDOW: u32 = 10;
+/// A year. Longer lockouts are what the hard cap is for; an unbounded one
+/// could not even be written to the state (TOML integers end at i64::MAX).
+pub const MAX_LOCKOUT_SECONDS: u64 = 365 * 86_400;
 /// The most HOTP counters checked ahead of the next one.
 pub const MAX_LOOK_AHEAD: u32 = 100;
 /// The widest TOTP resynchronisation, in steps either side of now.
@@ -210,6 +213,12 @@ impl Config {
                 self.throttle.max_failures
             ));
         }
+        if self.throttle.lockout_seconds > MAX_LOCKOUT_SECONDS {
+            return Err(format!(
+                "throttle.lockout_seconds must be at most {MAX_LOCKOUT_SECONDS} (a year); to lock \
+                 until an administrator unlocks, use throttle.hard_cap"
+            ));
+        }
         if self.throttle.backoff_max_seconds < self.throttle.backoff_seconds {
             return Err("throttle.backoff_max_seconds is below throttle.backoff_seconds".into());
         }
@@ -340,6 +349,10 @@ mod tests {
             ),
             ("[throttle]\nbackoff_max_seconds = 301", "backoff"),
             ("[throttle]\nhard_cap = 101", "hard_cap"),
+            (
+                "[throttle]\nlockout_seconds = 9223372036854775807",
+                "lockout_seconds must be at most 31536000",
+            ),
             ("[throttle]\nmax_failures = 20\nhard_cap = 19", "hard_cap"),
             ("this is not toml", "not valid TOML"),
             ("[paths]\n[paths]", "line 2"),

@@ -75,10 +75,12 @@ impl LoginState {
         Ok(state)
     }
 
-    pub fn to_toml(&self) -> String {
-        // Serialising this plain struct cannot fail; fall back to an empty state
-        // (which only forgets, never grants) rather than panic.
-        toml::to_string(self).unwrap_or_else(|_| format!("version = {FORMAT_VERSION}\n"))
+    /// The state as TOML. It fails for a number TOML cannot hold (above
+    /// i64::MAX: a lockout time or HOTP counter that large). The caller must
+    /// then refuse: writing an empty state instead would forget failures,
+    /// the hard cap and used codes (found in review).
+    pub fn to_toml(&self) -> Result<String, String> {
+        toml::to_string(self).map_err(|e| format!("the login state cannot be written: {e}"))
     }
 
     /// Is the account locked at `now`?
@@ -94,7 +96,7 @@ mod tests {
     #[test]
     fn round_trips_and_defaults() {
         let mut s = LoginState::new();
-        assert_eq!(LoginState::parse(&s.to_toml()).unwrap(), s);
+        assert_eq!(LoginState::parse(&s.to_toml().unwrap()).unwrap(), s);
         s.last_step = Some(55_555_555);
         s.failures = 3;
         s.failures_since_success = 23;
@@ -109,10 +111,18 @@ mod tests {
         s.resync_offset = Some(5);
         s.resync_step = Some(55_555_560);
         s.resync_at = Some(1_700_000_001);
-        assert_eq!(LoginState::parse(&s.to_toml()).unwrap(), s);
+        assert_eq!(LoginState::parse(&s.to_toml().unwrap()).unwrap(), s);
         assert_eq!(LoginState::parse("version = 1").unwrap(), LoginState::new());
         assert_eq!(s.locked_at(1_700_000_899), Some(1_700_000_900));
         assert_eq!(s.locked_at(1_700_000_900), None);
+    }
+
+    #[test]
+    fn a_number_toml_cannot_hold_is_an_error_not_an_empty_state() {
+        let mut s = LoginState::new();
+        s.failures = 7;
+        s.locked_until = Some(u64::MAX);
+        assert!(s.to_toml().is_err());
     }
 
     #[test]

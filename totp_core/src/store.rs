@@ -269,7 +269,13 @@ impl UserLock<'_> {
         let path = self.store.state_path(&self.user);
         self.store
             .state()?
-            .replace_unsynced(&state_name(&self.user), state.to_toml().as_bytes())
+            .replace_unsynced(
+                &state_name(&self.user),
+                state
+                    .to_toml()
+                    .map_err(|e| StoreError::Write(path.clone(), std::io::Error::other(e)))?
+                    .as_bytes(),
+            )
             .map_err(|e| StoreError::Write(path, e))
     }
 
