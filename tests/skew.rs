@@ -100,18 +100,24 @@ fn a_lone_far_off_code_is_never_accepted() {
     // The same far-off code, again and again: a candidate each time, never
     // confirmed (a confirmation must be a later step).
     for _ in 0..3 {
-        login(&sb, &phone(-210)).expect(false, "denied", "the step -7 from now");
+        login(&sb, &phone(210)).expect(false, "denied", "the step +7 from now");
     }
+    // A code for a past step is not even a candidate: two unused old codes
+    // in a row must not log in minutes later (found in review).
+    login(&sb, &phone(-240)).expect(false, "denied", "wrong code (4 of 10 failures)");
+    login(&sb, &phone(-210)).expect(false, "denied", "wrong code (5 of 10 failures)");
     // Far-off codes of different offsets never confirm one another.
     login(&sb, &phone(120)).expect(false, "denied", "the step +4 from now");
     login(&sb, &phone(270)).expect(false, "denied", "the step +9 from now");
     // Beyond resync_window (10 steps): plainly wrong, nothing remembered.
-    login(&sb, &phone(330)).expect(false, "denied", "wrong code (6 of 10 failures)");
+    login(&sb, &phone(330)).expect(false, "denied", "wrong code (8 of 10 failures)");
     assert_eq!(skew_of(&sb), "0");
     // resync_window = 0 turns learning off: the phone's two codes are wrong.
-    sb.write_config("[otp]\nresync_window = 0\n");
-    login(&sb, &phone(150)).expect(false, "denied", "wrong code (7 of 10");
-    login(&sb, &phone(180)).expect(false, "denied", "wrong code (8 of 10");
+    sb.write_config(
+        "[otp]\nresync_window = 0\n[throttle]\nmax_failures = 20\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n",
+    );
+    login(&sb, &phone(150)).expect(false, "denied", "wrong code (9 of 20");
+    login(&sb, &phone(180)).expect(false, "denied", "wrong code (10 of 20");
     assert_eq!(skew_of(&sb), "0");
     // A code of now still works.
     login(&sb, &code_now(SECRET)).expect(true, "success", "code accepted");

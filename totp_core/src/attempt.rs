@@ -259,8 +259,9 @@ fn compare_hotp(
 }
 
 /// A TOTP code, checked in the window around now + the learned skew, with
-/// replay protection. A code that is not there but matches a step within
-/// `resync_window` of now (RFC 6238 section 6) is a clock-skew candidate:
+/// replay protection. A code that is not there but matches a step up to
+/// `resync_window` steps *ahead* of now (RFC 6238 section 6) is a clock-skew
+/// candidate:
 /// refused and remembered. The next code, within [`RESYNC_SECONDS`], for a
 /// later step at the same offset (give or take [`RESYNC_TOLERANCE`]) is
 /// accepted and its offset kept as the skew. Any other attempt drops the
@@ -290,11 +291,16 @@ fn compare_totp(
         Verdict::Replayed { .. } => return Err(Miss::Replayed),
         Verdict::Wrong => {}
     }
-    // Offsets of steps never used: an old code is no evidence of a skew.
+    // Only a device that is *ahead* teaches a skew: its codes are for steps
+    // that have not come yet, which nobody can have seen. Codes for past
+    // steps are what a phishing proxy, a shoulder-surfer or a failed login
+    // leaves behind; two unused ones in a row must not log in minutes later
+    // (found in review). A slow device is told to set its clock instead.
     let fresh = offsets.into_iter().find(|&offset| {
-        current
-            .checked_add_signed(offset)
-            .is_some_and(|step| state.last_step.is_none_or(|used| step > used))
+        offset > 0
+            && current
+                .checked_add_signed(offset)
+                .is_some_and(|step| state.last_step.is_none_or(|used| step > used))
     });
     let Some(offset) = fresh else {
         return Err(Miss::WrongCode);
@@ -652,8 +658,16 @@ mod tests {
         // A lone far-off code is never accepted, however often it comes.
         for i in 0..3 {
             assert!(matches!(
-                try_at(step - 7, NOW + i),
-                Err(Refusal::Wrong(Miss::SkewCandidate { offset: -7 }))
+                try_at(step + 7, NOW + i),
+                Err(Refusal::Wrong(Miss::SkewCandidate { offset: 7 }))
+            ));
+        }
+        // A code for a past step is never even a candidate: two unused old
+        // codes in a row (from a phishing proxy, say) must not log in.
+        for past in [7, 6] {
+            assert!(matches!(
+                try_at(step - past, NOW + 10),
+                Err(Refusal::Wrong(Miss::WrongCode))
             ));
         }
         // Beyond resync_window: not even a candidate.
