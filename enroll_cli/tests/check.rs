@@ -786,6 +786,24 @@ fn forward_pass_needs_a_pam_totp_line_after_the_password() {
         run.stdout
     );
     assert!(run.stdout.contains("summary: 0 errors"), "{}", run.stdout);
+
+    // A password line that does not end the stack (required) lets the code
+    // be counted and used up after a wrong password: an error (found in review).
+    f.pam(
+        "common-auth",
+        &stack(&format!("auth required pam_totp.so config={conf}\n"))
+            .replace("auth requisite pam_unix.so", "auth required pam_unix.so"),
+    );
+    let run = f.check(&[]);
+    assert!(
+        run.stdout.contains(&format!(
+            "error: {d}/pam.d/common-auth:1: with forward_pass, the password module pam_unix.so \
+             ({d}/pam.d/common-auth:2) must end the stack when the password is wrong"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, Some(1));
 }
 
 #[test]

@@ -494,8 +494,28 @@ fn check_accounts(
 /// One `auth` line of a PAM stack, after includes are followed.
 struct AuthLine {
     origin: String,
+    /// `required`, `requisite`, `[success=ok default=die]`, ...
+    control: String,
     module: String,
     args: Vec<String>,
+}
+
+impl AuthLine {
+    /// Does a failure of this line end the stack at once (`requisite`, or a
+    /// bracket control whose default or auth_err action is `die`)?
+    fn stops_on_failure(&self) -> bool {
+        let control = self.control.to_ascii_lowercase();
+        if control == "requisite" {
+            return true;
+        }
+        let actions = control.trim_start_matches('[').trim_end_matches(']');
+        let action = |key: &str| {
+            actions
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        };
+        action("auth_err").or(action("default")) == Some("die")
+    }
 }
 
 /// Split a PAM line into words; `[...]` groups (controls, arguments) are one
@@ -581,6 +601,7 @@ fn read_stack(
             .collect();
         lines.push(AuthLine {
             origin: format!("{}:{number}", path.display()),
+            control: words[1].clone(),
             module,
             args,
         });
@@ -618,6 +639,13 @@ fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: 
                 .iter()
                 .find(|&&(j, l)| j > at && password.is_some_and(|p| p < j) && !forwards(l));
             match (password, checker) {
+                (Some(p), Some(_)) if p > at && !lines[p].stops_on_failure() => out.error(format!(
+                    "{origin}: with forward_pass, the password module {} ({}) must end the stack \
+                     when the password is wrong (requisite, or [... default=die]); with '{}' the \
+                     code is still checked, counted and used up after a wrong password, and \
+                     anyone can lock the user out. Fix: make that line requisite.",
+                    lines[p].module, lines[p].origin, lines[p].control
+                )),
                 (Some(p), Some((_, l))) if p > at => out.ok(format!(
                     "{origin}: forward_pass hands the password to {} and the code to {} in PAM service {service}",
                     lines[p].module, l.origin
