@@ -439,8 +439,9 @@ impl Dir {
     }
 }
 
-/// flock without blocking, retried with growing pauses (1 ms up to 50 ms)
-/// until `deadline` has passed.
+/// flock without blocking, retried with growing pauses (1 ms up to 10 ms,
+/// short enough that a waiter is not starved by newer ones: holders keep
+/// the lock for microseconds) until `deadline` has passed.
 fn lock_with_deadline(mut file: File, deadline: Duration) -> Result<Flock<File>, FileError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
@@ -455,7 +456,7 @@ fn lock_with_deadline(mut file: File, deadline: Duration) -> Result<Flock<File>,
             return Err(FileError::LockTimeout { waited });
         }
         std::thread::sleep(pause.min(deadline - waited));
-        pause = (pause * 2).min(Duration::from_millis(50));
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
 
