@@ -4,8 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration::*;
-use std::io::{Read, Write};
-use std::process::Stdio;
 
 fn login(sb: &Sandbox, counter: u64) -> PamRun {
     let code = oathtool_hotp(SECRET, counter);
@@ -71,36 +69,7 @@ fn fifty_parallel_logins_with_one_hotp_code_admit_exactly_one() {
     for round in 0..3u64 {
         let _ = std::fs::remove_file(sb.state_path("root"));
         let code = oathtool_hotp(SECRET, round);
-        // Start every process and wait for its prompt on stderr (so each is past
-        // pam_start, one at a time: see pam_start_guard), then answer all.
-        let mut children: Vec<_> = (0..50)
-            .map(|_| {
-                let _one = pam_start_guard();
-                let mut child = sb
-                    .pamtester_command("totp", "root", &[])
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                let stderr = child.stderr.as_mut().unwrap();
-                let mut seen = Vec::new();
-                let mut byte = [0u8; 1];
-                while !seen.ends_with(b"code: ") {
-                    assert_eq!(stderr.read(&mut byte).unwrap(), 1, "no prompt");
-                    seen.push(byte[0]);
-                }
-                child
-            })
-            .collect();
-        for child in &mut children {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
-        }
-        let outcomes: Vec<_> = children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect();
+        let outcomes = race_logins(&sb, "totp", "root", &code, 50);
         let successes = outcomes.iter().filter(|o| o.status.success()).count();
         let replays = outcomes
             .iter()

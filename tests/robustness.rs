@@ -3,20 +3,7 @@
 
 use integration::*;
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-/// Read a pamtester's stderr up to its code prompt.
-fn wait_for_prompt(child: &mut std::process::Child) {
-    use std::io::Read;
-    let stderr = child.stderr.as_mut().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !seen.ends_with(b"code: ") {
-        assert_eq!(stderr.read(&mut byte).unwrap(), 1, "no prompt: {seen:?}");
-        seen.push(byte[0]);
-    }
-}
+use std::process::Command;
 
 /// 50 logins at once with the same valid code: exactly one may succeed, every time.
 #[test]
@@ -27,32 +14,7 @@ fn fifty_parallel_logins_with_one_code_admit_exactly_one() {
     for round in 0..3 {
         let _ = std::fs::remove_file(sb.state_path("root"));
         let code = code_now(SECRET);
-        // Start every process first, one at a time until it shows the prompt
-        // (pam_wrapper's start-up must not run 50 at once: it can hand two
-        // processes one /tmp/pam.X), then answer all at once.
-        let starting = pam_start_guard();
-        let mut children: Vec<_> = (0..50)
-            .map(|_| {
-                let mut child = sb
-                    .pamtester_command("totp", "root", &[])
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                wait_for_prompt(&mut child);
-                child
-            })
-            .collect();
-        drop(starting);
-        for child in &mut children {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
-        }
-        let outcomes: Vec<_> = children
-            .into_iter()
-            .map(|c| c.wait_with_output().unwrap())
-            .collect();
+        let outcomes = race_logins(&sb, "totp", "root", &code, 50);
         let successes = outcomes.iter().filter(|o| o.status.success()).count();
         // The others are refused as replays, until the replays themselves reach
         // max_failures and lock the account (right: someone is reusing a code).

@@ -379,8 +379,21 @@ pub fn oathtool(secret: &str, algorithm: &str, digits: u8, period: u64, offset: 
             }
         ));
     }
+    run_oathtool(cmd.arg(secret))
+}
+
+/// The HOTP code for `counter`, from oathtool (`--hotp -c N`).
+pub fn oathtool_hotp(secret: &str, counter: u64) -> String {
+    run_oathtool(
+        Command::new("oathtool")
+            .args(["--hotp", "--base32", "-c"])
+            .arg(counter.to_string())
+            .arg(secret),
+    )
+}
+
+fn run_oathtool(cmd: &mut Command) -> String {
     let out = cmd
-        .arg(secret)
         .output()
         .expect("oathtool is not installed: apt-get install oathtool");
     assert!(
@@ -391,20 +404,47 @@ pub fn oathtool(secret: &str, algorithm: &str, digits: u8, period: u64, offset: 
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// The HOTP code for `counter`, from oathtool (`--hotp -c N`).
-pub fn oathtool_hotp(secret: &str, counter: u64) -> String {
-    let out = Command::new("oathtool")
-        .args(["--hotp", "--base32", "-c"])
-        .arg(counter.to_string())
-        .arg(secret)
-        .output()
-        .expect("oathtool is not installed: apt-get install oathtool");
-    assert!(
-        out.status.success(),
-        "oathtool failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+/// `n` pamtester logins of `user` with one `code`, as close to at once as
+/// possible: each is started and waits at its code prompt (started one at a
+/// time: pam_wrapper's start-up must not run many at once, see
+/// [`pam_start_guard`]), then all are answered together.
+pub fn race_logins(
+    sb: &Sandbox,
+    service: &str,
+    user: &str,
+    code: &str,
+    n: usize,
+) -> Vec<std::process::Output> {
+    use std::io::Read;
+    let starting = pam_start_guard();
+    let mut children: Vec<_> = (0..n)
+        .map(|_| {
+            let mut child = sb
+                .pamtester_command(service, user, &[])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = child.stderr.as_mut().unwrap();
+            let mut seen = Vec::new();
+            let mut byte = [0u8; 1];
+            while !seen.ends_with(b"code: ") {
+                assert_eq!(stderr.read(&mut byte).unwrap(), 1, "no prompt: {seen:?}");
+                seen.push(byte[0]);
+            }
+            child
+        })
+        .collect();
+    drop(starting);
+    for child in &mut children {
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{code}\n").as_bytes()).unwrap();
+    }
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
 }
 
 pub fn code_now(secret: &str) -> String {
