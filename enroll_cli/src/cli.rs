@@ -211,6 +211,10 @@ pub enum Command {
     /// Migrate a pam_oath usersfile (HOTP and HOTP/T30 lines) into active enrollments
     #[command(name = "import-pam-oath", long_about = IMPORT_PAM_OATH_ABOUT)]
     ImportPamOath(ImportPamOathArgs),
+    /// Copy the records and login state of this host's files into the LDAP store ([ldap] in the
+    /// config), skipping users already there
+    #[cfg(feature = "ldap")]
+    Migrate(MigrateArgs),
     /// Dry run before enabling: config, file modes, records, users who would be locked out, PAM stacks and sshd
     #[command(long_about = CHECK_ABOUT)]
     Check(CheckArgs),
@@ -371,6 +375,17 @@ pub struct UnlockArgs {
     /// around the server's time again
     #[arg(long)]
     pub reset_skew: bool,
+}
+
+#[cfg(feature = "ldap")]
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Where to: ldap (the only other store there is)
+    #[arg(long, value_name = "ldap", value_parser = ["ldap"])]
+    pub to: String,
+    /// Show what would be copied, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -55,7 +55,7 @@ impl Context {
                     refused(me, command, me.name.as_str(), "not-in-group");
                     return Err(CliError::NotMember);
                 }
-                let store = Store::new(&config.paths);
+                let store = Store::from_config(&config)?;
                 Ok(Self {
                     config,
                     store,
@@ -83,7 +83,7 @@ impl Context {
             Some(path) => Config::load(path, true)?,
             None => Config::load(privilege::config_path(), false)?,
         };
-        let store = Store::new(&config.paths);
+        let store = Store::from_config(&config)?;
         Ok(Self {
             config,
             store,
@@ -162,9 +162,13 @@ impl Context {
         }
     }
 
-    /// Create the users and state directories (0700) if they are missing.
+    /// Create the users and state directories (0700) if they are missing
+    /// (the files store; a directory server has nothing to create).
     pub fn ensure_dirs(&self) -> Result<(), CliError> {
-        for dir in [self.store.users_dir(), self.store.state_dir()] {
+        let Some(files) = self.store.files() else {
+            return Ok(());
+        };
+        for dir in [files.users_dir(), files.state_dir()] {
             fsio::ensure_private_dir(dir)
                 .map_err(|e| CliError::Output(format!("directory {}", dir.display()), e))?;
         }
@@ -173,9 +177,11 @@ impl Context {
 
     /// Take the user's lock; the state directory is created first if needed.
     pub fn lock(&self, user: &UserName) -> Result<UserLock<'_>, CliError> {
-        fsio::ensure_private_dir(self.store.state_dir()).map_err(|e| {
-            CliError::Output(format!("directory {}", self.store.state_dir().display()), e)
-        })?;
+        if let Some(files) = self.store.files() {
+            fsio::ensure_private_dir(files.state_dir()).map_err(|e| {
+                CliError::Output(format!("directory {}", files.state_dir().display()), e)
+            })?;
+        }
         Ok(self.store.lock(user)?)
     }
 

@@ -50,6 +50,8 @@ fn main() -> ExitCode {
         Command::ImportTokens(args) => commands::batch::import_tokens(config, &args),
         Command::ImportPamOath(args) => commands::batch::import_pam_oath(config, &args),
         Command::Check(args) => commands::check::run(config, &args),
+        #[cfg(feature = "ldap")]
+        Command::Migrate(args) => commands::migrate::run(config, &args),
         Command::SelfService(args) => commands::self_service::run(config, &args),
         // Harmless without privileges, but not for a setuid run: writing a
         // file as root into any directory.

@@ -156,8 +156,19 @@ pub const RESYNC_SECONDS: u64 = 120;
 /// device's next code, typed before the server's step turns, is one further.
 pub const RESYNC_TOLERANCE: i64 = 1;
 
+/// How often a lost compare-and-swap (the LDAP store: another host wrote
+/// the state first) is read again and decided again before the attempt is
+/// refused as not counted.
+pub const CONFLICT_RETRIES: u32 = 8;
+
 /// Check `answer` against `record` under `lock`, at `now` (Unix seconds).
 /// `rhost` is remembered with a success (for `grace_period`).
+///
+/// A write that loses a race ([`StoreError::Conflict`], LDAP only) writes
+/// nothing, so the state is read again and the step decided again: before
+/// the compare, the whole gate and count; after it, the compare itself
+/// against the fresh state (another host may have used the code
+/// meanwhile, or locked the account) before the success is written.
 pub fn attempt(
     lock: &UserLock<'_>,
     record: &UserRecord,
@@ -166,71 +177,123 @@ pub fn attempt(
     rules: &Rules<'_>,
     rhost: Option<&str>,
 ) -> Attempt {
-    let read = lock.read_state();
-    let mut state = read.state;
-    let done = |result, state, delay| Attempt {
+    let mut note = None;
+    let mut tries = 0;
+    let looks_like = Miss::wrong(answer);
+    let done = |result, state, delay, note: &mut Option<String>| Attempt {
         result,
         state,
         delay,
-        note: read.problem.clone(),
+        note: note.take(),
     };
 
-    // 1. Refuse unread when locked out or too soon.
-    throttle::expire_lock(&mut state, now);
-    if let Some(lockout) = throttle::lockout(&state, rules.throttle, now) {
-        return done(Err(Refusal::Locked(lockout)), state, Duration::ZERO);
-    }
-    if let Some(wait) = throttle::too_soon(&state, now) {
-        return done(
-            Err(Refusal::TooSoon { wait }),
-            state,
-            Duration::from_secs(wait),
-        );
-    }
+    // 1. Refuse unread when locked out or too soon. 2. Count before compare.
+    let (mut state, delay) = loop {
+        let read = lock.read_state();
+        note = note.or(read.problem);
+        let mut state = read.state;
+        if let Some(refusal) = gate(&mut state, rules, now) {
+            let delay = match refusal {
+                Refusal::TooSoon { wait } => Duration::from_secs(wait),
+                _ => Duration::ZERO,
+            };
+            return done(Err(refusal), state, delay, &mut note);
+        }
+        let delay = throttle::record_failure(&mut state, rules.throttle, now);
+        match lock.write_state(&state) {
+            Ok(()) => break (state, delay),
+            Err(StoreError::Conflict(_)) if tries < CONFLICT_RETRIES => tries += 1,
+            Err(error) => {
+                return done(
+                    Err(Refusal::NotCounted { error, looks_like }),
+                    state,
+                    delay,
+                    &mut note,
+                )
+            }
+        }
+    };
 
-    // 2. Count before compare.
-    let delay = throttle::record_failure(&mut state, rules.throttle, now);
-    let looks_like = Miss::wrong(answer);
-    if let Err(error) = lock.write_state(&state) {
-        return done(Err(Refusal::NotCounted { error, looks_like }), state, delay);
+    loop {
+        // 3. Compare.
+        let counted = state.clone();
+        match compare(record, &mut state, answer, now, rules) {
+            // 4. Record a success; a wrong answer is already on disk.
+            Ok(accepted) => {
+                throttle::record_success(&mut state, now, rhost);
+                match lock.write_state(&state) {
+                    Ok(()) => return done(Ok(accepted), state, Duration::ZERO, &mut note),
+                    Err(StoreError::Conflict(_)) if tries < CONFLICT_RETRIES => {
+                        tries += 1;
+                        // Decide again on what the other writer left: the
+                        // failure counted above is in it, or was cleared by
+                        // a success or an unlock that came after it.
+                        state = lock.read_state().state;
+                        throttle::expire_lock(&mut state, now);
+                        if let Some(lockout) = throttle::lockout(&state, rules.throttle, now) {
+                            return done(
+                                Err(Refusal::Locked(lockout)),
+                                state,
+                                Duration::ZERO,
+                                &mut note,
+                            );
+                        }
+                    }
+                    Err(error) => {
+                        return done(
+                            Err(Refusal::NotSaved { error, looks_like }),
+                            state,
+                            delay,
+                            &mut note,
+                        )
+                    }
+                }
+            }
+            Err(why) => {
+                // A clock-skew candidate set or dropped by the compare. If
+                // this write fails (or loses a race), the candidate is
+                // forgotten: that only costs the device's owner a second try.
+                if state != counted {
+                    let _ = lock.write_state(&state);
+                }
+                return done(Err(Refusal::Wrong(why)), state, delay, &mut note);
+            }
+        }
     }
+}
 
-    // 3. Compare.
-    let counted = state.clone();
-    let verdict = match answer {
+/// Step 1: a refusal that needs no compare, if any (a lockout that has run
+/// out is cleared in `state`).
+fn gate(state: &mut LoginState, rules: &Rules<'_>, now: u64) -> Option<Refusal> {
+    throttle::expire_lock(state, now);
+    if let Some(lockout) = throttle::lockout(state, rules.throttle, now) {
+        return Some(Refusal::Locked(lockout));
+    }
+    throttle::too_soon(state, now).map(|wait| Refusal::TooSoon { wait })
+}
+
+/// Step 3: compare `answer`, marking in `state` what a success uses up.
+fn compare(
+    record: &UserRecord,
+    state: &mut LoginState,
+    answer: &Answer,
+    now: u64,
+    rules: &Rules<'_>,
+) -> Result<Accepted, Miss> {
+    match answer {
         Answer::Code(code) => match record.kind {
-            OtpType::Hotp => compare_hotp(record, &mut state, code, rules.otp),
-            OtpType::Totp => compare_totp(record, &mut state, code, now, rules.otp),
+            OtpType::Hotp => compare_hotp(record, state, code, rules.otp),
+            OtpType::Totp => compare_totp(record, state, code, now, rules.otp),
         },
         Answer::Recovery(typed) => match recovery::find(typed, &record.recovery) {
             Some(id) if state.used_recovery.contains(&id) => Err(Miss::RecoveryUsed(id)),
             Some(id) => {
                 state.used_recovery.push(id);
-                let left = enrollment::recovery_left(record, &state);
+                let left = enrollment::recovery_left(record, state);
                 Ok(Accepted::Recovery { id, left })
             }
             None => Err(Miss::WrongRecovery),
         },
-    };
-
-    // 4. Record a success; a wrong answer is already on disk.
-    match verdict {
-        Ok(accepted) => {
-            throttle::record_success(&mut state, now, rhost);
-            match lock.write_state(&state) {
-                Ok(()) => done(Ok(accepted), state, Duration::ZERO),
-                Err(error) => done(Err(Refusal::NotSaved { error, looks_like }), state, delay),
-            }
-        }
-        Err(why) => {
-            // A clock-skew candidate set or dropped by the compare. If this
-            // write fails, the candidate is forgotten: that only costs the
-            // device's owner a second try.
-            if state != counted {
-                let _ = lock.write_state(&state);
-            }
-            done(Err(Refusal::Wrong(why)), state, delay)
-        }
     }
 }
 

@@ -32,6 +32,127 @@ pub struct Config {
     pub otp: OtpConfig,
     pub throttle: Throttle,
     pub enroll: Enroll,
+    pub store: StoreConfig,
+    pub ldap: LdapConfig,
+}
+
+/// `[store]`: where records and login state live.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// `paths.users_dir` and `paths.state_dir` on this host.
+    #[default]
+    Files,
+    /// One entry per user in an LDAP directory shared by the fleet (`[ldap]`).
+    Ldap,
+}
+
+/// `[ldap]`: the directory of `backend = "ldap"`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LdapConfig {
+    /// Tried in order until one answers: `ldaps://`, `ldap://` with
+    /// `starttls = true`, or `ldapi://` (a local socket).
+    pub uris: Vec<String>,
+    /// The subtree of the user entries, `uid=USER,<base_dn>`.
+    pub base_dn: String,
+    /// This host's identity: reads records, writes login state only.
+    pub bind_dn: String,
+    pub bind_password_file: PathBuf,
+    /// An identity that may write records (enroll, activate, reset,
+    /// migrate); optional, and only on hosts where enrollment happens.
+    pub admin_bind_dn: String,
+    pub admin_bind_password_file: PathBuf,
+    /// The CA certificates (PEM) that the servers' certificates must chain to.
+    pub ca_file: PathBuf,
+    /// Upgrade `ldap://` connections with StartTLS.
+    pub starttls: bool,
+    /// How long one server may take, from connecting to the last answer,
+    /// before it counts as down (and the next URI is tried).
+    pub timeout_ms: u64,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        Self {
+            uris: Vec::new(),
+            base_dn: String::new(),
+            bind_dn: String::new(),
+            bind_password_file: PathBuf::new(),
+            admin_bind_dn: String::new(),
+            admin_bind_password_file: PathBuf::new(),
+            ca_file: PathBuf::new(),
+            starttls: false,
+            timeout_ms: 3000,
+        }
+    }
+}
+
+/// The range of `ldap.timeout_ms`.
+pub const LDAP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+
+impl LdapConfig {
+    /// Whether the section is complete and safe (checked at load time when
+    /// `store.backend = "ldap"`).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.uris.is_empty() {
+            return Err("store.backend = \"ldap\" needs ldap.uris".into());
+        }
+        let mut needs_tls = false;
+        for uri in &self.uris {
+            let scheme = uri.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            match scheme.as_deref() {
+                Some("ldaps") => needs_tls = true,
+                Some("ldap") if self.starttls => needs_tls = true,
+                Some("ldap") => {
+                    return Err(format!(
+                        "ldap.uris: {uri} is plain LDAP: set ldap.starttls = true or use ldaps://"
+                    ))
+                }
+                Some("ldapi") => {}
+                _ => {
+                    return Err(format!(
+                        "ldap.uris: {uri} is not an ldaps://, ldap:// or ldapi:// URI"
+                    ))
+                }
+            }
+        }
+        if self.base_dn.trim().is_empty() {
+            return Err("store.backend = \"ldap\" needs ldap.base_dn".into());
+        }
+        for (key, dn, file) in [
+            ("ldap.bind", &self.bind_dn, &self.bind_password_file),
+            (
+                "ldap.admin_bind",
+                &self.admin_bind_dn,
+                &self.admin_bind_password_file,
+            ),
+        ] {
+            if dn.is_empty() != file.as_os_str().is_empty() {
+                return Err(format!("{key}_dn and {key}_password_file go together"));
+            }
+            if !file.as_os_str().is_empty() && !file.is_absolute() {
+                return Err(format!("{key}_password_file must be an absolute path"));
+            }
+        }
+        if needs_tls && !self.ca_file.is_absolute() {
+            return Err("ldap.ca_file (an absolute path) is needed for TLS".into());
+        }
+        if !LDAP_TIMEOUT_MS.contains(&self.timeout_ms) {
+            return Err(format!(
+                "ldap.timeout_ms must be between {} and {}",
+                LDAP_TIMEOUT_MS.start(),
+                LDAP_TIMEOUT_MS.end()
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -95,6 +216,8 @@ impl Default for Config {
             otp: OtpConfig::default(),
             throttle: Throttle::default(),
             enroll: Enroll::default(),
+            store: StoreConfig::default(),
+            ldap: LdapConfig::default(),
         }
     }
 }
@@ -236,6 +359,9 @@ impl Config {
                 return Err(format!("{key} holds an empty or malformed group name"));
             }
         }
+        if self.store.backend == Backend::Ldap {
+            self.ldap.validate()?;
+        }
         Ok(())
     }
 }
@@ -356,6 +482,28 @@ mod tests {
             ("[throttle]\nmax_failures = 20\nhard_cap = 19", "hard_cap"),
             ("this is not toml", "not valid TOML"),
             ("[paths]\n[paths]", "line 2"),
+            ("[store]\nbackend = \"nfs\"", "unknown variant"),
+            ("[store]\nbackend = \"ldap\"", "needs ldap.uris"),
+            (
+                "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldap://h\"]\nbase_dn = \"o=x\"",
+                "plain LDAP",
+            ),
+            (
+                "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"http://h\"]\nbase_dn = \"o=x\"",
+                "not an ldaps://",
+            ),
+            (
+                "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldaps://h\"]\nbase_dn = \"o=x\"",
+                "ldap.ca_file",
+            ),
+            (
+                "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldapi:///\"]\nbase_dn = \"o=x\"\nbind_dn = \"cn=h\"",
+                "go together",
+            ),
+            (
+                "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldapi:///\"]\nbase_dn = \"o=x\"\ntimeout_ms = 5",
+                "timeout_ms",
+            ),
         ];
         for (text, expected) in cases {
             let err = Config::parse(text).expect_err(text);

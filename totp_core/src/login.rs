@@ -224,8 +224,9 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     // A forward_pass line only splits the answer, before any password check:
     // it counts nothing, uses nothing up and reveals nothing.
     if args.forward_pass {
-        let store = Store::new(&config.paths);
+        let store = Store::from_config(&config);
         let digits = resolved.as_ref().ok().and_then(|(user, account)| {
+            let store = store.as_ref().ok()?;
             match policy::groups(&config.policy, account) {
                 Ok(GroupDecision::Ask) => match store.load_record(user) {
                     Ok(Some(record)) if record.status == Status::Active => {
@@ -260,7 +261,13 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     }
 
     // 4. The user's record, opened safely. Missing or pending means unenrolled.
-    let store = Store::new(&config.paths);
+    let store = match Store::from_config(&config) {
+        Ok(store) => store,
+        Err(e) => {
+            io.error(MISCONFIGURED);
+            return log.broken(PamCode::ServiceErr, &e.to_string());
+        }
+    };
     let record = match store.load_record(&user) {
         Ok(Some(record)) if record.status == Status::Active => record,
         Ok(Some(_)) => {
@@ -351,6 +358,15 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     drop(lock);
     if attempt.note.is_some() {
         log.note = attempt.note;
+    }
+    let failover = store.take_notes();
+    if !failover.is_empty() {
+        let mut note = log.note.take().map(|n| vec![n]).unwrap_or_default();
+        note.push(format!(
+            "servers that did not answer: {}",
+            failover.join("; ")
+        ));
+        log.note = Some(note.join("; "));
     }
 
     // 8. The outcome; any delay is slept by the caller after the log line.

@@ -62,7 +62,7 @@ impl fmt::Display for Severity {
 
 /// Prints each finding as it is made and counts them.
 #[derive(Default)]
-struct Findings {
+pub(super) struct Findings {
     errors: usize,
     warnings: usize,
 }
@@ -84,13 +84,13 @@ impl Findings {
         }
         emit(format_args!("{severity}: {text}"));
     }
-    fn error(&mut self, text: impl fmt::Display) {
+    pub(super) fn error(&mut self, text: impl fmt::Display) {
         self.say(Severity::Error, text);
     }
-    fn warning(&mut self, text: impl fmt::Display) {
+    pub(super) fn warning(&mut self, text: impl fmt::Display) {
         self.say(Severity::Warning, text);
     }
-    fn ok(&mut self, text: impl fmt::Display) {
+    pub(super) fn ok(&mut self, text: impl fmt::Display) {
         self.say(Severity::Ok, text);
     }
 }
@@ -100,18 +100,10 @@ pub fn run(inv: &Invocation, args: &CheckArgs) -> Result<(), CliError> {
     let config = inv.config.as_deref();
     let mut out = Findings::default();
     if let Some(config) = check_config(&mut out, config) {
-        let store = Store::new(&config.paths);
-        let enrolled_any = store.list_users().is_ok_and(|u| !u.is_empty());
-        check_dir(&mut out, "users_dir", store.users_dir(), Severity::Warning);
-        let missing_state = if enrolled_any {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-        check_dir(&mut out, "state_dir", store.state_dir(), missing_state);
-        let accounts = accounts(args.passwd.as_deref());
-        let records = check_records(&mut out, &store, accounts.as_deref().unwrap_or(&[]));
-        check_accounts(&mut out, &config, &records, accounts);
+        match Store::from_config(&config) {
+            Ok(store) => check_store(&mut out, &config, &store, args),
+            Err(e) => out.error(e),
+        }
     }
     let services: Vec<String> = if args.pam_services.is_empty() {
         vec!["common-auth".into(), "sshd".into()]
@@ -140,6 +132,27 @@ pub fn run(inv: &Invocation, args: &CheckArgs) -> Result<(), CliError> {
         return Err(CliError::CheckFailed { errors: out.errors });
     }
     Ok(())
+}
+
+/// The store: its directories or its server, then every record.
+fn check_store(out: &mut Findings, config: &Config, store: &Store, args: &CheckArgs) {
+    if let Some(files) = store.files() {
+        let enrolled_any = store.list_users().is_ok_and(|u| !u.is_empty());
+        check_dir(out, "users_dir", files.users_dir(), Severity::Warning);
+        let missing_state = if enrolled_any {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        check_dir(out, "state_dir", files.state_dir(), missing_state);
+    }
+    #[cfg(feature = "ldap")]
+    if let Some(ldap) = store.ldap() {
+        super::check_ldap::check(out, ldap);
+    }
+    let accounts = accounts(args.passwd.as_deref());
+    let records = check_records(out, store, accounts.as_deref().unwrap_or(&[]));
+    check_accounts(out, config, &records, accounts);
 }
 
 /// The config as the module loads it; `None` when it would refuse it.
@@ -269,7 +282,7 @@ fn check_records(
                 out.error(format!(
                     "{e}. pam_totp denies {user}'s logins. Fix: chown root:root and chmod 600 \
                      {}, or 'totpctl reset {user}' and enroll again.",
-                    store.record_path(user).display()
+                    store.record_location(user)
                 ));
                 Enrollment::Broken
             }
@@ -289,7 +302,7 @@ fn check_records(
             out.warning(format!(
                 "{} belongs to no account on this system. Fix: remove it with 'totpctl reset \
                  {user}' if the account is gone.",
-                store.record_path(user).display()
+                store.record_location(user)
             ));
         }
         found.insert(user.to_string(), enrollment);
@@ -298,7 +311,10 @@ fn check_records(
         "{} record{} in {}: {active} active, {pending} pending{}",
         users.len(),
         if users.len() == 1 { "" } else { "s" },
-        store.users_dir().display(),
+        store.files().map_or_else(
+            || "the directory".to_owned(),
+            |f| f.users_dir().display().to_string()
+        ),
         if hotp > 0 {
             format!(" ({hotp} of them HOTP)")
         } else {
@@ -309,6 +325,9 @@ fn check_records(
 }
 
 fn check_state(out: &mut Findings, store: &Store, user: &UserName) {
+    let Some(store) = store.files() else {
+        return;
+    };
     // The module locks an empty lock file it opens with exactly these rules.
     let lock = store.state_dir().join(format!("{user}.lock"));
     match fsio::read_checked(&lock, Trust::Private, 0) {

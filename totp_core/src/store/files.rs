@@ -1,11 +1,12 @@
-//! Where each user's files live, and the per-user lock that serialises every
+//! The files backend: where each user's files live, and the per-user lock that serialises every
 //! read-modify-write of them (logins and totpctl alike).
 //!
-//! Both directories are opened and checked once per [`Store`] (see
+//! Both directories are opened and checked once per [`FileStore`] (see
 //! [`fsio::Dir`]); a directory that is a symlink, not owned by root or
 //! writable by group or others is refused, and so is every login that
 //! would use it.
 
+use super::{StateRead, StoreError, RECORD_LIMIT, STATE_LIMIT};
 use crate::config::Paths;
 use crate::fsio::{self, Dir, FileError, Trust};
 use crate::names::UserName;
@@ -13,51 +14,18 @@ use crate::record::UserRecord;
 use crate::state::LoginState;
 use nix::fcntl::Flock;
 use std::cell::OnceCell;
-use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Records above this size are refused unread.
-pub const RECORD_LIMIT: u64 = 64 * 1024;
-const STATE_LIMIT: u64 = 64 * 1024;
-
 #[derive(Debug)]
-pub struct Store {
+pub struct FileStore {
     users_dir: PathBuf,
     state_dir: PathBuf,
     users: OnceCell<Dir>,
     state: OnceCell<Dir>,
     lock_deadline: Duration,
 }
-
-#[derive(Debug)]
-pub enum StoreError {
-    /// The users or state directory cannot be trusted or opened.
-    Directory(PathBuf, FileError),
-    /// The record exists but cannot be trusted or read.
-    Record(PathBuf, FileError),
-    /// The record was read but does not parse.
-    Corrupt(PathBuf, String),
-    /// The user's lock cannot be taken (in time).
-    Lock(PathBuf, FileError),
-    /// Writing failed.
-    Write(PathBuf, std::io::Error),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Directory(p, e) => write!(f, "directory {} {e}", p.display()),
-            Self::Record(p, e) => write!(f, "user record {} {e}", p.display()),
-            Self::Corrupt(p, e) => write!(f, "user record {} is invalid: {e}", p.display()),
-            Self::Lock(p, e) => write!(f, "state lock {} {e}", p.display()),
-            Self::Write(p, e) => write!(f, "cannot write {}: {e}", p.display()),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// Open and check a directory once, keeping it for the life of the store.
 fn open_dir<'a>(cell: &'a OnceCell<Dir>, path: &Path) -> Result<&'a Dir, StoreError> {
@@ -68,7 +36,7 @@ fn open_dir<'a>(cell: &'a OnceCell<Dir>, path: &Path) -> Result<&'a Dir, StoreEr
     Ok(cell.get_or_init(|| dir))
 }
 
-impl Store {
+impl FileStore {
     pub fn new(paths: &Paths) -> Self {
         Self {
             users_dir: paths.users_dir.clone(),
@@ -122,7 +90,7 @@ impl Store {
         match dir.read_checked(&record_name(user), Trust::Private, RECORD_LIMIT) {
             Ok(text) => UserRecord::parse(&text)
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt(path, e)),
+                .map_err(|e| StoreError::Corrupt(path.display().to_string(), e)),
             Err(FileError::Missing) => Ok(None),
             Err(e) => Err(StoreError::Record(path, e)),
         }
@@ -131,7 +99,7 @@ impl Store {
     /// Read the user's login state without the lock, to decide before a
     /// prompt whether there is any point in asking. Writers replace the file
     /// atomically, so this sees a whole old or new state. Nothing read here
-    /// may be written back: read again under [`Store::lock`] for that.
+    /// may be written back: read again under [`FileStore::lock`] for that.
     pub fn peek_state(&self, user: &UserName) -> Result<StateRead, StoreError> {
         match self.state() {
             Ok(dir) => Ok(read_state(dir, &self.state_path(user), &state_name(user))),
@@ -147,13 +115,13 @@ impl Store {
     /// Everything that reads and then writes a user's record or state does so
     /// while holding it, and holds it for nothing else: never across a
     /// prompt, a sleep or a write of a file outside the store.
-    pub fn lock(&self, user: &UserName) -> Result<UserLock<'_>, StoreError> {
+    pub fn lock(&self, user: &UserName) -> Result<FileLock<'_>, StoreError> {
         let path = self.state_dir.join(lock_name(user));
         let dir = self.state()?;
         let guard = dir
             .lock_exclusive(&lock_name(user), self.lock_deadline)
             .map_err(|e| StoreError::Lock(path, e))?;
-        Ok(UserLock {
+        Ok(FileLock {
             store: self,
             user: user.clone(),
             _guard: guard,
@@ -230,19 +198,13 @@ fn read_state(dir: &Dir, path: &Path, name: &str) -> StateRead {
 }
 
 /// Proof that the caller holds a user's lock; the only way to write their files.
-pub struct UserLock<'a> {
-    store: &'a Store,
+pub struct FileLock<'a> {
+    store: &'a FileStore,
     user: UserName,
     _guard: Flock<File>,
 }
 
-/// The state as read, and what was wrong with the file if it had to be ignored.
-pub struct StateRead {
-    pub state: LoginState,
-    pub problem: Option<String>,
-}
-
-impl UserLock<'_> {
+impl FileLock<'_> {
     pub fn user(&self) -> &UserName {
         &self.user
     }
@@ -312,35 +274,5 @@ impl UserLock<'_> {
                 .map_err(|e| StoreError::Write(state.clone(), e))?;
         }
         Ok(existed)
-    }
-}
-
-/// A private store in a temporary directory, for unit tests; removed when
-/// the [`testing::Scratch`] is dropped.
-#[cfg(test)]
-pub(crate) mod testing {
-    use super::Store;
-    use crate::config::Paths;
-    use std::path::PathBuf;
-
-    pub(crate) struct Scratch(pub(crate) PathBuf);
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// `users/` and `state/` (0700) under a fresh directory named after `name`.
-    pub(crate) fn scratch_store(name: &str) -> (Scratch, Store) {
-        let dir = std::env::temp_dir().join(format!("totp_core-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let paths = Paths {
-            users_dir: dir.join("users"),
-            state_dir: dir.join("state"),
-        };
-        crate::fsio::ensure_private_dir(&paths.users_dir).unwrap();
-        crate::fsio::ensure_private_dir(&paths.state_dir).unwrap();
-        (Scratch(dir), Store::new(&paths))
     }
 }
