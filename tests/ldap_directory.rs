@@ -111,6 +111,10 @@ fn the_shipped_schema_loads_and_tls_is_checked() {
     assert_eq!(over_starttls.rc, 0, "{over_starttls:?}");
     assert_eq!(over_starttls.stdout.trim(), format!("dn:{}", host.dn));
 
+    // The local socket answers without TLS.
+    let local = whoami(&mut slapd.ldap_cmd_uri("ldapwhoami", Some(&host), &slapd.ldapi_uri()));
+    assert_eq!(local.stdout.trim(), format!("dn:{}", host.dn), "{local:?}");
+
     // A wrong password is refused (49), and so is a server signed by another CA.
     let wrong = slapd.work_dir().join("wrong.pw");
     std::fs::write(&wrong, "not-the-password").unwrap();
@@ -223,8 +227,11 @@ fn check_nobody_reads(slapd: &Slapd) {
             "",
         );
         assert_eq!(compare.rc, 32, "{who}: {compare:?}");
+        // slapd refuses anonymous writes outright (strongerAuthRequired, 8),
+        // and the rules refuse the outsider's (insufficientAccessRights, 50).
         let write = slapd.modify(bind.as_ref(), &cas_ldif(&dn, 0, 1));
-        assert_ne!(write.rc, 0, "{who}: {write:?}");
+        let refused = if bind.is_none() { 8 } else { 50 };
+        assert_eq!(write.rc, refused, "{who}: {write:?}");
     }
     let entry = slapd.user_entry("alice").unwrap();
     assert_eq!(entry.get("totpSerial").as_deref(), Some("0"));
@@ -330,6 +337,29 @@ fn check_admins(slapd: &Slapd) {
     let delete = slapd.modify(Some(&admin), &format!("dn: {dn}\nchangetype: delete\n"));
     assert_eq!(delete.rc, 0, "{delete:?}");
     assert!(slapd.user_entry("bob").is_none());
+    // More users than the default size limit (500), in one add (whose
+    // output is more than a pipe holds): admins and hosts list them all; an
+    // outsider still sees none.
+    let names: Vec<String> = (0..1200).map(|i| format!("user{i:04}")).collect();
+    let text = record();
+    slapd.add_user_entries(names.iter().map(|n| (n.as_str(), text.as_str())));
+    for bind in [admin.clone(), slapd.host("host-a")] {
+        let all = slapd.search(Some(&bind), BASE_DN, "(objectClass=totpUser)", &["uid"]);
+        assert_eq!(
+            (all.rc, all.entries.len()),
+            (0, 1201),
+            "{}: {}",
+            bind.dn,
+            all.stderr
+        );
+    }
+    let outsider = slapd.search(
+        Some(&slapd.outsider()),
+        BASE_DN,
+        "(objectClass=totpUser)",
+        &["uid"],
+    );
+    assert_eq!((outsider.rc, outsider.entries.len()), (32, 0));
     // Admin rights stop at the store: no reading of passwords.
     let passwords = slapd.search(Some(&admin), SUFFIX, "(userPassword=*)", &["userPassword"]);
     assert!(passwords.entries.is_empty(), "{passwords:?}");
@@ -362,6 +392,28 @@ fn the_cn_config_files_load_and_give_the_same_schema_and_access() {
     let file = Slapd::start("cn-config-file");
     assert_eq!(our_schema(&config), our_schema(&file));
     assert_eq!(our_schema(&config).len(), 17);
+
+    // acl.ldif put its rules and limits first, and added the indexes.
+    let database = config.search(
+        Some(&config.config_admin()),
+        "olcDatabase={1}mdb,cn=config",
+        "(objectClass=*)",
+        &["olcAccess", "olcLimits", "olcDbIndex"],
+    );
+    assert_eq!(database.rc, 0, "{}", database.stderr);
+    let database = &database.entries[0];
+    let access = database.values("olcAccess");
+    assert_eq!(access.len(), 3, "{access:#?}");
+    assert!(
+        access[0].starts_with("{0}to attrs=userPassword"),
+        "{access:#?}"
+    );
+    assert!(access[1].contains("attrs=totpSerial,"), "{access:#?}");
+    assert!(!access[1].contains("totpRecord"), "{access:#?}");
+    assert_eq!(database.values("olcLimits").len(), 2);
+    let mut indexes = database.values("olcDbIndex");
+    indexes.sort();
+    assert_eq!(indexes, ["objectClass eq", "uid eq"]);
 
     config.add_user_entry("alice", &record());
     check_nobody_reads(&config);

@@ -227,8 +227,32 @@ impl Slapd {
     /// `ldapi://...`: the server's local socket (no TLS; the one plain URI
     /// the store accepts).
     pub fn ldapi_uri(&self) -> String {
-        let path = self.dir.join("ldapi").to_string_lossy().replace('/', "%2F");
-        format!("ldapi://{path}")
+        let path = self.ldapi_path();
+        let encoded: String = path
+            .to_string_lossy()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("ldapi://{encoded}")
+    }
+
+    /// The socket: in the server's directory, unless that path is too long
+    /// for a Unix socket (108 bytes), then in the temporary directory.
+    fn ldapi_path(&self) -> PathBuf {
+        let path = self.dir.join("ldapi");
+        if path.as_os_str().len() < 100 {
+            return path;
+        }
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.dir.hash(&mut hasher);
+        std::env::temp_dir().join(format!("pam_totp-slapd-{:016x}", hasher.finish()))
     }
 
     /// The port of `ldaps_uri`, `starttls_uri`.
@@ -301,17 +325,19 @@ impl Slapd {
     /// the test CA, a 5 s connect timeout, and `-D`/`-y` when bound. The
     /// user's and the system's ldap.conf are not read.
     pub fn ldap_cmd(&self, tool: &str, bind: Option<&Bind>) -> Command {
-        self.ldap_cmd_at(tool, bind, &self.ldaps_uri())
+        self.ldap_cmd_uri(tool, bind, &self.ldaps_uri())
     }
 
     /// The same over `ldap://` with StartTLS required (`-ZZ`).
     pub fn ldap_cmd_starttls(&self, tool: &str, bind: Option<&Bind>) -> Command {
-        let mut cmd = self.ldap_cmd_at(tool, bind, &self.starttls_uri());
+        let mut cmd = self.ldap_cmd_uri(tool, bind, &self.starttls_uri());
         cmd.arg("-ZZ");
         cmd
     }
 
-    fn ldap_cmd_at(&self, tool: &str, bind: Option<&Bind>, uri: &str) -> Command {
+    /// The same against any URI (`ldapi_uri`, or a dead one for failover
+    /// tests); add `-ZZ` for StartTLS.
+    pub fn ldap_cmd_uri(&self, tool: &str, bind: Option<&Bind>, uri: &str) -> Command {
         let mut cmd = Command::new(tool);
         cmd.env("LDAPCONF", self.shared.join("ldap.conf"))
             .env("LDAPRC", "pam_totp-test-no-ldaprc")
@@ -375,6 +401,23 @@ impl Slapd {
         assert_eq!(run.rc, 0, "adding {user}'s entry failed: {}", run.stderr);
     }
 
+    /// Add many users' entries in one `ldapadd` (as the admin, totpSerial 0),
+    /// for tests that need a crowd.
+    pub fn add_user_entries<'a>(&self, users: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let ldif: String = users
+            .into_iter()
+            .map(|(user, record)| {
+                format!(
+                    "dn: {}\nobjectClass: totpUser\nuid: {user}\ntotpSerial: 0\ntotpRecord:: {}\n\n",
+                    self.user_dn(user),
+                    base64_encode(record.as_bytes()),
+                )
+            })
+            .collect();
+        let run = ldap_run(&mut self.ldap_cmd("ldapadd", Some(&self.admin())), &ldif);
+        assert_eq!(run.rc, 0, "adding the users failed: {}", run.stderr);
+    }
+
     /// The PID of the running slapd.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("slapd is not running").id()
@@ -413,6 +456,7 @@ impl Slapd {
     /// same data, same ports.
     pub fn restart(&mut self) {
         self.stop();
+        // The old listeners' ports may linger a moment.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             match self.spawn() {
@@ -420,12 +464,10 @@ impl Slapd {
                     self.child = Some(child);
                     return;
                 }
-                // The old listener's port may linger a moment.
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "slapd did not restart: {e}");
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(e) => panic!("slapd did not restart: {e}"),
             }
         }
     }
@@ -571,10 +613,7 @@ impl Slapd {
             "dn: cn=totp-admins,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\n\
              cn: totp-admins\nmember: {ADMIN_DN}\n"
         );
-        let run = ldap_run(
-            self.ldap_cmd("ldapadd", Some(&self.root())).arg("-c"),
-            &ldif,
-        );
+        let run = ldap_run(&mut self.ldap_cmd("ldapadd", Some(&self.root())), &ldif);
         assert_eq!(run.rc, 0, "seeding the directory failed: {}", run.stderr);
     }
 
@@ -609,14 +648,16 @@ pub fn ldap_run(cmd: &mut Command, input: &str) -> LdapRun {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the OpenLDAP tools are missing: apt-get install ldap-utils");
-    // The tools read all of stdin before they answer; a small write cannot block.
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    // From another thread: with a long LDIF the tool answers (on stdout)
+    // before it has read all of it.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_string();
+    let writer = std::thread::spawn(move || {
+        // A tool that exits early (a bad bind) closes its stdin: not our error.
+        let _ = stdin.write_all(input.as_bytes());
+    });
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
     LdapRun {
         rc: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -829,9 +870,12 @@ fn slapd_conf(shared: &Path, dir: &Path, mirror: Option<Mirror>) -> String {
     if let Some(mirror) = mirror {
         conf += &format!("moduleload syncprov\nserverID {}\n", mirror.server_id);
     }
+    // dbnosync: a test database needs no fsync per write (it made a test
+    // adding 1,200 entries three times slower); a benchmark of a real
+    // deployment's write latency would want it off.
     conf += &format!(
         "\ndatabase mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {}\n\
-         directory {}\nmaxsize 1073741824\ninclude {}\n",
+         directory {}\nmaxsize 1073741824\ndbnosync\ninclude {}\n",
         password_hash(&shared.join("root.pw")),
         dir.join("db").display(),
         shipped("acl.conf").display(),
@@ -882,7 +926,7 @@ fn cn_config(shared: &Path, dir: &Path) -> PathBuf {
          dn: olcDatabase={{1}}mdb,cn=config\nobjectClass: olcDatabaseConfig\n\
          objectClass: olcMdbConfig\nolcDatabase: {{1}}mdb\nolcSuffix: {SUFFIX}\n\
          olcRootDN: {ROOT_DN}\nolcRootPW: {root_hash}\nolcDbDirectory: {dir}/db\n\
-         olcDbMaxSize: 1073741824\n",
+         olcDbMaxSize: 1073741824\nolcDbNoSync: TRUE\n",
         dir = dir.display(),
         shared = shared.display(),
     );
