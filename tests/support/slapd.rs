@@ -255,11 +255,12 @@ impl Slapd {
         std::env::temp_dir().join(format!("pam_totp-slapd-{:016x}", hasher.finish()))
     }
 
-    /// The port of `ldaps_uri`, `starttls_uri`.
+    /// The port of [`Slapd::ldaps_uri`].
     pub fn ldaps_port(&self) -> u16 {
         self.ldaps_port
     }
 
+    /// The port of [`Slapd::starttls_uri`].
     pub fn ldap_port(&self) -> u16 {
         self.ldap_port
     }
@@ -353,8 +354,8 @@ impl Slapd {
         cmd
     }
 
-    /// `ldapmodify` with this LDIF (changetype records, or modify records
-    /// with `-a` semantics off), as `bind`.
+    /// `ldapmodify` as `bind`, fed this LDIF (records with `changetype:`
+    /// add, modify, delete or modrdn).
     pub fn modify(&self, bind: Option<&Bind>, ldif: &str) -> LdapRun {
         ldap_run(&mut self.ldap_cmd("ldapmodify", bind), ldif)
     }
