@@ -8,7 +8,8 @@ set -eu
 
 demo="libpam0g-dev libpam-wrapper pamtester oathtool pkgconf"
 test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect libpam-google-authenticator
-      libpam-oath python3-pyotp debhelper devscripts lintian libpam-runtime passwd util-linux"
+      libpam-oath python3-pyotp debhelper devscripts lintian libpam-runtime passwd util-linux
+      slapd ldap-utils openssl"
 
 # The Cockpit page's browser test: a real Cockpit and a real Chromium.
 browser="cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
@@ -37,5 +38,12 @@ else
 fi
 echo "deps: installing:$missing"
 $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+# The LDAP tests run their own slapd on free ports of 127.0.0.1. Installed
+# with its defaults, the package would create a database for the host's
+# domain and start a slapd on port 389; told "no configuration", it only
+# installs the programs. Only asked when slapd is not installed yet.
+case " $missing " in
+*" slapd "*) echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections ;;
+esac
 # shellcheck disable=SC2086 # a list of package names
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
