@@ -417,11 +417,22 @@ pub fn race_logins(
     code: &str,
     n: usize,
 ) -> Vec<std::process::Output> {
+    race_logins_on(&[sb], service, user, code, n)
+}
+
+/// [`race_logins`] spread round-robin over several hosts (sandboxes).
+pub fn race_logins_on(
+    hosts: &[&Sandbox],
+    service: &str,
+    user: &str,
+    code: &str,
+    n: usize,
+) -> Vec<std::process::Output> {
     use std::io::Read;
     let starting = pam_start_guard();
     let mut children: Vec<_> = (0..n)
-        .map(|_| {
-            let mut child = sb
+        .map(|i| {
+            let mut child = hosts[i % hosts.len()]
                 .pamtester_command(service, user, &[])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())

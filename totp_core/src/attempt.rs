@@ -159,7 +159,7 @@ pub const RESYNC_TOLERANCE: i64 = 1;
 /// How often a lost compare-and-swap (the LDAP store: another host wrote
 /// the state first) is read again and decided again before the attempt is
 /// refused as not counted.
-pub const CONFLICT_RETRIES: u32 = 8;
+pub const CONFLICT_RETRIES: u32 = 128;
 
 /// Check `answer` against `record` under `lock`, at `now` (Unix seconds).
 /// `rhost` is remembered with a success (for `grace_period`).
