@@ -151,7 +151,7 @@ fn fifty_parallel_logins_over_three_hosts_admit_exactly_one() {
         "[throttle]\nmax_failures = 100\nhard_cap = 100\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n",
     );
     for round in 0..2 {
-        let user = format!("{USER}");
+        let user = USER.to_string();
         if round == 1 {
             // Again on a state that already has a last step and failures.
             std::thread::sleep(Duration::from_secs(30 - now() % 30 + 1));
