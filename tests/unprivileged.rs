@@ -105,8 +105,19 @@ impl Locker {
         answer: &str,
         shell_prefix: Option<&str>,
     ) -> PamRun {
+        self.run_service("locker", as_user, pam_user, answer, shell_prefix)
+    }
+
+    fn run_service(
+        &self,
+        service: &str,
+        as_user: &str,
+        pam_user: &str,
+        answer: &str,
+        shell_prefix: Option<&str>,
+    ) -> PamRun {
         let mut cmd = self.as_user(as_user, shell_prefix);
-        cmd.args(["pamtester", "locker", pam_user, "authenticate"]);
+        cmd.args(["pamtester", service, pam_user, "authenticate"]);
         pam_wrapped(&mut cmd, &self.sb);
         run_with_input(&mut cmd, format!("{answer}\n").as_bytes())
     }
@@ -284,4 +295,255 @@ fn a_locker_unlocks_once_refuses_a_replay_and_locks_out() {
         .helper_line()
         .contains("result=denied reason=\"locked out until"));
     assert_eq!(failures(&lk.state(ALICE)), 3);
+}
+
+/// The helper checks the caller's account, whatever PAM_USER says: bob's
+/// locker cannot log alice in, nor test her code, through it.
+#[test]
+fn a_caller_cannot_check_a_code_for_another_account() {
+    let lk = Locker::new("other", "");
+    lk.sb.enroll(ALICE);
+    lk.sb.write_record(
+        BOB,
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        "SHA1",
+        6,
+        30,
+        "active",
+    );
+    let code = code_now(SECRET);
+
+    // PAM_USER alice, run by bob: refused before any prompt or helper run.
+    let run = lk.run(BOB, ALICE, &code, None);
+    run.expect(
+        false,
+        "denied",
+        "the helper checks only the code of the calling uid",
+    );
+    assert!(
+        !run.stderr.contains("Verification code: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lk.helper_lines(), Vec::<String>::new());
+
+    // The helper run by hand: a user name argument is refused outright...
+    assert_eq!(lk.helper_direct(BOB, &[ALICE], &code, None), Some(4));
+    assert!(lk.helper_line().contains("called with arguments"));
+    // ...and alice's code on stdin is checked against bob's own record:
+    // wrong, and counted against bob.
+    assert_eq!(lk.helper_direct(BOB, &[], &code, None), Some(1));
+    let line = lk.helper_line();
+    assert!(
+        line.starts_with(&format!("user={BOB} service=totp-verify "))
+            && line.contains("wrong code (1 of 10 failures)"),
+        "{line}"
+    );
+    assert_eq!(failures(&lk.state(BOB)), 1);
+    // Nothing of alice's was touched, and her code still works for her.
+    assert!(!lk.sb.state_path(ALICE).exists());
+    lk.unlock(&code).expect(true, "success", "code accepted by");
+    assert!(lk.helper_line().starts_with(&format!("user={ALICE} ")));
+}
+
+/// The attacks of the security issue against the helper: a file size limit
+/// of 0 with SIGXFSZ ignored (so that no failure could be written), and
+/// killing the process before its answer, during the backoff. Every guess
+/// is counted; none is answered early.
+#[test]
+fn hostile_limits_and_signals_get_no_extra_guesses() {
+    let lk = Locker::new(
+        "hostile",
+        "[throttle]\nmax_failures = 3\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n",
+    );
+    lk.sb.enroll(ALICE);
+
+    // The harness works: a plain program under it cannot write a byte.
+    let probe = std::env::temp_dir().join(format!("pam_totp-fsize-probe-{}", std::process::id()));
+    let mut cmd = lk.as_user(ALICE, Some(HOSTILE_START));
+    let out = run_with_input(cmd.arg("/usr/bin/tee").arg(&probe), b"x\n");
+    let _ = std::fs::remove_file(&probe);
+    assert!(out.stderr.contains("File too large"), "{out:?}");
+
+    // Through the locker's stack (a PAM client that sets the limit after
+    // pam_start: pam_wrapper must copy its files first) and straight at the
+    // helper: each wrong code is counted, until the lockout.
+    let harness = build_c_harness("pam_fsize", &lk.sb.root);
+    let wrong = wrong_code(SECRET);
+    let locker_without_writes = |limit: &[&str]| {
+        let mut cmd = lk.as_user(ALICE, None);
+        cmd.arg(&harness).args(["locker", ALICE]).args(limit);
+        pam_wrapped(&mut cmd, &lk.sb);
+        run_with_input(&mut cmd, format!("{wrong}\n").as_bytes())
+    };
+    let run = locker_without_writes(&["soft"]);
+    run.expect(false, "denied", "wrong, replayed or malformed code");
+    assert!(lk.helper_line().contains("wrong code (1 of 3 failures)"));
+
+    // With the hard limit at 0 too, the helper lifts it, or, where root
+    // cannot (no CAP_SYS_RESOURCE, as in some containers), refuses to run:
+    // either way no guess goes uncounted.
+    let run = locker_without_writes(&[]);
+    let line = lk.helper_line();
+    if line.contains("could not reset the file size limit") {
+        eprintln!("root here cannot raise a hard limit (no CAP_SYS_RESOURCE): the helper refuses");
+        run.expect(false, "error", "failed (exit status 4");
+        assert_eq!(failures(&lk.state(ALICE)), 1);
+    } else {
+        run.expect(false, "denied", "wrong, replayed or malformed code");
+        assert!(line.contains("wrong code (2 of 3 failures)"), "{line}");
+    }
+    let counted = failures(&lk.state(ALICE));
+
+    // The helper run by hand under the shell's limits: counted too, and the
+    // third failure locks the account.
+    let guess = |n: u64, by_hand: bool| {
+        let status = if by_hand {
+            lk.helper_direct(ALICE, &[], &wrong, Some(HOSTILE_START))
+        } else {
+            let run = locker_without_writes(&["soft"]);
+            run.expect(false, "denied", "wrong, replayed or malformed code");
+            Some(1)
+        };
+        assert_eq!(status, Some(1));
+        let line = lk.helper_line();
+        assert!(
+            line.contains(&format!("wrong code ({n} of 3 failures")),
+            "{line}"
+        );
+        line
+    };
+    let mut last = String::new();
+    for n in counted + 1..=3 {
+        last = guess(n, n == counted + 1);
+    }
+    assert!(last.contains("locked out until"), "{last}");
+    assert_eq!(failures(&lk.state(ALICE)), 3);
+    assert_eq!(
+        lk.helper_direct(ALICE, &[], &code_now(SECRET), Some(HOSTILE_START)),
+        Some(2)
+    );
+    assert!(lk
+        .helper_line()
+        .contains("result=denied reason=\"locked out until"));
+}
+
+/// Killing the helper while it waits out the backoff of a wrong code skips
+/// nothing: the failure and its "not before" time are on disk before the
+/// compare, and the next answer, even the right code, is refused unread
+/// until the backoff has run out. The right code was not used up.
+#[test]
+fn killing_the_helper_in_its_backoff_skips_nothing() {
+    let lk = Locker::new(
+        "kill",
+        "[throttle]\nbackoff_seconds = 4\nbackoff_max_seconds = 4\n",
+    );
+    lk.sb.enroll(ALICE);
+    let mut cmd = lk.as_user(ALICE, None);
+    let mut child = cmd
+        .arg(&lk.helper)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(wrong_code(SECRET).as_bytes()).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failures(&lk.state(ALICE)) != 1 {
+        assert!(Instant::now() < deadline, "the failure was never written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = pid_of(&lk.helper).expect("the helper is still in its backoff");
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 9));
+    assert!(lk.state(ALICE).contains("not_before = "));
+
+    let code = code_now(SECRET);
+    assert_eq!(lk.helper_direct(ALICE, &[], &code, None), Some(2));
+    let lines = lk.helper_lines();
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("too soon after a failed attempt"),
+        "{lines:?}"
+    );
+    // The refused run waited out the rest of the backoff; the code was
+    // never compared, so it works now.
+    assert_eq!(lk.helper_direct(ALICE, &[], &code, None), Some(0));
+    assert!(lk.helper_line().contains("result=success"));
+}
+
+/// The pid of the process running `exe`, if any.
+fn pid_of(exe: &Path) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            (std::fs::read_link(entry.path().join("exe")).ok()? == exe).then_some(pid)
+        })
+}
+
+/// A helper that is not installed denies, with one log line naming it.
+#[test]
+fn a_missing_helper_denies_with_one_line() {
+    let lk = Locker::new("missing", "");
+    lk.sb.enroll(ALICE);
+    lk.sb
+        .service("gone", "helper=/nonexistent/pam_totp/totp-verify");
+    let run = lk.run_service("gone", ALICE, ALICE, &code_now(SECRET), None);
+    run.expect(
+        false,
+        "error",
+        "the helper /nonexistent/pam_totp/totp-verify is missing",
+    );
+    assert_eq!(run.log_lines().len(), 1, "{:?}", run.log_lines());
+    assert!(run.shown().contains("Please contact an administrator"));
+    assert!(!lk.sb.state_path(ALICE).exists());
+}
+
+/// `policy.unprivileged`: `deny` refuses without asking, `ignore` passes
+/// the login on (PAM_IGNORE), and with `helper` an unenrolled caller gets
+/// the unenrolled policy.
+#[test]
+fn the_unprivileged_switch() {
+    let lk = Locker::new("deny", "[policy]\nunprivileged = \"deny\"\n");
+    lk.sb.enroll(ALICE);
+    let run = lk.unlock(&code_now(SECRET));
+    run.expect(false, "denied", "policy.unprivileged = deny");
+    assert!(
+        !run.stderr.contains("Verification code: "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lk.helper_lines(), Vec::<String>::new());
+    drop(lk);
+
+    let lk = Locker::new("ignore", "[policy]\nunprivileged = \"ignore\"\n");
+    lk.sb.enroll(ALICE);
+    let run = lk.unlock("");
+    run.expect(true, "ignored", "policy.unprivileged = ignore");
+    assert_eq!(lk.helper_lines(), Vec::<String>::new());
+    drop(lk);
+
+    let lk = Locker::new("unenrolled", "");
+    let run = lk.unlock("123456");
+    run.expect(false, "denied", "not enrolled (said ");
+    assert!(run.outcome().contains("policy denies"), "{}", run.outcome());
+    assert!(lk
+        .helper_line()
+        .contains("result=denied reason=\"not enrolled\""));
+    drop(lk);
+
+    let lk = Locker::new("allow", "[policy]\nunenrolled = \"allow\"\n");
+    lk.unlock("").expect(true, "ignored", "not enrolled (said ");
 }
