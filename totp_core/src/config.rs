@@ -345,7 +345,7 @@ mod tests {
                 "[policy]\nunprivileged = \"Helper\"",
                 "policy.unprivileged must be",
             ),
-            ("[policy]\nunprivileged = true", "unprivileged"),
+            ("[policy]\nunprivileged = true", "wrong type"),
             ("[policy]\nrequire_groups = \"staff\"", "wrong type"),
             ("[policy]\nexempt_groups = [\"\"]", "malformed group"),
             ("[otp]\nwindow = 11", "window"),

@@ -108,7 +108,7 @@ pub fn verify_own(config: &Config, user: &UserName, raw: &[u8], now: u64) -> Ver
                     HelperExit::Wrong
                 }
             };
-            let (outcome, _shown) = attempt_outcome(log, attempt, &config.throttle, now);
+            let (outcome, _shown) = attempt_outcome(log, *attempt, &config.throttle, now);
             (exit, outcome)
         }
     };
@@ -120,7 +120,7 @@ enum InStore {
     NotEnrolled(&'static str),
     Malformed(Malformed),
     Broken(String),
-    Attempted(Attempt),
+    Attempted(Box<Attempt>),
 }
 
 /// Every touch of the store for one helper run, in one place: the record,
@@ -147,7 +147,7 @@ fn attempt_in_store(config: &Config, user: &UserName, raw: &[u8], now: u64) -> I
     };
     let attempt = attempt::attempt(&lock, &record, &answer, now, &rules, None);
     drop(lock);
-    InStore::Attempted(attempt)
+    InStore::Attempted(Box::new(attempt))
 }
 
 #[cfg(test)]
