@@ -36,3 +36,23 @@ pub fn audit_or_warn(action: &str, user: &str, detail: &str) {
         );
     }
 }
+
+/// Send one outcome line of another program of ours (the helper
+/// `totp-verify`) at the level the login flow chose for it.
+pub fn log_line(ident: &str, level: totp_core::login::Level, line: &str) -> Result<(), String> {
+    use totp_core::login::Level;
+    let formatter = Formatter3164 {
+        facility: Facility::LOG_AUTHPRIV,
+        hostname: None,
+        process: ident.into(),
+        pid: std::process::id(),
+    };
+    let mut logger = syslog::unix(formatter).map_err(|e| e.to_string())?;
+    match level {
+        Level::Silent => Ok(()),
+        Level::Info => logger.info(line),
+        Level::Notice => logger.notice(line),
+        Level::Error => logger.err(line),
+    }
+    .map_err(|e| e.to_string())
+}

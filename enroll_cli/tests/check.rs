@@ -119,6 +119,7 @@ impl Fixture {
             "ok: 2 accounts with a login shell: 2 enrolled, 0 skipped by group rules".into(),
             format!("ok: {d}/pam.d/common-auth:5: pam_totp.so runs after pam_unix.so in PAM service common-auth"),
             format!("ok: {d}/pam.d/common-auth:5: pam_totp.so runs after pam_unix.so in PAM service sshd"),
+            format!("ok: no screen locker's PAM service in {d}/pam.d (xscreensaver, kde, i3lock, swaylock, ...)"),
             format!("ok: {d}/sshd_config: UsePAM yes, keyboard-interactive on and required by AuthenticationMethods"),
         ]
     }
@@ -207,6 +208,7 @@ fn config_that_the_module_refuses() {
          are not checked until then.\n\
          ok: {d}/pam.d/common-auth:5: pam_totp.so runs after pam_unix.so in PAM service common-auth\n\
          ok: {d}/pam.d/common-auth:5: pam_totp.so runs after pam_unix.so in PAM service sshd\n\
+         ok: no screen locker's PAM service in {d}/pam.d (xscreensaver, kde, i3lock, swaylock, ...)\n\
          ok: {d}/sshd_config: UsePAM yes, keyboard-interactive on and required by AuthenticationMethods\n\
          summary: 1 error, 0 warnings\n"
     );
@@ -245,6 +247,7 @@ fn config_writable_by_others() {
              checked until then.\n\
              ok: {d}/pam.d/common-auth:5: pam_totp.so runs after pam_unix.so in PAM service common-auth\n\
              ok: {d}/pam.d/common-auth:5: pam_totp.so runs after pam_unix.so in PAM service sshd\n\
+             ok: no screen locker's PAM service in {d}/pam.d (xscreensaver, kde, i3lock, swaylock, ...)\n\
              ok: {d}/sshd_config: UsePAM yes, keyboard-interactive on and required by AuthenticationMethods\n\
              summary: 1 error, 0 warnings\n"
         ),
@@ -892,4 +895,90 @@ fn dev_log_missing_is_a_warning() {
         );
         assert_check(&run, 0, &expected);
     }
+}
+
+/// Screen lockers run PAM as the user: the ones whose stacks reach
+/// pam_totp.so are listed with what `policy.unprivileged` makes of them.
+#[test]
+fn screen_lockers_and_the_helper() {
+    let f = Fixture::new("lockers");
+    let d = f.d();
+    f.pam("xscreensaver", "@include common-auth\n");
+    f.pam("swaylock", "auth include login\n");
+    f.pam("login", "auth required pam_unix.so\n");
+    let helper = f.env.dir.join("totp-verify");
+    fs::write(&helper, "#!/bin/sh\nexit 4\n").unwrap();
+    let conf = f.env.config.display().to_string();
+    let totp = |extra: &str| {
+        format!(
+            "auth [success=1 default=ignore] pam_unix.so\nauth requisite pam_deny.so\n\
+             auth required pam_permit.so\nauth [success=ok ignore=ignore default=die] \
+             pam_totp.so config={conf}{extra}\n"
+        )
+    };
+    f.pam(
+        "common-auth",
+        &totp(&format!(" helper={}", helper.display())),
+    );
+    let swaylock = "ok: screen locker swaylock (PAM service swaylock): pam_totp.so is not in \
+                    its stack; it unlocks without a code"
+        .to_owned();
+    let needs = |what: &str| {
+        format!(
+            "error: {d}/pam.d/common-auth:4: screen locker XScreenSaver (PAM service xscreensaver) \
+             needs the helper {}, which is {what}: every unlock is refused. Fix: reinstall \
+             libpam-totp (the helper is setuid root, mode 4755), or set policy.unprivileged.",
+            helper.display()
+        )
+    };
+    let lockers = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| l.contains("screen locker"))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // Not setuid: every unlock would be refused. Lockers without pam_totp
+    // are listed as such; the report says nothing of services that are
+    // not lockers.
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = f.check(&[]);
+    assert_eq!(
+        lockers(&run.stdout),
+        [needs("not setuid root and executable by all"), swaylock],
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.ends_with("summary: 1 error, 0 warnings\n"),
+        "{run:?}"
+    );
+    assert_eq!(run.code, Some(1));
+
+    // Setuid root: the helper checks the codes.
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o4755)).unwrap();
+    let run = f.check(&[]);
+    let ok = format!(
+        "ok: {d}/pam.d/common-auth:4: screen locker XScreenSaver (PAM service xscreensaver) uses \
+         the helper {} for codes (policy.unprivileged = \"helper\")",
+        helper.display()
+    );
+    assert!(run.stdout.contains(&format!("{ok}\n")), "{run:?}");
+    assert_eq!(run.code, Some(0), "{run:?}");
+
+    // Missing, and the two other settings of the switch.
+    fs::remove_file(&helper).unwrap();
+    let run = f.check(&[]);
+    assert!(run.stdout.contains(&needs("missing")), "{run:?}");
+    f.config("[policy]\nunprivileged = \"ignore\"\n");
+    let run = f.check(&[]);
+    assert!(
+        run.stdout.contains(&format!(
+            "warning: {d}/pam.d/common-auth:4: screen locker XScreenSaver (PAM service \
+             xscreensaver) runs pam_totp.so as the user, and policy.unprivileged = \"ignore\": it \
+             unlocks without a code.\n"
+        )),
+        "{run:?}"
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
 }

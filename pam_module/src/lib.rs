@@ -6,6 +6,7 @@
 //! point catches panics, so none can unwind into the calling C program.
 
 mod conv;
+mod helper;
 
 use pamsm::{pam_module, LogLvl, Pam, PamData, PamError, PamFlags, PamLibExt, PamServiceModule};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -177,6 +178,14 @@ impl PamIo for Handle<'_> {
                 .send_data(KEPT_CODE, KeptCode(Zeroizing::new(Vec::new())))
         };
         (!kept.0.is_empty()).then(|| kept.0.clone())
+    }
+
+    fn run_helper(
+        &mut self,
+        path: &std::path::Path,
+        answer: &[u8],
+    ) -> Result<totp_core::helper::HelperRun, totp_core::helper::HelperError> {
+        helper::run(path, answer)
     }
 }
 

@@ -3,7 +3,10 @@
  * caller who runs a setuid PAM client after `ulimit -f 0` with SIGXFSZ
  * ignored (both survive exec).
  *
- * Usage: pam_fsize SERVICE USER   (the answer on standard input)
+ * Usage: pam_fsize SERVICE USER [soft]   (the answer on standard input)
+ *
+ * With "soft", only the soft limit is set to 0 (the hard one stays), as
+ * `ulimit -S -f 0` does: a setuid program can always lift that one.
  *
  * pam_start comes first (pam_wrapper copies the service files then); the
  * limit is set just before pam_authenticate. Prompts and messages go to
@@ -39,8 +42,14 @@ int main(int argc, char **argv)
 	struct rlimit none = { 0, 0 };
 	pam_handle_t *h = NULL;
 	int rc;
-	if (argc != 3) {
-		fprintf(stderr, "usage: pam_fsize SERVICE USER\n");
+	if (argc == 4 && strcmp(argv[3], "soft") == 0) {
+		if (getrlimit(RLIMIT_FSIZE, &none) != 0) {
+			perror("getrlimit");
+			return 2;
+		}
+		none.rlim_cur = 0;
+	} else if (argc != 3) {
+		fprintf(stderr, "usage: pam_fsize SERVICE USER [soft]\n");
 		return 2;
 	}
 	if (fgets(answer, sizeof answer, stdin) != NULL)

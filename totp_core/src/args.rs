@@ -28,6 +28,9 @@ pub struct ModuleArgs {
     pub first_pass: FirstPass,
     pub forward_pass: bool,
     pub grace_period: Option<u64>,
+    /// The setuid helper run without privilege (`helper=PATH`); the default
+    /// is [`crate::helper::HELPER_PATH`]. For tests: the stack is root's.
+    pub helper: Option<PathBuf>,
 }
 
 impl ModuleArgs {
@@ -53,6 +56,13 @@ impl ModuleArgs {
                     }
                     out.config = Some(path);
                 }
+                ("helper", Some(v)) => {
+                    let path = PathBuf::from(v);
+                    if !path.is_absolute() {
+                        return Err("module argument helper= needs an absolute path".into());
+                    }
+                    out.helper = Some(path);
+                }
                 ("debug", None) => out.debug = true,
                 ("nullok", None) => out.nullok = true,
                 ("prompt", Some(v)) => {
@@ -76,7 +86,7 @@ impl ModuleArgs {
                         })?;
                     out.grace_period = Some(seconds);
                 }
-                ("config" | "prompt" | "grace_period", None) => {
+                ("config" | "prompt" | "grace_period" | "helper", None) => {
                     return Err(format!(
                         "module argument '{shown}' needs a value ({shown}=...)"
                     ));
@@ -120,8 +130,10 @@ mod tests {
             "prompt=Code please: ",
             "try_first_pass",
             "grace_period=300",
+            "helper=/opt/test/totp-verify",
         ])
         .unwrap();
+        assert_eq!(a.helper, Some(PathBuf::from("/opt/test/totp-verify")));
         assert_eq!(a.config, Some(PathBuf::from("/tmp/c.toml")));
         assert!(a.debug && a.nullok);
         assert_eq!(a.prompt.as_deref(), Some("Code please: "));
@@ -153,6 +165,8 @@ mod tests {
             (&["grace_period"], "needs a value"),
             (&["config=relative.toml"], "absolute"),
             (&["config"], "needs a value"),
+            (&["helper=totp-verify"], "helper= needs an absolute path"),
+            (&["helper"], "needs a value"),
             (&["prompt="], "prompt"),
             (&["debug=1"], "takes no value"),
             (&["try_first_pass", "use_first_pass"], "mutually exclusive"),

@@ -3,7 +3,7 @@
 
 use crate::fsio::{self, FileError, Trust};
 use crate::otp::{self, Algorithm};
-use crate::policy::Unenrolled;
+use crate::policy::{Unenrolled, Unprivileged};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -166,6 +166,8 @@ pub struct Paths {
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub unenrolled: Unenrolled,
+    /// Without the privilege to read the record (a screen locker).
+    pub unprivileged: Unprivileged,
     pub require_groups: Vec<String>,
     pub exempt_groups: Vec<String>,
 }
@@ -375,6 +377,7 @@ mod tests {
         assert_eq!(Config::parse("").unwrap(), Config::default());
         let d = Config::default();
         assert_eq!(d.policy.unenrolled, Unenrolled::Deny);
+        assert_eq!(d.policy.unprivileged, Unprivileged::Helper);
         assert_eq!(d.throttle.max_failures, 10);
         assert_eq!(d.throttle.lockout_seconds, 900);
         assert_eq!(d.otp.window, 1);
@@ -391,6 +394,7 @@ mod tests {
             state_dir = "/tmp/s"
             [policy]
             unenrolled = "allow-until:2030-01-31"
+            unprivileged = "ignore"
             require_groups = ["staff"]
             exempt_groups = ["robots", "break-glass"]
             [otp]
@@ -417,6 +421,7 @@ mod tests {
             c.policy.unenrolled,
             Unenrolled::AllowUntil(crate::time::parse_date("2030-01-31").unwrap())
         );
+        assert_eq!(c.policy.unprivileged, Unprivileged::Ignore);
         assert_eq!(c.policy.require_groups, vec!["staff"]);
         assert_eq!(c.policy.exempt_groups, vec!["robots", "break-glass"]);
         assert_eq!(
@@ -458,6 +463,15 @@ mod tests {
                 "[policy]\nunenrolled = \"allow-until:2030-02-30\"",
                 "unenrolled",
             ),
+            (
+                "[policy]\nunprivileged = \"allow\"",
+                "policy.unprivileged must be",
+            ),
+            (
+                "[policy]\nunprivileged = \"Helper\"",
+                "policy.unprivileged must be",
+            ),
+            ("[policy]\nunprivileged = true", "wrong type"),
             ("[policy]\nrequire_groups = \"staff\"", "wrong type"),
             ("[policy]\nexempt_groups = [\"\"]", "malformed group"),
             ("[otp]\nwindow = 11", "window"),

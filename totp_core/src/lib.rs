@@ -16,6 +16,7 @@ pub mod attempt;
 pub mod config;
 pub mod enrollment;
 pub mod fsio;
+pub mod helper;
 pub mod login;
 pub mod names;
 pub mod otp;

@@ -9,8 +9,9 @@ use crate::args::{FirstPass, ModuleArgs, DEFAULT_PROMPT, FORWARD_PASS_PROMPT};
 use crate::attempt::{self, Accepted, Refusal, Rules};
 use crate::config::{Config, Throttle, DEFAULT_CONFIG_PATH};
 use crate::fsio::FileError;
+use crate::helper::{HelperError, HelperExit, HelperRun, HELPER_PATH};
 use crate::names::{printable, UserName};
-use crate::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision};
+use crate::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision, Unprivileged};
 use crate::record::Status;
 use crate::state::LoginState;
 use crate::store::{Store, StoreError};
@@ -44,6 +45,16 @@ pub trait PamIo {
     fn keep_code(&mut self, code: &[u8]) -> Result<(), String>;
     /// Take the code a `forward_pass` line kept, if any (it is then gone).
     fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>>;
+    /// Run the setuid helper at `path` with `answer` on its standard input
+    /// (never in its arguments or environment) and wait for that child
+    /// only. A caller that cannot run programs keeps the default: no helper,
+    /// which denies.
+    fn run_helper(&mut self, path: &Path, answer: &[u8]) -> Result<HelperRun, HelperError> {
+        let _ = (path, answer);
+        Err(HelperError::Failed(
+            "this caller cannot run programs".into(),
+        ))
+    }
 }
 
 /// The PAM result of an authentication.
@@ -79,7 +90,7 @@ pub struct Outcome {
 }
 
 /// Builds the outcome line: `user=.. service=.. rhost=.. result=.. reason=".."`.
-struct Log {
+pub(crate) struct Log {
     user: String,
     /// The spelling the client used, when the password database gave another.
     spelled: Option<String>,
@@ -90,6 +101,19 @@ struct Log {
 }
 
 impl Log {
+    /// The line for `user`, as the helper writes it: no rhost, the helper's
+    /// own name as the service.
+    pub(crate) fn for_user(user: &UserName, service: &str) -> Self {
+        Self {
+            user: user.to_string(),
+            spelled: None,
+            service: service.into(),
+            rhost: "-".into(),
+            note: None,
+            debug: Vec::new(),
+        }
+    }
+
     fn finish(self, code: PamCode, level: Level, result: &str, reason: &str) -> Outcome {
         let spelled = self.spelled.map(|s| format!(" as={s}")).unwrap_or_default();
         let mut line = format!(
@@ -110,17 +134,17 @@ impl Log {
             delay: Duration::ZERO,
         }
     }
-    fn success(self, reason: &str) -> Outcome {
+    pub(crate) fn success(self, reason: &str) -> Outcome {
         self.finish(PamCode::Success, Level::Info, "success", reason)
     }
-    fn denied(self, reason: &str) -> Outcome {
+    pub(crate) fn denied(self, reason: &str) -> Outcome {
         self.finish(PamCode::AuthErr, Level::Notice, "denied", reason)
     }
     fn ignored(self, reason: &str) -> Outcome {
         self.finish(PamCode::Ignore, Level::Info, "ignored", reason)
     }
     /// A problem with the module's own setup or files: deny, loudly.
-    fn broken(self, code: PamCode, reason: &str) -> Outcome {
+    pub(crate) fn broken(self, code: PamCode, reason: &str) -> Outcome {
         self.finish(code, Level::Error, "error", reason)
     }
 }
@@ -287,13 +311,13 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
         Err(
             StoreError::Record(path, FileError::PermissionDenied)
             | StoreError::Directory(path, FileError::PermissionDenied),
-        ) => {
-            io.error(MISCONFIGURED);
-            return log.denied(&format!(
+        ) if !nix::unistd::geteuid().is_root() => {
+            let why = format!(
                 "cannot read user record {}: the module runs as uid {} without the privilege to read it (a screen locker?)",
                 path.display(),
                 nix::unistd::geteuid()
-            ));
+            );
+            return unprivileged(io, log, &args, &config, &account, &why);
         }
         Err(e) => {
             io.error(MISCONFIGURED);
@@ -334,7 +358,7 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
 
     // 6. Get the answer, holding no lock: kept by a forward_pass line, from
     //    the previous module, or asked.
-    let raw = match obtain_answer(io, &args, record.params.digits) {
+    let raw = match obtain_answer(io, &args, Some(record.params.digits)) {
         Ok(raw) => raw,
         Err(reason) => return log.denied(&reason),
     };
@@ -354,23 +378,48 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
         otp: &config.otp,
         throttle: &config.throttle,
     };
-    let attempt = attempt::attempt(&lock, &record, &answer, now, &rules, rhost.as_deref());
+    let mut attempt = attempt::attempt(&lock, &record, &answer, now, &rules, rhost.as_deref());
     drop(lock);
-    if attempt.note.is_some() {
-        log.note = attempt.note;
-    }
     let failover = store.take_notes();
     if !failover.is_empty() {
-        let mut note = log.note.take().map(|n| vec![n]).unwrap_or_default();
+        let mut note: Vec<String> = attempt.note.take().into_iter().collect();
         note.push(format!(
             "servers that did not answer: {}",
             failover.join("; ")
         ));
-        log.note = Some(note.join("; "));
+        attempt.note = Some(note.join("; "));
     }
 
     // 8. The outcome; any delay is slept by the caller after the log line.
-    let delay = attempt.delay;
+    let (outcome, notice) = attempt_outcome(log, attempt, &config.throttle, now);
+    match notice {
+        Some(Notice::Error(text)) => io.error(&text),
+        Some(Notice::Info(text)) => io.info(&text),
+        None => {}
+    }
+    outcome
+}
+
+/// A message for the person at the prompt that goes with an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Notice {
+    Error(String),
+    Info(String),
+}
+
+/// The outcome line of a checked attempt, with its delay, and what to show
+/// the person. Shared by the module and the setuid helper, so both write the
+/// same line for the same attempt.
+pub(crate) fn attempt_outcome(
+    mut log: Log,
+    attempt: attempt::Attempt,
+    throttle: &Throttle,
+    now: u64,
+) -> (Outcome, Option<Notice>) {
+    if attempt.note.is_some() {
+        log.note = attempt.note;
+    }
+    let mut notice = None;
     let mut outcome = match attempt.result {
         Ok(Accepted::Code { .. }) => log.success("code accepted"),
         Ok(Accepted::Counter { counter }) => {
@@ -380,20 +429,20 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
             "code accepted; clock skew of {skew:+} steps learned from two consecutive codes"
         )),
         Ok(Accepted::Recovery { id, left }) => {
-            io.info(&format!(
+            notice = Some(Notice::Info(format!(
                 "Recovery code accepted. {left} left. Set up your authenticator again with 'totpctl enroll', or ask an administrator."
-            ));
+            )));
             log.success(&format!("recovery code {id} used, {left} left"))
         }
         Err(Refusal::Locked(lockout)) => {
-            io.error(&lockout.message(now));
+            notice = Some(Notice::Error(lockout.message(now)));
             log.denied(&lockout.describe())
         }
         Err(Refusal::TooSoon { wait }) => log.denied(&format!(
             "too soon after a failed attempt ({wait} s of backoff left); not compared"
         )),
         Err(Refusal::Wrong(miss)) => {
-            let reason = failure_reason(&miss.describe(), &attempt.state, &config.throttle, now);
+            let reason = failure_reason(&miss.describe(), &attempt.state, throttle, now);
             log.denied(&reason)
         }
         Err(Refusal::NotCounted { error: e, .. }) => log.broken(
@@ -405,8 +454,8 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
             &format!("right answer, but refused: the success could not be saved: {e}"),
         ),
     };
-    outcome.delay = delay;
-    outcome
+    outcome.delay = attempt.delay;
+    (outcome, notice)
 }
 
 /// `wrong code (3 of 10 failures)`, with the count towards the hard cap
@@ -462,11 +511,13 @@ fn forward_pass(io: &mut dyn PamIo, log: Log, args: &ModuleArgs, digits: Option<
     outcome
 }
 
-/// The answer as raw bytes, wiped on drop; or why there is none.
+/// The answer as raw bytes, wiped on drop; or why there is none. `digits`
+/// is the record's code length, `None` when only the helper can read it
+/// (then a previous token of either length is taken as a code).
 fn obtain_answer(
     io: &mut dyn PamIo,
     args: &ModuleArgs,
-    digits: u8,
+    digits: Option<u8>,
 ) -> Result<Zeroizing<Vec<u8>>, String> {
     if let Some(kept) = io.take_kept_code() {
         return Ok(kept);
@@ -476,7 +527,11 @@ fn obtain_answer(
             // use_first_pass takes whatever is there (and classify refuses a
             // non-code); try_first_pass takes it only if it is shaped like a code.
             let usable = args.first_pass == FirstPass::Use
-                || answer::classify(&token, digits, false).is_ok();
+                || digits
+                    .as_ref()
+                    .map_or(&[6, 8][..], std::slice::from_ref)
+                    .iter()
+                    .any(|d| answer::classify(&token, *d, false).is_ok());
             if usable && !token.is_empty() {
                 return Ok(token);
             }
@@ -488,6 +543,112 @@ fn obtain_answer(
     let prompt = args.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
     io.prompt_hidden(prompt)
         .map_err(|e| format!("conversation failed: {e}"))
+}
+
+const HELPER_LOCKED: &str =
+    "Too many failed attempts, or too soon after the last one. Try again later.";
+
+/// The module runs as the user (a screen locker) and cannot read the
+/// record: act as `policy.unprivileged` says. With `helper`, ask for the
+/// code as usual and let the setuid helper check it; it checks the account
+/// of the process's real uid, so only that account may be logged in here.
+fn unprivileged(
+    io: &mut dyn PamIo,
+    log: Log,
+    args: &ModuleArgs,
+    config: &Config,
+    account: &User,
+    why: &str,
+) -> Outcome {
+    match config.policy.unprivileged {
+        Unprivileged::Deny => {
+            io.error(MISCONFIGURED);
+            return log.denied(&format!("{why}; policy.unprivileged = deny"));
+        }
+        Unprivileged::Ignore => {
+            return log.ignored(&format!("{why}; policy.unprivileged = ignore"));
+        }
+        Unprivileged::Helper => {}
+    }
+    let uid = nix::unistd::getuid();
+    if account.uid != uid {
+        io.error(MISCONFIGURED);
+        return log.denied(&format!(
+            "{why}; the helper checks only the code of the calling uid {uid}, not of this \
+             user (uid {})",
+            account.uid
+        ));
+    }
+    let helper = args.helper.as_deref().unwrap_or(Path::new(HELPER_PATH));
+    // Asked as usual, holding nothing; the helper classifies the answer,
+    // since only it can read how many digits the record has.
+    let raw = match obtain_answer(io, args, None) {
+        Ok(raw) => raw,
+        Err(reason) => return log.denied(&reason),
+    };
+    if raw.len() > answer::MAX_ANSWER {
+        return log.denied(answer::Malformed::TooLong.reason());
+    }
+    let run = io.run_helper(helper, &raw);
+    drop(raw);
+    let shown = helper.display();
+    match run {
+        Ok(HelperRun::Exited(code)) => match HelperExit::from_code(code) {
+            Some(HelperExit::Accepted) => log.success(&format!("code accepted by {shown}")),
+            Some(HelperExit::Wrong) => log.denied(&format!(
+                "{shown}: wrong, replayed or malformed code (its own log line says which)"
+            )),
+            Some(HelperExit::Refused) => {
+                io.error(HELPER_LOCKED);
+                log.denied(&format!(
+                    "{shown}: locked out, or too soon after a failed attempt; not compared"
+                ))
+            }
+            Some(HelperExit::NotEnrolled) => {
+                let now = io.now();
+                let why = format!("not enrolled (said {shown})");
+                unenrolled(io, log, config.policy.unenrolled, now, &why)
+            }
+            Some(HelperExit::Error) => {
+                io.error(MISCONFIGURED);
+                log.broken(
+                    PamCode::AuthErr,
+                    &format!("{shown} failed (exit status 4; its own log line says why)"),
+                )
+            }
+            None => {
+                io.error(MISCONFIGURED);
+                log.broken(
+                    PamCode::AuthErr,
+                    &format!("{shown} exited with unknown status {code}"),
+                )
+            }
+        },
+        Ok(HelperRun::Signaled(signal)) => {
+            io.error(MISCONFIGURED);
+            log.broken(
+                PamCode::AuthErr,
+                &format!("{shown} was killed by signal {signal}"),
+            )
+        }
+        Err(HelperError::Missing) => {
+            io.error(MISCONFIGURED);
+            log.broken(
+                PamCode::AuthErr,
+                &format!(
+                    "{why}, and the helper {shown} is missing: install it setuid root (mode \
+                     4755), or set policy.unprivileged"
+                ),
+            )
+        }
+        Err(HelperError::Failed(e)) => {
+            io.error(MISCONFIGURED);
+            log.broken(
+                PamCode::AuthErr,
+                &format!("cannot run the helper {shown}: {e}"),
+            )
+        }
+    }
 }
 
 fn unenrolled(io: &mut dyn PamIo, log: Log, policy: Unenrolled, now: u64, why: &str) -> Outcome {

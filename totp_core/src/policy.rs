@@ -44,6 +44,44 @@ impl std::fmt::Display for Unenrolled {
     }
 }
 
+/// What the module does when it runs without the privilege to read the
+/// user's record: a screen locker that runs PAM as the user
+/// (`policy.unprivileged`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Unprivileged {
+    /// Ask for the code as usual and have the setuid helper
+    /// (`totp-verify`) check it: the caller's own account only.
+    #[default]
+    Helper,
+    /// Refuse the login.
+    Deny,
+    /// Skip the code (PAM_IGNORE): the password alone unlocks.
+    Ignore,
+}
+
+impl TryFrom<String> for Unprivileged {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "helper" => Ok(Self::Helper),
+            "deny" => Ok(Self::Deny),
+            "ignore" => Ok(Self::Ignore),
+            _ => Err("policy.unprivileged must be \"helper\", \"deny\" or \"ignore\"".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Unprivileged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Helper => "helper",
+            Self::Deny => "deny",
+            Self::Ignore => "ignore",
+        })
+    }
+}
+
 /// The decision for an unenrolled user at a given time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UnenrolledDecision {

@@ -21,9 +21,10 @@ use std::path::{Path, PathBuf};
 use totp_core::args::ModuleArgs;
 use totp_core::config::{Config, DEFAULT_CONFIG_PATH};
 use totp_core::fsio::{self, FileError, Trust};
+use totp_core::helper::HELPER_PATH;
 use totp_core::names::{printable, UserName};
 use totp_core::otp::OtpType;
-use totp_core::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision};
+use totp_core::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision, Unprivileged};
 use totp_core::record::Status;
 use totp_core::state::LoginState;
 use totp_core::store::{Store, StoreError, RECORD_LIMIT};
@@ -38,6 +39,23 @@ const PASSWORD_MODULES: &[&str] = &[
     "pam_winbind.so",
     "pam_userdb.so",
     "pam_pwdfile.so",
+];
+/// PAM services of screen lockers, which run PAM as the user: with
+/// pam_totp.so in their stack, the code goes through the setuid helper.
+const LOCKERS: &[(&str, &str)] = &[
+    ("xscreensaver", "XScreenSaver"),
+    ("kde", "KDE's screen locker"),
+    ("kscreenlocker", "KDE's screen locker"),
+    ("i3lock", "i3lock"),
+    ("swaylock", "swaylock"),
+    ("hyprlock", "hyprlock"),
+    ("waylock", "waylock"),
+    ("gnome-screensaver", "GNOME Screensaver"),
+    ("cinnamon-screensaver", "Cinnamon's screensaver"),
+    ("mate-screensaver", "MATE's screensaver"),
+    ("xfce4-screensaver", "Xfce's screensaver"),
+    ("xlock", "xlockmore"),
+    ("xsecurelock", "XSecureLock"),
 ];
 /// How deep `@include`, `include`, `substack` and sshd `Include` are followed.
 const MAX_DEPTH: usize = 8;
@@ -99,9 +117,10 @@ pub fn run(inv: &Invocation, args: &CheckArgs) -> Result<(), CliError> {
     context::require_root("check", inv)?;
     let config = inv.config.as_deref();
     let mut out = Findings::default();
-    if let Some(config) = check_config(&mut out, config) {
-        match Store::from_config(&config) {
-            Ok(store) => check_store(&mut out, &config, &store, args),
+    let loaded = check_config(&mut out, config);
+    if let Some(config) = &loaded {
+        match Store::from_config(config) {
+            Ok(store) => check_store(&mut out, config, &store, args),
             Err(e) => out.error(e),
         }
     }
@@ -113,6 +132,9 @@ pub fn run(inv: &Invocation, args: &CheckArgs) -> Result<(), CliError> {
     for service in &services {
         check_pam_service(&mut out, &args.pam_dir, service, config);
     }
+    // Without a valid config, what the defaults would do (the module then
+    // denies everyone anyway, as reported above).
+    check_lockers(&mut out, &args.pam_dir, &loaded.unwrap_or_default());
     check_sshd(&mut out, &args.sshd_config);
     if !Path::new(SYSLOG_SOCKET).exists() {
         out.warning(format!(
@@ -714,6 +736,77 @@ fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: 
                  module (fine for SSH key plus code)"
             )),
         }
+    }
+}
+
+/// The screen lockers on this machine whose stacks reach pam_totp.so, and
+/// what `policy.unprivileged` makes of them: the helper checks the code
+/// (it must be there, setuid root), or every unlock is refused, or the
+/// password alone unlocks.
+fn check_lockers(out: &mut Findings, pam_dir: &Path, config: &Config) {
+    let mut found = 0;
+    for &(service, name) in LOCKERS {
+        if !pam_dir.join(service).is_file() {
+            continue;
+        }
+        found += 1;
+        let mut lines = Vec::new();
+        if !read_stack(out, pam_dir, service, 0, &mut lines) {
+            continue;
+        }
+        let Some(line) = lines.iter().find(|l| {
+            l.module == "pam_totp.so" && ModuleArgs::parse(&l.args).is_ok_and(|a| !a.forward_pass)
+        }) else {
+            out.ok(format!(
+                "screen locker {name} (PAM service {service}): pam_totp.so is not in its stack; \
+                 it unlocks without a code"
+            ));
+            continue;
+        };
+        let origin = &line.origin;
+        match config.policy.unprivileged {
+            Unprivileged::Deny => out.warning(format!(
+                "{origin}: screen locker {name} (PAM service {service}) runs pam_totp.so as the \
+                 user, and policy.unprivileged = \"deny\": every unlock is refused. Fix: set \
+                 policy.unprivileged = \"helper\" (the default)."
+            )),
+            Unprivileged::Ignore => out.warning(format!(
+                "{origin}: screen locker {name} (PAM service {service}) runs pam_totp.so as the \
+                 user, and policy.unprivileged = \"ignore\": it unlocks without a code."
+            )),
+            Unprivileged::Helper => {
+                let helper = ModuleArgs::parse(&line.args)
+                    .ok()
+                    .and_then(|a| a.helper)
+                    .unwrap_or_else(|| PathBuf::from(HELPER_PATH));
+                match fs::metadata(&helper) {
+                    Ok(m) if m.is_file() && m.uid() == 0 && m.mode() & 0o4111 == 0o4111 => {
+                        out.ok(format!(
+                            "{origin}: screen locker {name} (PAM service {service}) uses the \
+                             helper {} for codes (policy.unprivileged = \"helper\")",
+                            helper.display()
+                        ));
+                    }
+                    found => out.error(format!(
+                        "{origin}: screen locker {name} (PAM service {service}) needs the helper \
+                         {}, which is {}: every unlock is refused. Fix: reinstall libpam-totp \
+                         (the helper is setuid root, mode 4755), or set policy.unprivileged.",
+                        helper.display(),
+                        match found {
+                            Err(e) if e.kind() == ErrorKind::NotFound => "missing".to_owned(),
+                            Err(e) => format!("unreadable ({e})"),
+                            Ok(_) => "not setuid root and executable by all".to_owned(),
+                        }
+                    )),
+                }
+            }
+        }
+    }
+    if found == 0 {
+        out.ok(format!(
+            "no screen locker's PAM service in {} (xscreensaver, kde, i3lock, swaylock, ...)",
+            pam_dir.display()
+        ));
     }
 }
 
