@@ -30,7 +30,7 @@ test-cargo:
 	scripts/deps.sh test
 	$(CARGO) build --workspace --locked
 	# The wipe test runs against the module as it ships.
-	$(CARGO) build --release --locked -p pam_module
+	$(CARGO) build --release --locked -p pam_module -p pam_module_ldap
 	$(CARGO) test --workspace --locked --no-fail-fast
 
 test-fuzz:

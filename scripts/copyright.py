@@ -9,7 +9,7 @@ The binaries of libpam-totp (pam_totp.so, totpctl) are built from this tree
 and from crates from crates.io, which are linked in statically. Their
 licences must be in debian/copyright. The list of crates comes from `cargo
 metadata` (the resolved graph of Cargo.lock for x86_64 Linux): every crate
-reached from pam_module and enroll_cli through normal dependencies. Build
+reached from pam_module, pam_module_ldap and enroll_cli through normal dependencies. Build
 dependencies and proc-macro crates run only at build time and are not
 linked in, so they are left out (with what only they pull in).
 
@@ -27,7 +27,7 @@ import sys
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COPYRIGHT = os.path.join(TOP, "debian", "copyright")
 TEXTS = os.path.join(TOP, "debian", "licenses")
-ROOTS = ("pam_module", "enroll_cli")
+ROOTS = ("pam_module", "pam_module_ldap", "enroll_cli")
 TARGET = "x86_64-unknown-linux-gnu"
 
 HEADER = """\
@@ -95,7 +95,7 @@ def linked_crates(meta):
 
     roots = [p["id"] for p in meta["packages"] if p["name"] in ROOTS and p["source"] is None]
     if len(roots) != len(ROOTS):
-        sys.exit("copyright: pam_module or enroll_cli is missing from cargo metadata")
+        sys.exit("copyright: pam_module, pam_module_ldap or enroll_cli is missing from cargo metadata")
     seen, stack = set(), list(roots)
     while stack:
         pid = stack.pop()

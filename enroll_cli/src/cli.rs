@@ -213,7 +213,6 @@ pub enum Command {
     ImportPamOath(ImportPamOathArgs),
     /// Copy the records and login state of this host's files into the LDAP store ([ldap] in the
     /// config), skipping users already there
-    #[cfg(feature = "ldap")]
     Migrate(MigrateArgs),
     /// Dry run before enabling: config, file modes, records, users who would be locked out, PAM stacks and sshd
     #[command(long_about = CHECK_ABOUT)]
@@ -377,7 +376,6 @@ pub struct UnlockArgs {
     pub reset_skew: bool,
 }
 
-#[cfg(feature = "ldap")]
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
     /// Where to: ldap (the only other store there is)

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Ok(caller) => caller,
         Err(err) => return fail(&err, std::env::args_os().any(|a| a == "--json")),
     };
+    totp_core::store::set_ldap_opener(totp_ldap::open);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage(&err, std::env::args_os().any(|a| a == "--json")),
@@ -50,7 +51,6 @@ fn main() -> ExitCode {
         Command::ImportTokens(args) => commands::batch::import_tokens(config, &args),
         Command::ImportPamOath(args) => commands::batch::import_pam_oath(config, &args),
         Command::Check(args) => commands::check::run(config, &args),
-        #[cfg(feature = "ldap")]
         Command::Migrate(args) => commands::migrate::run(config, &args),
         Command::SelfService(args) => commands::self_service::run(config, &args),
         // Harmless without privileges, but not for a setuid run: writing a

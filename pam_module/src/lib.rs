@@ -1,200 +1,130 @@
-//! `pam_totp.so`: the PAM glue around [`totp_core::login`].
+//! `pam_totp.so`: the module as installed, with the files store.
 //!
-//! This file only adapts PAM to the login flow: it reads the handle's items,
-//! runs the conversation, writes the one outcome line to syslog (authpriv,
-//! through pam_syslog), and maps the outcome to a PAM return code. Every entry
-//! point catches panics, so none can unwind into the calling C program.
+//! The glue ([`glue`]) is shared with `pam_totp_ldap.so`, which adds the
+//! LDAP store. This one stays without an LDAP client and TLS, so a files
+//! login loads a third of the code. When the config says
+//! `[store] backend = "ldap"`, the login flow stops before it asks or logs
+//! anything and the whole call is handed to `pam_totp_ldap.so`, from the
+//! same directory as this file ([`delegate`]).
 
 mod conv;
+mod glue;
 mod helper;
 
-use pamsm::{pam_module, LogLvl, Pam, PamData, PamError, PamFlags, PamLibExt, PamServiceModule};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use totp_core::login::{self, Level, Outcome, PamCode, PamIo};
-use zeroize::Zeroizing;
+use pamsm::{pam_module, LogLvl, Pam, PamError, PamFlags, PamLibExt, PamServiceModule};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-struct PamTotp;
+pam_module!(glue::PamTotp);
 
-impl PamServiceModule for PamTotp {
-    fn authenticate(pamh: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut io = Handle {
-                pam: &pamh,
-                silent: flags.contains(PamFlags::SILENT),
-            };
-            let outcome = login::authenticate(&mut io, &args);
-            // The line first, then the delay: a process killed during the
-            // delay still leaves its line (and the failure is already on disk).
-            write_log(&pamh, &outcome);
-            if !outcome.delay.is_zero() {
-                std::thread::sleep(outcome.delay);
-            }
-            outcome.code
-        }));
-        match result {
-            Ok(code) => pam_error(code),
-            Err(_) => {
-                // Best effort: even logging must not unwind from here.
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    let _ = pamh.syslog(
-                        LogLvl::ERR,
-                        "result=error reason=\"internal error (panic); login denied\"",
-                    );
-                }));
-                PamError::AUTH_ERR
-            }
+/// Nothing to register: this module has the files store only.
+fn setup() {}
+
+/// `pam_sm_authenticate`'s C type, as `pamsm::pam_module!` defines it.
+type Authenticate = unsafe extern "C" fn(Pam, c_int, c_int, *const *const c_char) -> c_int;
+
+static LDAP_MODULE: OnceLock<Result<Authenticate, String>> = OnceLock::new();
+
+/// Hand the whole authentication to `pam_totp_ldap.so`: the same handle,
+/// flags and arguments. It writes the outcome line; only its absence is
+/// logged here (one line, and the login is denied).
+fn delegate(pamh: Pam, flags: PamFlags, args: &[String]) -> PamError {
+    let entry = match LDAP_MODULE.get_or_init(load_ldap_module) {
+        Ok(entry) => *entry,
+        Err(why) => {
+            let _ = pamh.syslog(
+                LogLvl::ERR,
+                &format!("result=error reason=\"store.backend = ldap needs {why}; login denied\""),
+            );
+            return PamError::AUTH_ERR;
         }
-    }
-
-    /// Nothing to set: succeed, so `auth` stacks that call setcred keep working.
-    fn setcred(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::SUCCESS
-    }
-
-    fn acct_mgmt(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::IGNORE
-    }
-
-    fn open_session(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::IGNORE
-    }
-
-    fn close_session(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::IGNORE
-    }
-
-    fn chauthtok(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::IGNORE
-    }
-}
-
-pam_module!(PamTotp);
-
-fn pam_error(code: PamCode) -> PamError {
-    match code {
-        PamCode::Success => PamError::SUCCESS,
-        PamCode::AuthErr => PamError::AUTH_ERR,
-        PamCode::Ignore => PamError::IGNORE,
-        PamCode::ServiceErr => PamError::SERVICE_ERR,
-    }
-}
-
-fn write_log(pam: &Pam, outcome: &Outcome) {
-    for line in &outcome.debug {
-        let _ = pam.syslog(LogLvl::DEBUG, line);
-    }
-    let level = match outcome.level {
-        Level::Silent => return,
-        Level::Info => LogLvl::INFO,
-        Level::Notice => LogLvl::NOTICE,
-        Level::Error => LogLvl::ERR,
     };
-    let _ = pam.syslog(level, &outcome.line);
+    // Arguments came from C strings, so none holds a NUL.
+    let args: Vec<CString> = args
+        .iter()
+        .filter_map(|a| CString::new(a.as_str()).ok())
+        .collect();
+    let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    let Ok(argc) = c_int::try_from(argv.len()) else {
+        return PamError::SERVICE_ERR;
+    };
+    // SAFETY: `entry` is pam_totp_ldap.so's pam_sm_authenticate, defined by
+    // the same pamsm macro with this exact type, and the library stays
+    // loaded (never closed). The handle is the live one libpam gave us and
+    // is used by nobody else during the call; `argv` points at `argc`
+    // NUL-terminated strings that outlive the call.
+    let code = unsafe { entry(pamh, flags.bits(), argc, argv.as_ptr()) };
+    // The codes the glue returns; anything else denies.
+    [PamError::SUCCESS, PamError::IGNORE, PamError::SERVICE_ERR]
+        .into_iter()
+        .find(|known| *known as c_int == code)
+        .unwrap_or(PamError::AUTH_ERR)
 }
 
-/// [`PamIo`] over a live PAM handle.
-struct Handle<'a> {
-    pam: &'a Pam,
-    silent: bool,
+/// Load `pam_totp_ldap.so` (or `libpam_totp_ldap.so` beside a
+/// `libpam_totp.so` build) from this module's own directory.
+fn load_ldap_module() -> Result<Authenticate, String> {
+    let own = own_path()?;
+    let dir = own.parent().ok_or("the module's directory is unknown")?;
+    let prefix = if own
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("lib"))
+    {
+        "lib"
+    } else {
+        ""
+    };
+    let path = dir.join(format!("{prefix}pam_totp_ldap.so"));
+    let c_path = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("{}: the path holds a NUL", path.display()))?;
+    // SAFETY: a NUL-terminated path; the handle is never closed, so what it
+    // maps stays valid for the life of the process.
+    let handle =
+        unsafe { nix::libc::dlopen(c_path.as_ptr(), nix::libc::RTLD_NOW | nix::libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        return Err(format!("{}: {}", path.display(), dl_error()));
+    }
+    // SAFETY: a valid handle and a NUL-terminated symbol name.
+    let symbol = unsafe { nix::libc::dlsym(handle, c"pam_sm_authenticate".as_ptr()) };
+    if symbol.is_null() {
+        return Err(format!("{}: {}", path.display(), dl_error()));
+    }
+    // SAFETY: pam_sm_authenticate of a PAM module has exactly this type, and
+    // pam_totp_ldap.so defines it with the same pamsm macro as this module.
+    Ok(unsafe { std::mem::transmute::<*mut c_void, Authenticate>(symbol) })
 }
 
-fn item_string(item: Result<Option<&std::ffi::CStr>, PamError>) -> Option<String> {
-    item.ok()
-        .flatten()
-        .map(|s| String::from_utf8_lossy(s.to_bytes()).into_owned())
+/// The file this module was loaded from.
+fn own_path() -> Result<PathBuf, String> {
+    let mut info = nix::libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
+    let here = own_path as fn() -> Result<PathBuf, String>;
+    // SAFETY: dladdr only reads the address (a function of this module) and
+    // fills `info`; dli_fname then points at the loader's own copy of the
+    // path, valid while the module is loaded.
+    let found = unsafe { nix::libc::dladdr(here as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return Err("the module cannot find its own file".into());
+    }
+    // SAFETY: non-null, NUL-terminated, owned by the loader (see above).
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    Ok(PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())))
 }
 
-impl PamIo for Handle<'_> {
-    fn user(&mut self) -> Result<Vec<u8>, String> {
-        match self.pam.get_user(None) {
-            Ok(Some(user)) => Ok(user.to_bytes().to_vec()),
-            Ok(None) => Err("PAM returned no user".into()),
-            Err(e) => Err(format!("pam_get_user failed: {e}")),
-        }
+fn dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated message owned by libc.
+    let message = unsafe { nix::libc::dlerror() };
+    if message.is_null() {
+        return "unknown error".into();
     }
-
-    fn service(&self) -> Option<String> {
-        item_string(self.pam.get_service())
-    }
-
-    fn rhost(&self) -> Option<String> {
-        item_string(self.pam.get_rhost())
-    }
-
-    fn prompt_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        conv::ask_hidden(self.pam, prompt)
-    }
-
-    fn info(&mut self, text: &str) {
-        if !self.silent {
-            conv::show(self.pam, text, false);
-        }
-    }
-
-    fn error(&mut self, text: &str) {
-        if !self.silent {
-            conv::show(self.pam, text, true);
-        }
-    }
-
-    fn previous_token(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        match self.pam.get_cached_authtok() {
-            Ok(Some(token)) => Some(Zeroizing::new(token.to_bytes().to_vec())),
-            _ => None,
-        }
-    }
-
-    fn set_token(&mut self, token: &[u8]) -> Result<(), String> {
-        let token = std::ffi::CString::new(token)
-            .map_err(|_| "password contains a NUL byte".to_string())?;
-        let result = self.pam.set_authtok(&token);
-        // libpam keeps its own copy; wipe ours.
-        drop(Zeroizing::new(token.into_bytes_with_nul()));
-        result.map_err(|e| format!("pam_set_item(PAM_AUTHTOK) failed: {e}"))
-    }
-
-    fn now(&mut self) -> u64 {
-        totp_core::time::now_unix()
-    }
-
-    fn keep_code(&mut self, code: &[u8]) -> Result<(), String> {
-        let kept = KeptCode(Zeroizing::new(code.to_vec()));
-        // SAFETY: pamsm stores a boxed `KeptCode` under our own key; the only
-        // reader, `take_kept_code`, reads it back as `KeptCode`, the type
-        // `retrieve_data` requires.
-        unsafe { self.pam.send_data(KEPT_CODE, kept) }
-            .map_err(|e| format!("pam_set_data failed: {e}"))
-    }
-
-    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        // SAFETY: the data under KEPT_CODE is only ever set by `keep_code`,
-        // as a `KeptCode`.
-        let kept: KeptCode = unsafe { self.pam.retrieve_data(KEPT_CODE) }.ok()?;
-        // Replace it with an empty one: libpam frees the old box, whose
-        // Zeroizing buffer wipes the code.
-        // SAFETY: as in `keep_code`.
-        let _ = unsafe {
-            self.pam
-                .send_data(KEPT_CODE, KeptCode(Zeroizing::new(Vec::new())))
-        };
-        (!kept.0.is_empty()).then(|| kept.0.clone())
-    }
-
-    fn run_helper(
-        &mut self,
-        path: &std::path::Path,
-        answer: &[u8],
-    ) -> Result<totp_core::helper::HelperRun, totp_core::helper::HelperError> {
-        helper::run(path, answer)
-    }
+    // SAFETY: non-null and NUL-terminated (see above).
+    unsafe { CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned()
 }
-
-/// The PAM data key under which a `forward_pass` line keeps the code.
-const KEPT_CODE: &str = "pam_totp.kept_code";
-
-/// A code kept between two pam_totp lines; wiped when libpam drops it
-/// (replaced, or at pam_end).
-#[derive(Clone)]
-struct KeptCode(Zeroizing<Vec<u8>>);
-
-impl PamData for KeptCode {}

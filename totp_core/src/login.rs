@@ -7,7 +7,7 @@
 use crate::answer;
 use crate::args::{FirstPass, ModuleArgs, DEFAULT_PROMPT, FORWARD_PASS_PROMPT};
 use crate::attempt::{self, Accepted, Refusal, Rules};
-use crate::config::{Config, Throttle, DEFAULT_CONFIG_PATH};
+use crate::config::{Backend, Config, Throttle, DEFAULT_CONFIG_PATH};
 use crate::fsio::FileError;
 use crate::helper::{HelperError, HelperExit, HelperRun, HELPER_PATH};
 use crate::names::{printable, UserName};
@@ -64,6 +64,11 @@ pub enum PamCode {
     AuthErr,
     Ignore,
     ServiceErr,
+    /// The config wants the LDAP store and this module has no LDAP client:
+    /// nothing was asked or logged; the caller hands the whole call to
+    /// `pam_totp_ldap.so`, which has one (so the files-only module stays
+    /// small and quick to load).
+    Delegate,
 }
 
 /// syslog priority of the outcome line.
@@ -203,6 +208,15 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
             return log.broken(PamCode::ServiceErr, &e.to_string());
         }
     };
+    if config.store.backend == Backend::Ldap && !crate::store::has_ldap() {
+        return Outcome {
+            code: PamCode::Delegate,
+            level: Level::Silent,
+            line: String::new(),
+            debug: Vec::new(),
+            delay: Duration::ZERO,
+        };
+    }
     if args.nullok {
         config.policy.unenrolled = Unenrolled::Allow;
     }

@@ -33,6 +33,7 @@ use totp_core::names::UserName;
 use zeroize::Zeroizing;
 
 fn main() -> ExitCode {
+    totp_core::store::set_ldap_opener(totp_ldap::open);
     let exit = match privilege::start() {
         Ok(caller) => run(caller),
         Err(e) => fail(&format!("unsafe start: {e}")),

@@ -4,7 +4,7 @@
 
 use super::check::Findings;
 use ldap3::{Mod, Scope};
-use totp_core::store::ldap::{Identity, LdapStore, RECORD_ATTR};
+use totp_ldap::{Identity, LdapStore, RECORD_ATTR};
 
 /// A value no record has: deleting it changes nothing when allowed, and the
 /// server answers insufficientAccess when the rules forbid the write.

@@ -10,8 +10,8 @@ use crate::cli::MigrateArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
-use totp_core::store::ldap::LdapStore;
 use totp_core::store::{Store, StoreError};
+use totp_ldap::LdapStore;
 
 pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("migrate", inv)?;

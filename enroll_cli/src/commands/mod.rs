@@ -4,13 +4,11 @@
 pub mod activate;
 pub mod batch;
 pub mod check;
-#[cfg(feature = "ldap")]
 mod check_ldap;
 pub mod enroll;
 pub mod generate;
 pub mod import;
 pub mod list;
-#[cfg(feature = "ldap")]
 pub mod migrate;
 pub mod recovery_codes;
 pub mod remove;

@@ -4,11 +4,13 @@
 //!
 //! - [`files`]: `users_dir` and `state_dir` on this host, a per-user lock
 //!   file serialising every read-modify-write.
-//! - `ldap` (with the `ldap` feature): one entry per user in a directory the
-//!   fleet shares. There is no lock: every state write is a compare-and-swap
-//!   on a serial number, and a write that lost the race fails with
-//!   [`StoreError::Conflict`]; the caller reads again and decides again (see
-//!   [`crate::attempt`]).
+//! - LDAP (the `totp_ldap` crate, behind [`Backend`]): one entry per user in
+//!   a directory the fleet shares. There is no lock: every state write is a
+//!   compare-and-swap on a serial number, and a write that lost the race
+//!   fails with [`StoreError::Conflict`]; the caller reads again and decides
+//!   again (see [`crate::attempt`]). It lives in its own crate so that the
+//!   files-only `pam_totp.so` does not carry an LDAP client and TLS: the
+//!   programs that can talk to LDAP register it with [`set_ldap_opener`].
 //!
 //! The contract both keep: a [`UserLock`] is held for one read-decide-write
 //! and nothing else; [`UserLock::write_state`] either replaces the whole
@@ -16,16 +18,15 @@
 //! this lock last read or wrote it.
 
 pub mod files;
-#[cfg(feature = "ldap")]
-pub mod ldap;
 
-use crate::config::{Backend, Config, Paths};
+use crate::config::{Backend as BackendKind, Config, Paths};
 use crate::names::UserName;
 use crate::record::UserRecord;
 use crate::state::LoginState;
 use files::{FileLock, FileStore};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Records above this size are refused unread.
@@ -39,8 +40,45 @@ pub struct Store(Inner);
 #[derive(Debug)]
 enum Inner {
     Files(FileStore),
-    #[cfg(feature = "ldap")]
-    Ldap(Box<ldap::LdapStore>),
+    Other(Box<dyn Backend>),
+}
+
+/// A store other than the files: what [`Store`] asks of it.
+pub trait Backend: fmt::Debug {
+    /// Where a user's record lives, for messages.
+    fn record_location(&self, user: &UserName) -> String;
+    fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError>;
+    fn peek_state(&self, user: &UserName) -> Result<StateRead, StoreError>;
+    fn lock<'a>(&'a self, user: &UserName) -> Result<Box<dyn BackendLock + 'a>, StoreError>;
+    fn list_users(&self) -> Result<Vec<UserName>, StoreError>;
+    /// See [`Store::take_notes`].
+    fn take_notes(&self) -> Vec<String>;
+}
+
+/// A user's lock (or compare-and-swap session) on a [`Backend`]; see
+/// [`UserLock`] for the contract.
+pub trait BackendLock {
+    fn user(&self) -> &UserName;
+    fn read_state(&self) -> StateRead;
+    fn write_state(&self, state: &LoginState) -> Result<(), StoreError>;
+    fn write_record(&self, record: &UserRecord) -> Result<(), StoreError>;
+    fn remove_all(&self) -> Result<bool, StoreError>;
+}
+
+/// Opens the LDAP store of a config.
+pub type Opener = fn(&Config) -> Result<Box<dyn Backend>, StoreError>;
+
+static LDAP_OPENER: OnceLock<Opener> = OnceLock::new();
+
+/// Make `backend = "ldap"` available in this process (totpctl, the helper
+/// and `pam_totp_ldap.so` call this first; the first call wins).
+pub fn set_ldap_opener(opener: Opener) {
+    let _ = LDAP_OPENER.set(opener);
+}
+
+/// Whether this process can open the LDAP store (see [`set_ldap_opener`]).
+pub fn has_ldap() -> bool {
+    LDAP_OPENER.get().is_some()
 }
 
 #[derive(Debug)]
@@ -97,15 +135,13 @@ impl Store {
     /// The backend the config chooses. Nothing is opened or contacted yet.
     pub fn from_config(config: &Config) -> Result<Self, StoreError> {
         match config.store.backend {
-            Backend::Files => Ok(Self::new(&config.paths)),
-            #[cfg(feature = "ldap")]
-            Backend::Ldap => Ok(Self(Inner::Ldap(Box::new(ldap::LdapStore::new(
-                &config.ldap,
-            ))))),
-            #[cfg(not(feature = "ldap"))]
-            Backend::Ldap => Err(StoreError::Unavailable(
-                "store.backend = \"ldap\" but this build has no LDAP support".into(),
-            )),
+            BackendKind::Files => Ok(Self::new(&config.paths)),
+            BackendKind::Ldap => match LDAP_OPENER.get() {
+                Some(open) => open(config).map(|b| Self(Inner::Other(b))),
+                None => Err(StoreError::Unavailable(
+                    "store.backend = \"ldap\", but this program has no LDAP support".into(),
+                )),
+            },
         }
     }
 
@@ -114,7 +150,6 @@ impl Store {
     pub fn with_lock_deadline(self, deadline: Duration) -> Self {
         match self.0 {
             Inner::Files(files) => Self(Inner::Files(files.with_lock_deadline(deadline))),
-            #[cfg(feature = "ldap")]
             other => Self(other),
         }
     }
@@ -124,17 +159,7 @@ impl Store {
     pub fn files(&self) -> Option<&FileStore> {
         match &self.0 {
             Inner::Files(files) => Some(files),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(_) => None,
-        }
-    }
-
-    /// The LDAP backend, for `totpctl check` and `migrate`.
-    #[cfg(feature = "ldap")]
-    pub fn ldap(&self) -> Option<&ldap::LdapStore> {
-        match &self.0 {
-            Inner::Ldap(ldap) => Some(ldap),
-            Inner::Files(_) => None,
+            Inner::Other(_) => None,
         }
     }
 
@@ -142,8 +167,7 @@ impl Store {
     pub fn record_location(&self, user: &UserName) -> String {
         match &self.0 {
             Inner::Files(files) => files.record_path(user).display().to_string(),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(ldap) => ldap.entry_dn(user),
+            Inner::Other(other) => other.record_location(user),
         }
     }
 
@@ -151,8 +175,7 @@ impl Store {
     pub fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError> {
         match &self.0 {
             Inner::Files(files) => files.load_record(user),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(ldap) => ldap.load_record(user),
+            Inner::Other(other) => other.load_record(user),
         }
     }
 
@@ -162,8 +185,7 @@ impl Store {
     pub fn peek_state(&self, user: &UserName) -> Result<StateRead, StoreError> {
         match &self.0 {
             Inner::Files(files) => files.peek_state(user),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(ldap) => ldap.peek_state(user),
+            Inner::Other(other) => other.peek_state(user),
         }
     }
 
@@ -175,10 +197,7 @@ impl Store {
     pub fn lock(&self, user: &UserName) -> Result<UserLock<'_>, StoreError> {
         match &self.0 {
             Inner::Files(files) => files.lock(user).map(|l| UserLock(LockInner::Files(l))),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(ldap) => ldap
-                .lock(user)
-                .map(|l| UserLock(LockInner::Ldap(Box::new(l)))),
+            Inner::Other(other) => other.lock(user).map(|l| UserLock(LockInner::Other(l))),
         }
     }
 
@@ -187,8 +206,7 @@ impl Store {
     pub fn take_notes(&self) -> Vec<String> {
         match &self.0 {
             Inner::Files(_) => Vec::new(),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(ldap) => ldap.failover_notes(),
+            Inner::Other(other) => other.take_notes(),
         }
     }
 
@@ -196,8 +214,7 @@ impl Store {
     pub fn list_users(&self) -> Result<Vec<UserName>, StoreError> {
         match &self.0 {
             Inner::Files(files) => files.list_users(),
-            #[cfg(feature = "ldap")]
-            Inner::Ldap(ldap) => ldap.list_users(),
+            Inner::Other(other) => other.list_users(),
         }
     }
 }
@@ -208,16 +225,14 @@ pub struct UserLock<'a>(LockInner<'a>);
 
 enum LockInner<'a> {
     Files(FileLock<'a>),
-    #[cfg(feature = "ldap")]
-    Ldap(Box<ldap::LdapLock<'a>>),
+    Other(Box<dyn BackendLock + 'a>),
 }
 
 impl UserLock<'_> {
     pub fn user(&self) -> &UserName {
         match &self.0 {
             LockInner::Files(l) => l.user(),
-            #[cfg(feature = "ldap")]
-            LockInner::Ldap(l) => l.user(),
+            LockInner::Other(l) => l.user(),
         }
     }
 
@@ -227,8 +242,7 @@ impl UserLock<'_> {
     pub fn read_state(&self) -> StateRead {
         match &self.0 {
             LockInner::Files(l) => l.read_state(),
-            #[cfg(feature = "ldap")]
-            LockInner::Ldap(l) => l.read_state(),
+            LockInner::Other(l) => l.read_state(),
         }
     }
 
@@ -238,8 +252,7 @@ impl UserLock<'_> {
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
         match &self.0 {
             LockInner::Files(l) => l.write_state(state),
-            #[cfg(feature = "ldap")]
-            LockInner::Ldap(l) => l.write_state(state),
+            LockInner::Other(l) => l.write_state(state),
         }
     }
 
@@ -247,8 +260,7 @@ impl UserLock<'_> {
     pub fn write_record(&self, record: &UserRecord) -> Result<(), StoreError> {
         match &self.0 {
             LockInner::Files(l) => l.write_record(record),
-            #[cfg(feature = "ldap")]
-            LockInner::Ldap(l) => l.write_record(record),
+            LockInner::Other(l) => l.write_record(record),
         }
     }
 
@@ -256,8 +268,7 @@ impl UserLock<'_> {
     pub fn remove_all(&self) -> Result<bool, StoreError> {
         match &self.0 {
             LockInner::Files(l) => l.remove_all(),
-            #[cfg(feature = "ldap")]
-            LockInner::Ldap(l) => l.remove_all(),
+            LockInner::Other(l) => l.remove_all(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The LDAP backend: one entry per user, `uid=USER,<base_dn>`, of object
+//! pam_totp's LDAP store: one entry per user, `uid=USER,<base_dn>`, of object
 //! class `totpUser` (schema in `ldap/pam_totp.schema`), shared by every host
 //! of a fleet.
 //!
@@ -22,12 +22,8 @@
 //!   TCP_NODELAY (without it every TLS exchange stalls for the peer's
 //!   delayed ACK), and trust comes only from `ca_file`.
 
-use super::{StateRead, StoreError};
-use crate::config::LdapConfig;
-use crate::fsio::{self, Trust};
-use crate::names::UserName;
-use crate::record::UserRecord;
-use crate::state::LoginState;
+#![forbid(unsafe_code)]
+
 use ldap3::adapters::{EntriesOnly, PagedResults};
 use ldap3::{dn_escape, LdapConn, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, StdStream};
 use std::cell::RefCell;
@@ -35,6 +31,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use totp_core::config::{Config, LdapConfig};
+use totp_core::fsio::{self, Trust};
+use totp_core::names::UserName;
+use totp_core::record::UserRecord;
+use totp_core::state::LoginState;
+use totp_core::store::{Backend, BackendLock, StateRead, StoreError};
 use zeroize::Zeroizing;
 
 /// The object class of a user entry.
@@ -756,7 +758,7 @@ fn state_from_attrs(attrs: &HashMap<String, Vec<String>>) -> Result<LoginState, 
         Some(_) => return Err(format!("{rhost} has several values")),
     };
     Ok(LoginState {
-        version: crate::state::FORMAT_VERSION,
+        version: totp_core::state::FORMAT_VERSION,
         last_step: get(attrs, last_step)?,
         failures: get(attrs, failures)?.unwrap_or(0),
         hotp_next: get(attrs, hotp_next)?,
@@ -892,6 +894,51 @@ fn describe_result(result: &ldap3::LdapResult) -> String {
         ("", false) => format!("result code {}: {text}", result.rc),
         (n, true) => format!("{n} (rc {})", result.rc),
         (n, false) => format!("{n} (rc {}): {text}", result.rc),
+    }
+}
+
+/// The [`totp_core::store::Opener`] of the LDAP store: register it with
+/// [`totp_core::store::set_ldap_opener`].
+pub fn open(config: &Config) -> Result<Box<dyn Backend>, StoreError> {
+    Ok(Box::new(LdapStore::new(&config.ldap)))
+}
+
+impl Backend for LdapStore {
+    fn record_location(&self, user: &UserName) -> String {
+        self.entry_dn(user)
+    }
+    fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError> {
+        LdapStore::load_record(self, user)
+    }
+    fn peek_state(&self, user: &UserName) -> Result<StateRead, StoreError> {
+        LdapStore::peek_state(self, user)
+    }
+    fn lock<'a>(&'a self, user: &UserName) -> Result<Box<dyn BackendLock + 'a>, StoreError> {
+        LdapStore::lock(self, user).map(|l| Box::new(l) as Box<dyn BackendLock + 'a>)
+    }
+    fn list_users(&self) -> Result<Vec<UserName>, StoreError> {
+        LdapStore::list_users(self)
+    }
+    fn take_notes(&self) -> Vec<String> {
+        self.failover_notes()
+    }
+}
+
+impl BackendLock for LdapLock<'_> {
+    fn user(&self) -> &UserName {
+        LdapLock::user(self)
+    }
+    fn read_state(&self) -> StateRead {
+        LdapLock::read_state(self)
+    }
+    fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
+        LdapLock::write_state(self, state)
+    }
+    fn write_record(&self, record: &UserRecord) -> Result<(), StoreError> {
+        LdapLock::write_record(self, record)
+    }
+    fn remove_all(&self) -> Result<bool, StoreError> {
+        LdapLock::remove_all(self)
     }
 }
 
