@@ -250,6 +250,22 @@ check "the killed proof still counted" bash -c "totpctl status '$user' --json | 
 with_syslog totpctl reset "$user" || true
 check "log: root's reset is audited" logged "action=reset user=$user by=uid:0 result=done"
 
+# --- the LDAP store: pam_totp.so hands such logins to pam_totp_ldap.so ---
+# No directory here (tests/ldap_store.rs has a real one): a socket that does
+# not exist. The outcome line must come from the LDAP module, found beside
+# the installed pam_totp.so, naming the server it could not reach.
+moddir="$(pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security"
+check "pam_totp_ldap.so installed beside pam_totp.so" test -f "$moddir/pam_totp_ldap.so"
+check "pam_totp.so carries no LDAP client" bash -c "! grep -q ldap3 '$moddir/pam_totp.so'"
+check "the LDAP schema and access rules are installed" test -f /usr/share/pam_totp/ldap/pam_totp.schema -a -f /usr/share/pam_totp/ldap/acl.conf
+ldap_config="$work/ldap.toml"
+printf '[store]\nbackend = "ldap"\n[ldap]\nuris = ["ldapi://%%2Fnonexistent%%2Fpam_totp"]\nbase_dn = "ou=pam_totp,dc=example,dc=org"\ntimeout_ms = 500\n' >"$ldap_config"
+chmod 0644 "$ldap_config"
+printf 'auth required pam_totp.so config=%s\n' "$ldap_config" >"$service_file"
+logged_login "$password" "$code" || true
+check "log: an LDAP login through the installed modules names the unreachable server" logged \
+	"result=error reason=\"LDAP server ldapi://%2Fnonexistent%2Fpam_totp: cannot connect to /nonexistent/pam_totp"
+
 # --- disable, purge ------------------------------------------------------
 rm -f "$service_file"
 pam-auth-update --disable totp
