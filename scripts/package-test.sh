@@ -249,6 +249,15 @@ check "log: its refusal is audited before the delay (the process was killed in i
 check "the killed proof still counted" bash -c "totpctl status '$user' --json | grep -q '\"failures\":1'"
 with_syslog totpctl reset "$user" || true
 check "log: root's reset is audited" logged "action=reset user=$user by=uid:0 result=done"
+# A self-service change is audited before it is written, not only after:
+# the caller may kill their own setuid process between the two.
+with_syslog setpriv --reuid="$user" --regid="$user" --init-groups totpctl --json enroll || true
+started="action=enroll user=$user by=uid:$uid result=start mode=self-service"
+check "log: a self-service enrollment is audited before it is written" logged "$started"
+check "log: ... and once done, after the start line" bash -c \
+	'[ "$(grep -nF -- "$1" "$3" | cut -d: -f1)" -lt "$(grep -nF -- "$2" "$3" | cut -d: -f1)" ]' _ \
+	"$started" "action=enroll user=$user by=uid:$uid result=done mode=self-service" "$syslog"
+totpctl reset "$user" >/dev/null 2>&1 || true
 
 # --- the LDAP store: pam_totp.so hands such logins to pam_totp_ldap.so ---
 # No directory here (tests/ldap_store.rs has a real one): a socket that does

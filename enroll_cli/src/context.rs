@@ -147,6 +147,20 @@ impl Context {
         }
     }
 
+    /// One audit line just before a self-service change is written, so that a
+    /// run killed between the change and its "done" line (the caller may
+    /// signal their own setuid process) still leaves a trace.
+    pub fn audit_self_start(&self, action: &str, user: &UserName, detail: &str) {
+        if self.self_user().is_some() {
+            let detail = if detail.is_empty() {
+                "mode=self-service".to_owned()
+            } else {
+                format!("mode=self-service {detail}")
+            };
+            let _ = audit::audit_result(action, user.as_str(), "start", &detail);
+        }
+    }
+
     /// One audit line for a self-service action that was done; root's
     /// actions are audited by the commands that need it (reset, unlock).
     pub fn audit_self(&self, action: &str, user: &UserName, detail: &str) {

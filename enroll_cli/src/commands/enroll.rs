@@ -197,6 +197,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             Err(CliError::CorruptRecord { .. }) if args.force => {}
             Err(e) => return Err(e),
         }
+        ctx.audit_self_start("enroll", &user, "");
         enrollment::install(&lock, &record, counter)?;
         Ok(())
     })();

@@ -54,6 +54,7 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
             return Err(failed.finish(&ctx));
         }
     }
+    ctx.audit_self_start("recovery-codes", &user, "regenerate=yes");
     let codes = enrollment::regenerate_recovery(&lock, &mut record).map_err(|e| match e {
         EnrollmentError::Store(e) => CliError::Store(e),
         EnrollmentError::Random(e) => CliError::Random(e),

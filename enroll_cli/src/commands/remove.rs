@@ -34,6 +34,7 @@ pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
             Err(CliError::CorruptRecord { .. }) => return Err(CliError::CorruptOwnRecord),
             Err(e) => return Err(e),
         }
+        ctx.audit_self_start("disable", &user, "");
         lock.remove_all()?;
         drop(lock);
         ctx.audit_self("disable", &user, "");
