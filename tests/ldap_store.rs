@@ -122,6 +122,15 @@ fn enroll_activate_log_in_and_replay_through_ldap() {
     );
     let run = totpctl(&hosts[2], &["list"], b"");
     assert!(run.stdout.contains(USER), "{}", run.shown());
+    // The Cockpit page's admin calls, as it makes them (--json).
+    let run = totpctl(&hosts[2], &["--json", "list"], b"");
+    assert!(
+        run.success && run.stdout.contains(&format!("\"user\":\"{USER}\"")),
+        "{}",
+        run.shown()
+    );
+    let run = totpctl(&hosts[1], &["--json", "unlock", USER], b"");
+    assert!(run.success, "{}", run.shown());
     let run = totpctl(&hosts[2], &["reset", USER], b"");
     assert!(run.success, "{}", run.shown());
     assert!(slapd.user_entry(USER).is_none(), "reset removes the entry");
