@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration::*;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -445,4 +445,57 @@ fn a_loose_state_or_users_directory_refuses_the_login() {
     std::fs::rename(&real, &sb.state_dir).unwrap();
     sb.pamtester("totp", "root", &answer(&code), &[])
         .expect(true, "success", "code accepted");
+}
+
+/// Review of the LDAP store, finding 4, in the files store: the record is
+/// read before the prompt. A thief with the lost phone sits at the prompt
+/// while the administrator resets the account and enrolls a new secret;
+/// the old phone's code must not then be checked against the old record.
+#[test]
+fn a_code_of_a_secret_replaced_during_the_prompt_is_refused() {
+    let sb = Sandbox::new("replaced");
+    sb.service("totp", "");
+    sb.enroll("root");
+    let starting = pam_start_guard();
+    let mut sitting = sb
+        .pamtester_command("totp", "root", &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = sitting.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("Verification code:") {
+        assert_eq!(out.read(&mut byte).unwrap(), 1, "pamtester ended early");
+        seen.push(byte[0]);
+    }
+    drop(starting);
+    // totpctl reset, then a new enrollment (a new record file).
+    std::fs::remove_file(sb.record_path("root")).unwrap();
+    sb.write_record(
+        "root",
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+        "SHA1",
+        6,
+        30,
+        "active",
+    );
+    let mut stdin = sitting.stdin.take().unwrap();
+    stdin.write_all(&answer(&code_now(SECRET))).unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = sitting.wait().unwrap();
+    let run = PamRun {
+        success: status.success(),
+        stdout: String::new(),
+        stderr: format!("{}{rest}", String::from_utf8_lossy(&seen)),
+    };
+    run.expect(
+        false,
+        "error",
+        "changed during this login; the state is not replaced",
+    );
 }

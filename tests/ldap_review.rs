@@ -206,7 +206,11 @@ fn a_failed_reread_after_a_lost_race_must_not_accept_a_code_twice() {
     // Host A's path to the directory drops its first connection at that
     // connection's second search (the re-read after the lost race).
     let proxy = FlakyProxy::start(slapd_sock, "reread", 0, 2);
-    let a = store(&cfg(Some(&slapd.host("host-a")), proxy.uri(), slapd.ca_file()));
+    let a = store(&cfg(
+        Some(&slapd.host("host-a")),
+        proxy.uri(),
+        slapd.ca_file(),
+    ));
     let b = store(&cfg(
         Some(&slapd.host("host-b")),
         slapd.ldapi_uri(),
@@ -267,10 +271,21 @@ fn a_failed_read_must_not_wipe_a_lockout() {
         slapd.ldapi_uri().strip_prefix("ldapi://").unwrap(),
     ));
     let proxy = FlakyProxy::start(slapd_sock, "lockwipe", 0, 1);
-    let a = store(&cfg(Some(&slapd.host("host-a")), proxy.uri(), slapd.ca_file()));
+    let a = store(&cfg(
+        Some(&slapd.host("host-a")),
+        proxy.uri(),
+        slapd.ca_file(),
+    ));
     let la = a.lock(&user).unwrap();
     let now = now();
-    let got = attempt(&la, &record, &code(&record, now), now, &rules(&otp, &throttle), None);
+    let got = attempt(
+        &la,
+        &record,
+        &code(&record, now),
+        now,
+        &rules(&otp, &throttle),
+        None,
+    );
     let entry = slapd.user_entry(user_s).unwrap();
     assert!(
         got.result.is_err(),
@@ -303,8 +318,10 @@ fn an_unreadable_subtree_is_not_not_enrolled() {
     ));
     let anonymous_cfg = cfg(None, slapd.starttls_uri(), slapd.ca_file());
     assert!(
-        anonymous_cfg.validate().is_ok(),
-        "a config with no bind_dn is accepted"
+        anonymous_cfg
+            .validate()
+            .is_err_and(|e| e.contains("ldap.bind_dn")),
+        "a config with no bind_dn over TCP is refused"
     );
     let anonymous = LdapStore::new(&anonymous_cfg);
 
@@ -313,8 +330,11 @@ fn an_unreadable_subtree_is_not_not_enrolled() {
     let sb = Sandbox::new("review-rc32");
     sb.write_config(&format!(
         "[policy]\nunenrolled = \"allow\"\n[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"{}\"]\n\
-         base_dn = \"{BASE_DN}\"\nca_file = \"{}\"\nstarttls = true\ntimeout_ms = 1000\n",
+         base_dn = \"{BASE_DN}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n\
+         ca_file = \"{}\"\nstarttls = true\ntimeout_ms = 1000\n",
         slapd.starttls_uri(),
+        slapd.outsider().dn,
+        slapd.outsider().password_file.display(),
         slapd.ca_file().display()
     ));
     let mut io = FakePam {
@@ -400,7 +420,9 @@ fn an_ldapi_connect_obeys_the_timeout() {
     let mut line = [0u8; 6];
     py.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
     // Fill the accept queue.
-    let _held: Vec<UnixStream> = (0..2).map(|_| UnixStream::connect(&sock).unwrap()).collect();
+    let _held: Vec<UnixStream> = (0..2)
+        .map(|_| UnixStream::connect(&sock).unwrap())
+        .collect();
 
     let config = LdapConfig {
         uris: vec![ldapi_uri_of(&sock)],
@@ -457,7 +479,14 @@ fn a_login_started_before_a_reenrollment_must_not_accept_the_old_secret() {
     // The thief answers with a code of the old secret.
     let now = now();
     let la = a.lock(&user).unwrap();
-    let got = attempt(&la, &record, &code(&old, now), now, &rules(&otp, &throttle), None);
+    let got = attempt(
+        &la,
+        &record,
+        &code(&old, now),
+        now,
+        &rules(&otp, &throttle),
+        None,
+    );
     assert!(
         got.result.is_err(),
         "a code of the secret that was reset and replaced was accepted: {:?}",

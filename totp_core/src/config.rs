@@ -123,6 +123,18 @@ impl LdapConfig {
                 }
             }
         }
+        if self.bind_dn.is_empty()
+            && self
+                .uris
+                .iter()
+                .any(|u| !u.to_ascii_lowercase().starts_with("ldapi:"))
+        {
+            return Err(
+                "ldap.bind_dn and ldap.bind_password_file are needed for ldaps:// and ldap:// \
+                 (the shipped access rules show an anonymous bind nothing)"
+                    .into(),
+            );
+        }
         if self.base_dn.trim().is_empty() {
             return Err("store.backend = \"ldap\" needs ldap.base_dn".into());
         }
@@ -508,6 +520,10 @@ mod tests {
             ),
             (
                 "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldaps://h\"]\nbase_dn = \"o=x\"",
+                "ldap.bind_dn and ldap.bind_password_file are needed",
+            ),
+            (
+                "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldaps://h\"]\nbase_dn = \"o=x\"\nbind_dn = \"cn=h\"\nbind_password_file = \"/p\"",
                 "ldap.ca_file",
             ),
             (

@@ -245,6 +245,10 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(temp_name(&name))
 }
 
+/// Which file a name was (see [`Dir::identity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity(u64, i64, i64);
+
 /// One of pam_totp's own directories, open and checked. See the module docs.
 #[derive(Debug)]
 pub struct Dir {
@@ -293,6 +297,26 @@ impl Dir {
         // SAFETY: `openat` just returned `fd` as a new open descriptor that
         // nothing else owns or will close; the File takes sole ownership.
         Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Which file `name` is now, without following a symlink: its inode
+    /// and the time of its last change to the nanosecond (an inode number
+    /// is reused at once after a file is removed), or `None` if there is
+    /// none. A file replaced or changed since has another identity.
+    pub fn identity(&self, name: &str) -> io::Result<Option<Identity>> {
+        match nix::sys::stat::fstatat(
+            Some(self.file.as_raw_fd()),
+            name,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(stat) => Ok(Some(Identity(
+                stat.st_ino,
+                stat.st_ctime,
+                stat.st_ctime_nsec,
+            ))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Read a whole file in this directory that must satisfy `trust` and be at

@@ -71,6 +71,9 @@ mod rc {
     pub const ENTRY_ALREADY_EXISTS: u32 = 68;
 }
 
+/// CA files above this size are refused unread (Debian's whole bundle is
+/// about 200 KB).
+const CA_FILE_LIMIT: u64 = 4 * 1024 * 1024;
 /// Password files above this size are refused unread.
 const PASSWORD_LIMIT: u64 = 4096;
 /// How many entries a page of `list_users` asks for (below slapd's default
@@ -95,10 +98,12 @@ pub struct LdapStore {
     admin: RefCell<Option<Session>>,
     tls: RefCell<Option<Arc<rustls::ClientConfig>>>,
     /// The entry read last by [`LdapStore::load_record`] or
-    /// [`LdapStore::peek_state`], handed to the next lock so that a login
-    /// reads its entry once. Stale is harmless: the lock's first write is a
-    /// compare-and-swap against it.
+    /// [`LdapStore::peek_state`], so that a login reads it once before its
+    /// prompt. Locks never use it.
     cache: RefCell<Option<(UserName, Entry)>>,
+    /// The record text [`LdapStore::load_record`] returned last: a lock of
+    /// that user refuses to write if the entry no longer holds it.
+    loaded: RefCell<Option<(UserName, Zeroizing<String>)>>,
     /// Servers that failed before one answered, for `failover_notes`.
     notes: RefCell<Vec<String>>,
 }
@@ -132,6 +137,7 @@ impl LdapStore {
             admin: RefCell::new(None),
             tls: RefCell::new(None),
             cache: RefCell::new(None),
+            loaded: RefCell::new(None),
             notes: RefCell::new(Vec::new()),
         }
     }
@@ -210,7 +216,7 @@ impl LdapStore {
         };
         let mut failed = Vec::new();
         for uri in &self.cfg.uris {
-            match self.connect_one(uri, dn, &password) {
+            match self.connect_one(uri, who, dn, &password) {
                 Ok(session) => {
                     self.notes.borrow_mut().extend(failed);
                     return Ok(session);
@@ -258,28 +264,35 @@ impl LdapStore {
         Ok(config)
     }
 
-    fn connect_one(&self, uri: &str, dn: &str, password: &str) -> Result<Session, String> {
+    fn connect_one(
+        &self,
+        uri: &str,
+        who: Identity,
+        dn: &str,
+        password: &str,
+    ) -> Result<Session, String> {
         let timeout = self.timeout();
         let started = Instant::now();
+        let left = || {
+            timeout
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(1))
+        };
         let (scheme, rest) = uri
             .split_once("://")
             .ok_or_else(|| "not an LDAP URI".to_owned())?;
         let scheme = scheme.to_ascii_lowercase();
-        let mut settings = LdapConnSettings::new().set_conn_timeout(timeout);
-        if scheme == "ldapi" {
+        let stream = if scheme == "ldapi" {
             let host = rest.split('/').next().unwrap_or_default();
             let path = if host.is_empty() {
                 "/run/slapd/ldapi".to_owned()
             } else {
                 percent_decode(host)?
             };
-            let stream = std::os::unix::net::UnixStream::connect(&path)
-                .map_err(|e| format!("cannot connect to {path}: {e}"))?;
-            settings = settings.set_std_stream(StdStream::Unix(stream));
+            StdStream::Unix(connect_unix(&path, started + timeout)?)
         } else {
             let addr = resolve(rest, if scheme == "ldaps" { 636 } else { 389 }, timeout)?;
-            let left = timeout.saturating_sub(started.elapsed());
-            let stream = TcpStream::connect_timeout(&addr, left).map_err(|e| {
+            let stream = TcpStream::connect_timeout(&addr, left()).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::TimedOut {
                     format!("no connection within {} ms", timeout.as_millis())
                 } else {
@@ -289,32 +302,40 @@ impl LdapStore {
             stream
                 .set_nodelay(true)
                 .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+            StdStream::Tcp(stream)
+        };
+        let tls = scheme != "ldapi";
+        // What is left of the server's time covers StartTLS and the handshake.
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(left())
+            .set_std_stream(stream);
+        if tls {
             settings = settings
-                .set_std_stream(StdStream::Tcp(stream))
                 .set_config(self.tls_config()?)
                 .set_starttls(scheme == "ldap");
         }
         let mut conn = LdapConn::with_settings(settings, uri).map_err(|e| describe(&e, timeout))?;
-        let left = timeout
-            .saturating_sub(started.elapsed())
-            .max(Duration::from_millis(1));
-        let bound = if dn.is_empty() && scheme == "ldapi" {
-            conn.with_timeout(left).sasl_external_bind()
-        } else if dn.is_empty() {
-            Ok(ldap3::LdapResult {
+        let bound = match who {
+            // An anonymous probe is anonymous on a local socket too (no
+            // SASL EXTERNAL, which would bind as the caller's uid).
+            Identity::Anonymous => Ok(ldap3::LdapResult {
                 rc: 0,
                 matched: String::new(),
                 text: String::new(),
                 refs: Vec::new(),
                 ctrls: Vec::new(),
-            })
-        } else {
-            conn.with_timeout(left).simple_bind(dn, password)
+            }),
+            _ if dn.is_empty() => conn.with_timeout(left()).sasl_external_bind(),
+            _ => conn.with_timeout(left()).simple_bind(dn, password),
         };
         bound.and_then(|r| r.success()).map_err(|e| {
             format!(
                 "bind as {} failed: {}",
-                if dn.is_empty() { "(anonymous)" } else { dn },
+                if dn.is_empty() {
+                    "(the local socket's peer)"
+                } else {
+                    dn
+                },
                 describe(&e, timeout)
             )
         })?;
@@ -326,10 +347,19 @@ impl LdapStore {
     }
 
     /// Read a user's entry; `None` if there is none.
+    ///
+    /// "No such object" means "not enrolled" only when the server names the
+    /// base as the closest entry it has: the shipped access rules answer the
+    /// same code to a bind that may not read the subtree at all (a host
+    /// bind outside ou=totp-hosts, a wrong base_dn), and taking that for
+    /// "not enrolled" would let a transition policy skip the code for
+    /// everyone. An entry whose `uid` is another spelling of the name
+    /// (LDAP matches names without case; Unix does not) is not this user's.
     fn read_entry(&self, user: &UserName) -> Result<Option<Entry>, StoreError> {
         let dn = self.entry_dn(user);
-        let mut attrs = vec![RECORD_ATTR, SERIAL_ATTR];
+        let mut attrs = vec!["uid", RECORD_ATTR, SERIAL_ATTR];
         attrs.extend(STATE_ATTRS);
+        let base = self.cfg.base_dn.clone();
         let found = self.with_session(Identity::Host, |s| {
             let result = s.conn.with_timeout(s.timeout).search(
                 &dn,
@@ -338,52 +368,81 @@ impl LdapStore {
                 &attrs,
             )?;
             if result.1.rc == rc::NO_SUCH_OBJECT {
-                return Ok(None);
+                return Ok(Err(result.1.matched.clone()));
             }
             let (entries, _) = result.success()?;
-            Ok(entries.into_iter().next().map(SearchEntry::construct))
+            Ok(Ok(entries.into_iter().next().map(SearchEntry::construct)))
         })?;
-        Ok(found.map(|entry| Entry::from_attrs(lowercase_keys(entry.attrs))))
-    }
-
-    /// The entry, from the cache if it is this user's (taken), else read.
-    fn entry(&self, user: &UserName, take: bool) -> Result<Option<Entry>, StoreError> {
-        let cached = {
-            let cache = self.cache.borrow();
-            match cache.as_ref() {
-                Some((who, entry)) if who == user => Some(entry.clone()),
-                _ => None,
+        let entry = match found {
+            Ok(entry) => entry,
+            Err(matched) if same_dn(&matched, &base) => None,
+            Err(matched) => {
+                return Err(StoreError::Ldap {
+                    server: self.server_name(),
+                    error: format!(
+                        "{dn} not found, and the base {base} is not visible either (the \
+                         server's closest entry: '{matched}'): a wrong ldap.base_dn, or \
+                         access rules that do not let {} read it",
+                        if self.cfg.bind_dn.is_empty() {
+                            "this bind"
+                        } else {
+                            &self.cfg.bind_dn
+                        }
+                    ),
+                })
             }
         };
-        if let Some(entry) = cached {
-            if take {
-                *self.cache.borrow_mut() = None;
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        let mut attrs = lowercase_keys(entry.attrs);
+        let uid = attrs.remove("uid").unwrap_or_default();
+        if !uid.iter().any(|u| u == user.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(Entry::from_attrs(attrs)))
+    }
+
+    fn server_name(&self) -> String {
+        self.host
+            .borrow()
+            .as_ref()
+            .or(self.admin.borrow().as_ref())
+            .map(|s| s.uri.clone())
+            .unwrap_or_else(|| self.cfg.uris.join(", "))
+    }
+
+    /// The entry, from the cache if it is this user's, else read (and cached).
+    fn entry(&self, user: &UserName) -> Result<Option<Entry>, StoreError> {
+        if let Some((who, entry)) = self.cache.borrow().as_ref() {
+            if who == user {
+                return Ok(Some(entry.clone()));
             }
-            return Ok(Some(entry));
         }
         let entry = self.read_entry(user)?;
-        if !take {
-            if let Some(entry) = &entry {
-                *self.cache.borrow_mut() = Some((user.clone(), entry.clone()));
-            }
+        if let Some(entry) = &entry {
+            *self.cache.borrow_mut() = Some((user.clone(), entry.clone()));
         }
         Ok(entry)
     }
 
+    /// The record, remembered as the one this store's next lock of the user
+    /// must still find (see [`LdapLock::read_state`]).
     pub fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, StoreError> {
-        let Some(entry) = self.entry(user, false)? else {
+        let Some(entry) = self.entry(user)? else {
             return Ok(None);
         };
         let Some(text) = entry.record else {
             return Ok(None);
         };
-        UserRecord::parse(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(self.entry_dn(user), e))
+        let record =
+            UserRecord::parse(&text).map_err(|e| StoreError::Corrupt(self.entry_dn(user), e))?;
+        *self.loaded.borrow_mut() = Some((user.clone(), text));
+        Ok(Some(record))
     }
 
     pub fn peek_state(&self, user: &UserName) -> Result<StateRead, StoreError> {
-        Ok(match self.entry(user, false)? {
+        Ok(match self.entry(user)? {
             Some(entry) => entry.state_read(&self.entry_dn(user)),
             None => StateRead {
                 state: LoginState::new(),
@@ -392,19 +451,19 @@ impl LdapStore {
         })
     }
 
+    /// A session on the user's entry. Nothing read before (the cache of a
+    /// read before a prompt) is trusted: its first read goes to the server.
     pub fn lock(&self, user: &UserName) -> Result<LdapLock<'_>, StoreError> {
-        let cached = {
-            let mut cache = self.cache.borrow_mut();
-            match cache.take() {
-                Some((who, entry)) if &who == user => Some(entry),
-                _ => None,
-            }
+        *self.cache.borrow_mut() = None;
+        let expected = match self.loaded.borrow().as_ref() {
+            Some((who, text)) if who == user => Some(text.clone()),
+            _ => None,
         };
         Ok(LdapLock {
             store: self,
             user: user.clone(),
-            serial: RefCell::new(cached.as_ref().map(|e| e.serial)),
-            cached: RefCell::new(cached),
+            known: RefCell::new(Known::Unread),
+            expected: RefCell::new(expected),
         })
     }
 
@@ -475,7 +534,7 @@ impl LdapStore {
         let mut attrs = vec![
             ("objectClass".to_owned(), vec![OBJECT_CLASS.to_owned()]),
             ("uid".to_owned(), vec![user.as_str().to_owned()]),
-            (SERIAL_ATTR.to_owned(), vec!["0".to_owned()]),
+            (SERIAL_ATTR.to_owned(), vec![initial_serial()?.to_string()]),
             (RECORD_ATTR.to_owned(), vec![text.to_string()]),
         ];
         for (name, values) in state_values(state) {
@@ -501,10 +560,26 @@ impl LdapStore {
 pub struct LdapLock<'a> {
     store: &'a LdapStore,
     user: UserName,
-    /// The serial read or written last: `Some(None)` if the entry had none,
-    /// `None` if nothing was read yet.
-    serial: RefCell<Option<Option<i64>>>,
-    cached: RefCell<Option<Entry>>,
+    known: RefCell<Known>,
+    /// The record the caller loaded before taking this lock, if it did: a
+    /// read that finds another (a reset and a new enrollment meanwhile)
+    /// stops every write, so no answer is checked against a secret that is
+    /// no longer the user's.
+    expected: RefCell<Option<Zeroizing<String>>>,
+}
+
+/// What the lock knows of the entry's state.
+enum Known {
+    /// Nothing read yet: a write reads the serial first (a caller that
+    /// replaces the whole state without looking, such as an enrollment).
+    Unread,
+    /// The serial read or written last (`None`: the entry has none).
+    Serial(Option<i64>),
+    /// A read failed, found another record, or a write lost its race: no
+    /// write until a read succeeds. A state that was not read must never
+    /// replace the one that is there (it would forget the last step used,
+    /// the failures and the lockout).
+    Unusable(String),
 }
 
 impl LdapLock<'_> {
@@ -512,44 +587,57 @@ impl LdapLock<'_> {
         &self.user
     }
 
-    fn entry(&self) -> Result<Option<Entry>, StoreError> {
-        if let Some(entry) = self.cached.borrow_mut().take() {
-            return Ok(Some(entry));
-        }
-        self.store.read_entry(&self.user)
-    }
-
     pub fn read_state(&self) -> StateRead {
-        match self.entry() {
-            Ok(Some(entry)) => {
-                *self.serial.borrow_mut() = Some(entry.serial);
-                entry.state_read(&self.store.entry_dn(&self.user))
-            }
-            Ok(None) => {
-                *self.serial.borrow_mut() = Some(None);
-                StateRead {
-                    state: LoginState::new(),
-                    problem: None,
+        let dn = self.store.entry_dn(&self.user);
+        let (known, read) = match self.store.read_entry(&self.user) {
+            Ok(Some(entry)) => match &*self.expected.borrow() {
+                Some(expected)
+                    if entry.record.as_ref().map(|r| r.as_str()) != Some(expected.as_str()) =>
+                {
+                    (
+                        Known::Unusable(format!(
+                            "the enrollment in {dn} changed during this login"
+                        )),
+                        None,
+                    )
                 }
-            }
-            Err(e) => {
-                // Nothing known: the next write reads the serial first and
-                // fails if the server is still away.
-                *self.serial.borrow_mut() = None;
-                StateRead {
-                    state: LoginState::new(),
-                    problem: Some(e.to_string()),
-                }
-            }
-        }
+                _ => (Known::Serial(entry.serial), Some(entry.state_read(&dn))),
+            },
+            Ok(None) if self.expected.borrow().is_some() => (
+                Known::Unusable(format!("{dn} was removed during this login")),
+                None,
+            ),
+            Ok(None) => (Known::Serial(None), None),
+            Err(e) => (
+                Known::Unusable(format!("the login state could not be read: {e}")),
+                None,
+            ),
+        };
+        let problem = match &known {
+            Known::Unusable(why) => Some(why.clone()),
+            _ => None,
+        };
+        *self.known.borrow_mut() = known;
+        read.unwrap_or(StateRead {
+            state: LoginState::new(),
+            problem,
+        })
     }
 
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
         let dn = self.store.entry_dn(&self.user);
-        let known = *self.serial.borrow();
-        let serial = match known {
+        let serial = match &*self.known.borrow() {
+            Known::Serial(serial) => Some(*serial),
+            Known::Unusable(why) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{why}; the state there is not replaced"
+                )))
+            }
+            Known::Unread => None,
+        };
+        let serial = match serial {
             Some(serial) => serial,
-            None => match self.entry()? {
+            None => match self.store.read_entry(&self.user)? {
                 Some(entry) => entry.serial,
                 None => return Err(no_entry(&dn)),
             },
@@ -559,7 +647,12 @@ impl LdapLock<'_> {
         state
             .to_toml()
             .map_err(|e| StoreError::Unavailable(format!("state of {}: {e}", self.user)))?;
-        let next = serial.map_or(0, |s| s.saturating_add(1));
+        let next = match serial {
+            None => initial_serial()?,
+            Some(old) => old.checked_add(1).ok_or_else(|| {
+                StoreError::Unavailable(format!("{SERIAL_ATTR} of {dn} is at its end"))
+            })?,
+        };
         let mut mods: Vec<Mod<String>> = Vec::new();
         // An entry without a serial (made by hand): the add of the first one
         // is the swap; a second writer fails with constraintViolation
@@ -576,11 +669,12 @@ impl LdapLock<'_> {
         })?;
         match result.rc {
             0 => {
-                *self.serial.borrow_mut() = Some(Some(next));
+                *self.known.borrow_mut() = Known::Serial(Some(next));
                 Ok(())
             }
             rc::NO_SUCH_ATTRIBUTE | rc::CONSTRAINT_VIOLATION => {
-                *self.serial.borrow_mut() = None;
+                *self.known.borrow_mut() =
+                    Known::Unusable("another writer came first; read again".into());
                 Err(StoreError::Conflict(format!("the login state of {dn}")))
             }
             rc::NO_SUCH_OBJECT => Err(no_entry(&dn)),
@@ -595,41 +689,110 @@ impl LdapLock<'_> {
             .map_err(|e| StoreError::Unavailable(format!("record of {}: {e}", self.user)))?;
         let text: String = text.to_string();
         let user = self.user.as_str().to_owned();
-        let result = self.store.with_session(Identity::Admin, |s| {
+        let serial = initial_serial()?;
+        let added = self.store.with_session(Identity::Admin, |s| {
             let attrs = vec![
                 ("objectClass".to_owned(), set([OBJECT_CLASS.to_owned()])),
                 ("uid".to_owned(), set([user])),
-                (SERIAL_ATTR.to_owned(), set(["0".to_owned()])),
+                (SERIAL_ATTR.to_owned(), set([serial.to_string()])),
                 (RECORD_ATTR.to_owned(), set([text.clone()])),
             ];
-            let added = s.conn.with_timeout(s.timeout).add(&dn, attrs)?;
-            if added.rc != rc::ENTRY_ALREADY_EXISTS {
-                return Ok(added);
-            }
-            s.conn
-                .with_timeout(s.timeout)
-                .modify(&dn, vec![Mod::Replace(RECORD_ATTR.to_owned(), set([text]))])
+            s.conn.with_timeout(s.timeout).add(&dn, attrs)
         })?;
-        if result.rc != 0 {
-            return Err(self.store.refused(&dn, &result));
+        if added.rc == rc::ENTRY_ALREADY_EXISTS {
+            // Names match without case in LDAP: replace only this user's own.
+            if self.store.read_entry(&self.user)?.is_none() {
+                return Err(StoreError::Unavailable(format!(
+                    "{dn} belongs to another spelling of {}; not replaced",
+                    self.user
+                )));
+            }
+            let replaced = self.store.with_session(Identity::Admin, |s| {
+                s.conn.with_timeout(s.timeout).modify(
+                    &dn,
+                    vec![Mod::Replace(RECORD_ATTR.to_owned(), set([text.clone()]))],
+                )
+            })?;
+            if replaced.rc != 0 {
+                return Err(self.store.refused(&dn, &replaced));
+            }
+        } else if added.rc != 0 {
+            return Err(self.store.refused(&dn, &added));
         }
-        // A new entry starts at serial 0; an old one keeps its own.
-        *self.serial.borrow_mut() = None;
-        *self.cached.borrow_mut() = None;
+        *self.known.borrow_mut() = Known::Unread;
+        *self.expected.borrow_mut() = Some(Zeroizing::new(text));
         Ok(())
     }
 
     pub fn remove_all(&self) -> Result<bool, StoreError> {
         let dn = self.store.entry_dn(&self.user);
+        if self.store.read_entry(&self.user)?.is_none() {
+            return Ok(false);
+        }
         let result = self.store.with_session(Identity::Admin, |s| {
             s.conn.with_timeout(s.timeout).delete(&dn)
         })?;
-        *self.serial.borrow_mut() = Some(None);
-        *self.cached.borrow_mut() = None;
+        *self.known.borrow_mut() = Known::Serial(None);
+        *self.expected.borrow_mut() = None;
         match result.rc {
             0 => Ok(true),
             rc::NO_SUCH_OBJECT => Ok(false),
             _ => Err(self.store.refused(&dn, &result)),
+        }
+    }
+}
+
+/// The serial of a new entry: random, so that an entry removed and made
+/// again does not start where the old one did, and a compare-and-swap
+/// begun on the old one cannot succeed on the new one.
+fn initial_serial() -> Result<i64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no random serial: {e}")))?;
+    // 40 bits: far from the end, however many writes follow.
+    Ok(i64::from_le_bytes(bytes) & ((1 << 40) - 1))
+}
+
+/// Whether two DNs name the same entry, for the forms servers return
+/// (case and spaces after separators aside).
+fn same_dn(a: &str, b: &str) -> bool {
+    let norm = |dn: &str| -> String {
+        dn.split(',')
+            .map(|rdn| {
+                rdn.split('=')
+                    .map(|part| part.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("=")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    !a.trim().is_empty() && norm(a) == norm(b)
+}
+
+/// Connect to a local socket, giving up at `deadline`: a listener whose
+/// queue is full (a frozen or overloaded server) answers a non-blocking
+/// connect with EAGAIN, where a blocking one would wait for ever.
+fn connect_unix(path: &str, deadline: Instant) -> Result<std::os::unix::net::UnixStream, String> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let addr = UnixAddr::new(path).map_err(|e| format!("bad socket path {path}: {e}"))?;
+    loop {
+        let fd = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| format!("cannot make a socket: {e}"))?;
+        match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+            Ok(()) => return Ok(std::os::unix::net::UnixStream::from(fd)),
+            Err(nix::errno::Errno::EAGAIN) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(nix::errno::Errno::EAGAIN) => {
+                return Err(format!("{path} accepted no connection in time"))
+            }
+            Err(e) => return Err(format!("cannot connect to {path}: {e}")),
         }
     }
 }
@@ -780,10 +943,13 @@ fn state_from_attrs(attrs: &HashMap<String, Vec<String>>) -> Result<LoginState, 
 fn tls_config(ca_file: &std::path::Path) -> Result<rustls::ClientConfig, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
-    let pem = std::fs::read(ca_file)
-        .map_err(|e| format!("cannot read ldap.ca_file {}: {e}", ca_file.display()))?;
+    // Trust comes from this file: it must be as safe as the config (owned
+    // by root, not writable by group or others).
+    let pem = fsio::read_checked(ca_file, Trust::Config, CA_FILE_LIMIT)
+        .map_err(|e| format!("ldap.ca_file {} {e}", ca_file.display()))?;
+    let pem = pem.as_bytes();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
+    for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| format!("ldap.ca_file {}: {e}", ca_file.display()))?;
         roots
             .add(cert)

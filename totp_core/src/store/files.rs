@@ -8,12 +8,12 @@
 
 use super::{StateRead, StoreError, RECORD_LIMIT, STATE_LIMIT};
 use crate::config::Paths;
-use crate::fsio::{self, Dir, FileError, Trust};
+use crate::fsio::{self, Dir, FileError, Identity, Trust};
 use crate::names::UserName;
 use crate::record::UserRecord;
 use crate::state::LoginState;
 use nix::fcntl::Flock;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +25,10 @@ pub struct FileStore {
     users: OnceCell<Dir>,
     state: OnceCell<Dir>,
     lock_deadline: Duration,
+    /// Which file [`FileStore::load_record`] read last, and for whom: a
+    /// lock of that user refuses to write once another file is there (a
+    /// reset and a new enrollment during the login).
+    loaded: RefCell<Option<(UserName, Option<Identity>)>>,
 }
 
 /// Open and check a directory once, keeping it for the life of the store.
@@ -44,6 +48,7 @@ impl FileStore {
             users: OnceCell::new(),
             state: OnceCell::new(),
             lock_deadline: fsio::LOCK_DEADLINE,
+            loaded: RefCell::new(None),
         }
     }
 
@@ -87,10 +92,16 @@ impl FileStore {
             Err(e) => return Err(e),
         };
         let path = self.record_path(user);
-        match dir.read_checked(&record_name(user), Trust::Private, RECORD_LIMIT) {
-            Ok(text) => UserRecord::parse(&text)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(path.display().to_string(), e)),
+        let name = record_name(user);
+        match dir.read_checked(&name, Trust::Private, RECORD_LIMIT) {
+            Ok(text) => {
+                let record = UserRecord::parse(&text)
+                    .map_err(|e| StoreError::Corrupt(path.display().to_string(), e))?;
+                // Replaced since it was read: the lock will refuse, safely.
+                let identity = dir.identity(&name).ok().flatten();
+                *self.loaded.borrow_mut() = Some((user.clone(), identity));
+                Ok(Some(record))
+            }
             Err(FileError::Missing) => Ok(None),
             Err(e) => Err(StoreError::Record(path, e)),
         }
@@ -121,10 +132,16 @@ impl FileStore {
         let guard = dir
             .lock_exclusive(&lock_name(user), self.lock_deadline)
             .map_err(|e| StoreError::Lock(path, e))?;
+        let expected = match self.loaded.borrow().as_ref() {
+            Some((who, identity)) if who == user => Some(*identity),
+            _ => None,
+        };
         Ok(FileLock {
             store: self,
             user: user.clone(),
             _guard: guard,
+            expected: RefCell::new(expected),
+            unusable: RefCell::new(None),
         })
     }
 
@@ -202,6 +219,10 @@ pub struct FileLock<'a> {
     store: &'a FileStore,
     user: UserName,
     _guard: Flock<File>,
+    /// The record file the caller loaded before the lock, if it did.
+    expected: RefCell<Option<Option<Identity>>>,
+    /// Why no state may be written (the record changed under the caller).
+    unusable: RefCell<Option<String>>,
 }
 
 impl FileLock<'_> {
@@ -209,8 +230,30 @@ impl FileLock<'_> {
         &self.user
     }
 
-    /// Read the login state (see [`read_state`]).
+    /// Read the login state (see [`read_state`]). If the record is no
+    /// longer the file the caller loaded, no state is read and none may be
+    /// written: the answer would be checked against a secret that is not
+    /// the user's any more.
     pub fn read_state(&self) -> StateRead {
+        if let Some(expected) = *self.expected.borrow() {
+            let now = self
+                .store
+                .users()
+                .ok()
+                .and_then(|dir| dir.identity(&record_name(&self.user)).ok().flatten());
+            if now != expected || expected.is_none() {
+                let why = format!(
+                    "the enrollment in {} changed during this login",
+                    self.store.record_path(&self.user).display()
+                );
+                *self.unusable.borrow_mut() = Some(why.clone());
+                return StateRead {
+                    state: LoginState::new(),
+                    problem: Some(why),
+                };
+            }
+        }
+        *self.unusable.borrow_mut() = None;
         match self.store.state() {
             Ok(dir) => read_state(
                 dir,
@@ -228,6 +271,11 @@ impl FileLock<'_> {
     /// Replace the state atomically. No fsync: losing this write in a crash can
     /// only re-admit a code whose step has already expired.
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
+        if let Some(why) = self.unusable.borrow().as_ref() {
+            return Err(StoreError::Unavailable(format!(
+                "{why}; the state is not replaced"
+            )));
+        }
         let path = self.store.state_path(&self.user);
         self.store
             .state()?
@@ -247,15 +295,21 @@ impl FileLock<'_> {
         let text = record
             .to_toml()
             .map_err(|e| StoreError::Write(path.clone(), std::io::Error::other(e)))?;
-        self.store
-            .users()?
-            .write_atomic(&record_name(&self.user), text.as_bytes(), true)
-            .map_err(|e| StoreError::Write(path, e))
+        let dir = self.store.users()?;
+        dir.write_atomic(&record_name(&self.user), text.as_bytes(), true)
+            .map_err(|e| StoreError::Write(path, e))?;
+        // The caller's own record from now on.
+        if self.expected.borrow().is_some() {
+            let identity = dir.identity(&record_name(&self.user)).ok().flatten();
+            *self.expected.borrow_mut() = Some(identity);
+        }
+        Ok(())
     }
 
     /// Remove the record and the state (and the state's standing spare, which
     /// holds an older state). Returns whether a record existed.
     pub fn remove_all(&self) -> Result<bool, StoreError> {
+        *self.expected.borrow_mut() = None;
         let record = self.store.record_path(&self.user);
         let existed = match self.store.users() {
             Ok(dir) => dir
