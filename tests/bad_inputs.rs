@@ -188,7 +188,7 @@ fn rows() -> Vec<Row> {
         row("config empty (defaults)", AuthErr, "denied", "not enrolled; policy denies", Nothing,
             |sb, _| private_file(&sb.config, b"", 0o644)),
         row("config unknown key", ServiceErr, "error",
-            "config {config}: line 1: unknown field `colour`, expected one of `version`, `paths`, `policy`, `otp`, `throttle`, `enroll`",
+            "config {config}: line 1: unknown field `colour`, expected one of `version`, `paths`, `policy`, `otp`, `throttle`, `enroll`, `store`, `ldap`",
             Nothing, |sb, _| private_file(&sb.config, b"colour = 1\n", 0o644)),
         row("config wrong type", ServiceErr, "error",
             "config {config}: line 2: a value has the wrong type", Nothing,

@@ -720,6 +720,7 @@ impl LdapLock<'_> {
             return Err(self.store.refused(&dn, &added));
         }
         *self.known.borrow_mut() = Known::Unread;
+        *self.store.loaded.borrow_mut() = Some((self.user.clone(), Zeroizing::new(text.clone())));
         *self.expected.borrow_mut() = Some(Zeroizing::new(text));
         Ok(())
     }
@@ -734,6 +735,7 @@ impl LdapLock<'_> {
         })?;
         *self.known.borrow_mut() = Known::Serial(None);
         *self.expected.borrow_mut() = None;
+        *self.store.loaded.borrow_mut() = None;
         match result.rc {
             0 => Ok(true),
             rc::NO_SUCH_OBJECT => Ok(false),

@@ -298,11 +298,12 @@ impl FileLock<'_> {
         let dir = self.store.users()?;
         dir.write_atomic(&record_name(&self.user), text.as_bytes(), true)
             .map_err(|e| StoreError::Write(path, e))?;
-        // The caller's own record from now on.
+        // The caller's own record from now on, for this lock and the next.
+        let identity = dir.identity(&record_name(&self.user)).ok().flatten();
         if self.expected.borrow().is_some() {
-            let identity = dir.identity(&record_name(&self.user)).ok().flatten();
             *self.expected.borrow_mut() = Some(identity);
         }
+        *self.store.loaded.borrow_mut() = Some((self.user.clone(), identity));
         Ok(())
     }
 
@@ -310,6 +311,7 @@ impl FileLock<'_> {
     /// holds an older state). Returns whether a record existed.
     pub fn remove_all(&self) -> Result<bool, StoreError> {
         *self.expected.borrow_mut() = None;
+        *self.store.loaded.borrow_mut() = None;
         let record = self.store.record_path(&self.user);
         let existed = match self.store.users() {
             Ok(dir) => dir
