@@ -138,6 +138,18 @@ impl Slapd {
         slapd
     }
 
+    /// The same as [`Slapd::start`], but durable: without `dbnosync`, so
+    /// every write is synced to disk before slapd answers, as on a real
+    /// deployment. For benchmarks of write latency; tests want the fast one.
+    pub fn start_durable(name: &str) -> Slapd {
+        let top = fresh_dir(name);
+        make_shared(&top);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::DurableFile);
+        slapd.owns = Some(top);
+        slapd.seed();
+        slapd
+    }
+
     /// A server configured with cn=config: a bootstrap config converted by
     /// `slaptest`, to which the shipped `ldap/pam_totp.ldif` is added and
     /// `ldap/acl.ldif` applied over LDAP, as an admin would. Seeded and
@@ -502,9 +514,11 @@ impl Slapd {
             let ldaps_port = mirror.map_or_else(free_port, |(_, port)| port);
             let ldap_port = free_port();
             let config = match mode {
-                Mode::File => {
+                Mode::File | Mode::DurableFile => {
                     let path = dir.join("slapd.conf");
-                    std::fs::write(&path, slapd_conf(shared, dir, mirror.map(|(m, _)| m))).unwrap();
+                    let durable = matches!(mode, Mode::DurableFile);
+                    let text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
+                    std::fs::write(&path, text).unwrap();
                     Config::File(path)
                 }
                 Mode::Directory => Config::Directory(cn_config(shared, dir)),
@@ -638,6 +652,8 @@ impl Drop for Slapd {
 #[derive(Clone, Copy)]
 enum Mode {
     File,
+    /// slapd.conf without `dbnosync`.
+    DurableFile,
     Directory,
 }
 
@@ -851,8 +867,9 @@ fn make_tls(dir: &Path) {
     ]);
 }
 
-/// slapd.conf for a server in `dir`, with the shipped schema and access rules.
-fn slapd_conf(shared: &Path, dir: &Path, mirror: Option<Mirror>) -> String {
+/// slapd.conf for a server in `dir`, with the shipped schema and access
+/// rules; `durable` leaves out `dbnosync`.
+fn slapd_conf(shared: &Path, dir: &Path, mirror: Option<Mirror>, durable: bool) -> String {
     let mut conf = String::from(
         "include /etc/ldap/schema/core.schema\n\
          include /etc/ldap/schema/cosine.schema\n\
@@ -873,12 +890,13 @@ fn slapd_conf(shared: &Path, dir: &Path, mirror: Option<Mirror>) -> String {
     }
     // dbnosync: a test database needs no fsync per write (it made a test
     // adding 1,200 entries three times slower); a benchmark of a real
-    // deployment's write latency would want it off.
+    // deployment's write latency wants it off (Slapd::start_durable).
     conf += &format!(
         "\ndatabase mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\nrootpw {}\n\
-         directory {}\nmaxsize 1073741824\ndbnosync\ninclude {}\n",
+         directory {}\nmaxsize 1073741824\n{}include {}\n",
         password_hash(&shared.join("root.pw")),
         dir.join("db").display(),
+        if durable { "" } else { "dbnosync\n" },
         shipped("acl.conf").display(),
     );
     if let Some(mirror) = mirror {
