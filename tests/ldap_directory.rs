@@ -403,7 +403,7 @@ fn the_cn_config_files_load_and_give_the_same_schema_and_access() {
     assert_eq!(database.rc, 0, "{}", database.stderr);
     let database = &database.entries[0];
     let access = database.values("olcAccess");
-    assert_eq!(access.len(), 3, "{access:#?}");
+    assert_eq!(access.len(), 5, "{access:#?}");
     assert!(
         access[0].starts_with("{0}to attrs=userPassword"),
         "{access:#?}"
@@ -562,4 +562,55 @@ fn a_mirror_pair_replicates_both_ways_and_survives_a_dead_server() {
     within_seconds("the first server catching up", || {
         serial(&a).as_deref() == Some("2")
     });
+}
+
+/// Who counts as a host or an admin is guarded too: no host, outsider or
+/// anonymous bind can add a host entry, change another host's password or
+/// join the admins' group; an admin can add a host.
+#[test]
+fn only_admins_make_hosts_and_admins() {
+    let slapd = Slapd::start("who-is-who");
+    let new_host = "dn: cn=host-x,ou=totp-hosts,dc=example,dc=org\nchangetype: add\n\
+                    objectClass: applicationProcess\nobjectClass: simpleSecurityObject\n\
+                    cn: host-x\nuserPassword: chosen-by-the-attacker\n";
+    let other_password = "dn: cn=host-b,ou=totp-hosts,dc=example,dc=org\nchangetype: modify\n\
+                          replace: userPassword\nuserPassword: chosen-by-the-attacker\n";
+    for (who, bind) in [
+        ("host-a", Some(slapd.host("host-a"))),
+        ("outsider", Some(slapd.outsider())),
+        ("anonymous", None),
+    ] {
+        let joins = format!(
+            "dn: cn=totp-admins,ou=groups,dc=example,dc=org\nchangetype: modify\n\
+             add: member\nmember: {}\n",
+            bind.as_ref()
+                .map_or("cn=nobody,dc=example,dc=org", |b| b.dn.as_str())
+        );
+        for (what, ldif) in [
+            ("add a host", new_host),
+            ("set another host's password", other_password),
+            ("join the admins", joins.as_str()),
+        ] {
+            let run = slapd.modify(bind.as_ref(), ldif);
+            assert!(
+                [8, 32, 50].contains(&run.rc),
+                "{who} could {what}: rc {} {}",
+                run.rc,
+                run.stderr
+            );
+        }
+        let seen = slapd.search(
+            bind.as_ref(),
+            "ou=totp-hosts,dc=example,dc=org",
+            "(objectClass=*)",
+            &["cn"],
+        );
+        assert!(
+            seen.entries.is_empty(),
+            "{who} reads the host entries: {:?}",
+            seen.entries.len()
+        );
+    }
+    let run = slapd.modify(Some(&slapd.admin()), new_host);
+    assert_eq!(run.rc, 0, "an admin adds a host: {}", run.stderr);
 }
