@@ -75,6 +75,111 @@ fn exports_only_the_pam_entry_points() {
     assert_eq!(exported, expected);
 }
 
+/// The shipped modules carry their own unwinder (libgcc_eh, linked by
+/// pam_module/build.rs) instead of loading libgcc_s.so.1 into every process
+/// that logs in: no DT_NEEDED entry for it, and no `_Unwind_*` function left
+/// for the loader to find elsewhere.
+#[test]
+fn the_shipped_modules_link_their_unwinder_statically() {
+    let files = release_module_path();
+    let ldap = files.with_file_name("libpam_totp_ldap.so");
+    assert!(
+        ldap.exists(),
+        "{} is missing: run `cargo build --release -p pam_module_ldap` first (make test does)",
+        ldap.display()
+    );
+    for module in [files, ldap] {
+        let dynamic = Command::new("readelf")
+            .arg("-d")
+            .arg(&module)
+            .output()
+            .expect("readelf (binutils) is needed");
+        assert!(dynamic.status.success());
+        let needed: Vec<String> = String::from_utf8_lossy(&dynamic.stdout)
+            .lines()
+            .filter(|l| l.contains("(NEEDED)"))
+            .map(|l| {
+                l.rsplit('[')
+                    .next()
+                    .unwrap_or(l)
+                    .trim_end_matches(']')
+                    .to_string()
+            })
+            .collect();
+        assert!(
+            !needed.is_empty(),
+            "{}: no NEEDED entries read",
+            module.display()
+        );
+        assert!(
+            needed.iter().all(|lib| !lib.starts_with("libgcc_s")),
+            "{} loads libgcc_s: {needed:?}",
+            module.display()
+        );
+        let undefined = Command::new("nm")
+            .args(["-D", "--undefined-only"])
+            .arg(&module)
+            .output()
+            .expect("nm (binutils) is needed");
+        assert!(undefined.status.success());
+        let unwind: Vec<&str> = std::str::from_utf8(&undefined.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("_Unwind_"))
+            .collect();
+        assert!(unwind.is_empty(), "{}: {unwind:?}", module.display());
+    }
+}
+
+/// A panic inside the shipped module is caught at the PAM boundary: the login
+/// is denied with the internal-error line, and the calling program lives on
+/// and reports the failure. The panic is a real one inside std, in the release
+/// module as it ships (no test hook): clock_gettime fails for the module only
+/// (tests/harness/clock_fails.c), and std unwraps the clock's result. This is
+/// what proves that the statically linked unwinder finds the module's frames;
+/// with no working unwinder the process would abort instead.
+#[test]
+fn a_panic_inside_the_shipped_module_is_caught() {
+    let sb = Sandbox::new("panic");
+    sb.enroll("root");
+    sb.raw_service(
+        "totp",
+        &format!(
+            "auth [success=ok ignore=ignore default=die] {} config={{config}}\nauth required pam_permit.so\n",
+            release_module_path().display()
+        ),
+    );
+    let shim = build_c_preload("clock_fails", &sb.root);
+    let mut cmd = sb.pamtester_command("totp", "root", &[]);
+    cmd.env(
+        "LD_PRELOAD",
+        format!("libpam_wrapper.so {}", shim.display()),
+    );
+    let run = run_with_input(&mut cmd, format!("{}\n", code_now(SECRET)).as_bytes());
+    assert_eq!(
+        run.code,
+        Some(1),
+        "pamtester must exit with its own failure status, not die\nstdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("panicked at") && run.stderr.contains("time.rs"),
+        "the clock read panicked inside std:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.shown().contains("Authentication failure"),
+        "pamtester went on and reported the failure:\n{}",
+        run.shown()
+    );
+    let line = run.outcome();
+    assert!(
+        line.contains("result=error") && line.contains("internal error (panic); login denied"),
+        "{line}"
+    );
+}
+
 /// A sandbox with root enrolled, a `loop` service, the pam_loop harness built
 /// in it, and a current code. These tests measure memory, not timing: the code
 /// is accepted for ±5 minutes so a slow (debug, loaded, or valgrind) run never

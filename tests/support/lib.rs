@@ -263,6 +263,8 @@ impl Drop for Sandbox {
 #[derive(Debug)]
 pub struct PamRun {
     pub success: bool,
+    /// The exit code, or None if a signal ended the process.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -358,6 +360,7 @@ pub fn run_timed(cmd: &mut Command, input: &[u8]) -> (PamRun, std::time::Duratio
     let out = child.wait_with_output().unwrap();
     let run = PamRun {
         success: out.status.success(),
+        code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
@@ -572,6 +575,27 @@ pub fn build_c_harness(name: &str, dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     bin
+}
+
+/// Compile `tests/harness/<name>.c` into a shared library in `dir`, for
+/// LD_PRELOAD.
+pub fn build_c_preload(name: &str, dir: &Path) -> PathBuf {
+    let lib = dir.join(format!("{name}.so"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("harness/{name}.c"));
+    let out = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-ldl")
+        .output()
+        .expect("a C compiler is needed for the test harness");
+    assert!(
+        out.status.success(),
+        "cc {} failed: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lib
 }
 
 /// Everything observable about a directory tree, for "nothing changed" checks:
