@@ -490,6 +490,7 @@ fn a_code_of_a_secret_replaced_during_the_prompt_is_refused() {
     let status = sitting.wait().unwrap();
     let run = PamRun {
         success: status.success(),
+        code: status.code(),
         stdout: String::new(),
         stderr: format!("{}{rest}", String::from_utf8_lossy(&seen)),
     };
