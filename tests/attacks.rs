@@ -130,23 +130,7 @@ fn an_abandoned_prompt_blocks_no_other_login() {
     let sb = Sandbox::new("abandoned");
     sb.service("totp", "");
     sb.enroll("root");
-    let starting = pam_start_guard();
-    let mut sitting = sb
-        .pamtester_command("totp", "root", &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until it shows the prompt (pamtester asks on stderr).
-    let mut out = sitting.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("Verification code:") {
-        assert_eq!(out.read(&mut byte).unwrap(), 1, "pamtester ended early");
-        seen.push(byte[0]);
-    }
-    drop(starting);
+    let (mut sitting, _stderr, _) = at_the_prompt(&sb);
     let start = Instant::now();
     let run = sb.pamtester("totp", "root", &answer(&code_now(SECRET)), &[]);
     let took = start.elapsed();
@@ -456,22 +440,7 @@ fn a_code_of_a_secret_replaced_during_the_prompt_is_refused() {
     let sb = Sandbox::new("replaced");
     sb.service("totp", "");
     sb.enroll("root");
-    let starting = pam_start_guard();
-    let mut sitting = sb
-        .pamtester_command("totp", "root", &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = sitting.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("Verification code:") {
-        assert_eq!(out.read(&mut byte).unwrap(), 1, "pamtester ended early");
-        seen.push(byte[0]);
-    }
-    drop(starting);
+    let (mut sitting, mut out, seen) = at_the_prompt(&sb);
     // totpctl reset, then a new enrollment (a new record file).
     std::fs::remove_file(sb.record_path("root")).unwrap();
     sb.write_record(
@@ -499,4 +468,27 @@ fn a_code_of_a_secret_replaced_during_the_prompt_is_refused() {
         "error",
         "changed during this login; the state is not replaced",
     );
+}
+
+/// A pamtester login of root started and waiting at the code prompt (which
+/// pamtester shows on stderr): the process, the rest of its stderr, and
+/// what it printed up to the prompt.
+fn at_the_prompt(sb: &Sandbox) -> (std::process::Child, std::process::ChildStderr, Vec<u8>) {
+    let starting = pam_start_guard();
+    let mut sitting = sb
+        .pamtester_command("totp", "root", &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = sitting.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("Verification code:") {
+        assert_eq!(out.read(&mut byte).unwrap(), 1, "pamtester ended early");
+        seen.push(byte[0]);
+    }
+    drop(starting);
+    (sitting, out, seen)
 }

@@ -7,24 +7,23 @@
 //! fleet would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use integration::slapd::{base64_encode, Bind, Slapd, BASE_DN};
+use integration::slapd::{base64_encode, ldapi_uri_of, Bind, Slapd, BASE_DN};
 use integration::*;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use totp_core::answer::{self, Answer};
 use totp_core::attempt::{attempt, Rules};
 use totp_core::config::{LdapConfig, OtpConfig, Throttle};
-use totp_core::login::{self, PamCode, PamIo};
+use totp_core::login::{self, PamCode};
 use totp_core::names::UserName;
 use totp_core::otp::Generator;
 use totp_core::record::UserRecord;
 use totp_core::store::Store;
 use totp_ldap::LdapStore;
-use zeroize::Zeroizing;
 
 const SECRET2: &str = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
 
@@ -80,21 +79,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap()
-}
-
-fn ldapi_uri_of(path: &Path) -> String {
-    let encoded: String = path
-        .to_string_lossy()
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("ldapi://{encoded}")
 }
 
 /// Read one BER-framed LDAPMessage (plain LDAP, as on ldapi).
@@ -337,8 +321,10 @@ fn an_unreadable_subtree_is_not_not_enrolled() {
         slapd.outsider().password_file.display(),
         slapd.ca_file().display()
     ));
-    let mut io = FakePam {
-        user: user_s.into(),
+    let mut io = Answering {
+        user: user_s.as_bytes().to_vec(),
+        code: b"000000".to_vec(),
+        now: None,
         prompted: false,
     };
     let outcome = login::authenticate(&mut io, &[format!("config={}", sb.config.display())]);
@@ -357,44 +343,6 @@ fn an_unreadable_subtree_is_not_not_enrolled() {
         outcome.line,
         io.prompted
     );
-}
-
-struct FakePam {
-    user: String,
-    prompted: bool,
-}
-
-impl PamIo for FakePam {
-    fn user(&mut self) -> Result<Vec<u8>, String> {
-        Ok(self.user.as_bytes().to_vec())
-    }
-    fn service(&self) -> Option<String> {
-        Some("review".into())
-    }
-    fn rhost(&self) -> Option<String> {
-        None
-    }
-    fn now(&mut self) -> u64 {
-        now()
-    }
-    fn prompt_hidden(&mut self, _: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        self.prompted = true;
-        Ok(Zeroizing::new(b"000000".to_vec()))
-    }
-    fn info(&mut self, _: &str) {}
-    fn error(&mut self, _: &str) {}
-    fn previous_token(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        None
-    }
-    fn set_token(&mut self, _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-    fn keep_code(&mut self, _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        None
-    }
 }
 
 /// Finding 3: an `ldapi://` connect is a blocking connect(2) with no

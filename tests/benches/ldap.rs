@@ -56,12 +56,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use totp_core::config::Config;
-use totp_core::login::{authenticate, Outcome, PamCode, PamIo};
+use totp_core::login::{authenticate, Outcome, PamCode};
 use totp_core::names::UserName;
 use totp_core::otp::{Algorithm, Generator, OtpParams};
 use totp_core::secret::SecretBytes;
 use totp_core::state::LoginState;
-use zeroize::Zeroizing;
 
 const SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 const RECORD: &str = "version = 1\nstatus = \"active\"\nsecret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n";
@@ -82,52 +81,13 @@ fn register_ldap() {
 /// One login through the module's flow. The only call to the login entry
 /// point.
 fn log_in(args: &[String], user: &str, step: u64, code: Vec<u8>) -> Outcome {
-    let mut io = Answering {
+    let mut io = integration::Answering {
         user: user.as_bytes().to_vec(),
         code,
-        now: step * 30,
+        now: Some(step * 30),
+        prompted: false,
     };
     authenticate(&mut io, args)
-}
-
-/// Answers the prompt with a prepared code at a chosen time; everything
-/// else is inert.
-struct Answering {
-    user: Vec<u8>,
-    code: Vec<u8>,
-    now: u64,
-}
-
-impl PamIo for Answering {
-    fn user(&mut self) -> Result<Vec<u8>, String> {
-        Ok(self.user.clone())
-    }
-    fn service(&self) -> Option<String> {
-        Some("bench".into())
-    }
-    fn rhost(&self) -> Option<String> {
-        None
-    }
-    fn prompt_hidden(&mut self, _: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        Ok(Zeroizing::new(self.code.clone()))
-    }
-    fn info(&mut self, _: &str) {}
-    fn error(&mut self, _: &str) {}
-    fn previous_token(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        None
-    }
-    fn set_token(&mut self, _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-    fn now(&mut self) -> u64 {
-        self.now
-    }
-    fn keep_code(&mut self, _: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-    fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        None
-    }
 }
 
 /// A user of one store, logging in one step later each time.

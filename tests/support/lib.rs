@@ -699,3 +699,46 @@ pub const FORWARD_PASS_STACK: &str = "auth required {module} config={config} for
 auth requisite pam_unix.so use_first_pass
 auth [success=ok default=die] {module} config={config}
 ";
+
+/// A PAM conversation in process, for calling the login flow directly:
+/// answers the prompt with `code` at `now` (the real clock if `None`),
+/// remembers whether it was asked, and ignores everything else.
+pub struct Answering {
+    pub user: Vec<u8>,
+    pub code: Vec<u8>,
+    pub now: Option<u64>,
+    pub prompted: bool,
+}
+
+impl totp_core::login::PamIo for Answering {
+    fn user(&mut self) -> Result<Vec<u8>, String> {
+        Ok(self.user.clone())
+    }
+    fn service(&self) -> Option<String> {
+        Some("in-process".into())
+    }
+    fn rhost(&self) -> Option<String> {
+        None
+    }
+    fn now(&mut self) -> u64 {
+        self.now.unwrap_or_else(now)
+    }
+    fn prompt_hidden(&mut self, _: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+        self.prompted = true;
+        Ok(zeroize::Zeroizing::new(self.code.clone()))
+    }
+    fn info(&mut self, _: &str) {}
+    fn error(&mut self, _: &str) {}
+    fn previous_token(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        None
+    }
+    fn set_token(&mut self, _: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+    fn keep_code(&mut self, _: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+    fn take_kept_code(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        None
+    }
+}

@@ -239,19 +239,7 @@ impl Slapd {
     /// `ldapi://...`: the server's local socket (no TLS; the one plain URI
     /// the store accepts).
     pub fn ldapi_uri(&self) -> String {
-        let path = self.ldapi_path();
-        let encoded: String = path
-            .to_string_lossy()
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        format!("ldapi://{encoded}")
+        ldapi_uri_of(&self.ldapi_path())
     }
 
     /// The socket: in the server's directory, unless that path is too long
@@ -1007,4 +995,20 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `ldapi://` and the socket's path, percent-encoded.
+pub fn ldapi_uri_of(path: &Path) -> String {
+    let encoded: String = path
+        .to_string_lossy()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("ldapi://{encoded}")
 }
