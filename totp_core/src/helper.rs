@@ -148,8 +148,9 @@ fn attempt_in_store(config: &Config, user: &UserName, raw: &[u8], now: u64) -> I
         otp: &config.otp,
         throttle: &config.throttle,
     };
-    let attempt = attempt::attempt(&lock, &record, &answer, now, &rules, None);
+    let mut attempt = attempt::attempt(&lock, &record, &answer, now, &rules, None);
     drop(lock);
+    crate::login::add_store_notes(&mut attempt, &store);
     InStore::Attempted(Box::new(attempt))
 }
 

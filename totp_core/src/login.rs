@@ -394,15 +394,7 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     };
     let mut attempt = attempt::attempt(&lock, &record, &answer, now, &rules, rhost.as_deref());
     drop(lock);
-    let failover = store.take_notes();
-    if !failover.is_empty() {
-        let mut note: Vec<String> = attempt.note.take().into_iter().collect();
-        note.push(format!(
-            "servers that did not answer: {}",
-            failover.join("; ")
-        ));
-        attempt.note = Some(note.join("; "));
-    }
+    add_store_notes(&mut attempt, &store);
 
     // 8. The outcome; any delay is slept by the caller after the log line.
     let (outcome, notice) = attempt_outcome(log, attempt, &config.throttle, now);
@@ -412,6 +404,21 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
         None => {}
     }
     outcome
+}
+
+/// Add to the attempt's note what the store noticed on the way (LDAP:
+/// servers that did not answer before one did), so the one outcome line
+/// says it. The module and the helper both call this.
+pub(crate) fn add_store_notes(attempt: &mut attempt::Attempt, store: &Store) {
+    let failover = store.take_notes();
+    if !failover.is_empty() {
+        let mut note: Vec<String> = attempt.note.take().into_iter().collect();
+        note.push(format!(
+            "servers that did not answer: {}",
+            failover.join("; ")
+        ));
+        attempt.note = Some(note.join("; "));
+    }
 }
 
 /// A message for the person at the prompt that goes with an outcome.

@@ -801,15 +801,8 @@ fn connect_unix(path: &str, deadline: Instant) -> Result<std::os::unix::net::Uni
 
 impl LdapStore {
     fn refused(&self, dn: &str, result: &ldap3::LdapResult) -> StoreError {
-        let server = self
-            .host
-            .borrow()
-            .as_ref()
-            .or(self.admin.borrow().as_ref())
-            .map(|s| s.uri.clone())
-            .unwrap_or_else(|| self.cfg.uris.join(", "));
         StoreError::Ldap {
-            server,
+            server: self.server_name(),
             error: format!("{dn}: {}", describe_result(result)),
         }
     }
