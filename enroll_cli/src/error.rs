@@ -302,6 +302,16 @@ impl fmt::Display for CliError {
                 f,
                 "{e}. Fix the config file (see pam_totp.toml(5)) or point --config at another one."
             ),
+            Self::Store(
+                e @ (StoreError::Ldap { .. }
+                | StoreError::Conflict(_)
+                | StoreError::Credentials(..)
+                | StoreError::Unavailable(_)),
+            ) => write!(
+                f,
+                "{e}. 'totpctl check' tests the store's settings and the directory's access \
+                 rules."
+            ),
             Self::Store(e) => write!(
                 f,
                 "{e}. Check that the pam_totp directories exist, belong to root and have mode 0700."

@@ -322,13 +322,10 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
             let now = io.now();
             return unenrolled(io, log, config.policy.unenrolled, now, "not enrolled");
         }
-        Err(
-            StoreError::Record(path, FileError::PermissionDenied)
-            | StoreError::Directory(path, FileError::PermissionDenied),
-        ) if !nix::unistd::geteuid().is_root() => {
+        Err(e) if !nix::unistd::geteuid().is_root() && lacks_privilege(&e).is_some() => {
+            let what = lacks_privilege(&e).unwrap_or_default();
             let why = format!(
-                "cannot read user record {}: the module runs as uid {} without the privilege to read it (a screen locker?)",
-                path.display(),
+                "cannot read {what}: the module runs as uid {} without the privilege to read it (a screen locker?)",
                 nix::unistd::geteuid()
             );
             return unprivileged(io, log, &args, &config, &account, &why);
@@ -568,6 +565,21 @@ fn obtain_answer(
 
 const HELPER_LOCKED: &str =
     "Too many failed attempts, or too soon after the last one. Try again later.";
+
+/// What the store could not read for lack of privilege (a module running
+/// as the user), named; `None` for any other error.
+fn lacks_privilege(e: &StoreError) -> Option<String> {
+    match e {
+        StoreError::Record(path, FileError::PermissionDenied)
+        | StoreError::Directory(path, FileError::PermissionDenied) => {
+            Some(format!("user record {}", path.display()))
+        }
+        StoreError::Credentials(path, FileError::PermissionDenied) => {
+            Some(format!("the LDAP bind password file {}", path.display()))
+        }
+        _ => None,
+    }
+}
 
 /// The module runs as the user (a screen locker) and cannot read the
 /// record: act as `policy.unprivileged` says. With `helper`, ask for the

@@ -1,13 +1,16 @@
 //! Connections: the URIs in order, each given `timeout_ms` to connect,
-//! finish TLS and bind; trust only from `ca_file`; errors named by server.
+//! finish TLS and bind; trust only from `ca_file`; errors named by server;
+//! and the [`Budget`], one login's time with the directory.
 
 use crate::store::LdapStore;
 use crate::Identity;
 use ldap3::{LdapConn, LdapConnSettings, LdapError, StdStream};
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use totp_core::fsio::{self, Trust};
+use totp_core::fsio::{self, FileError, Trust};
+use totp_core::names::UserName;
 use totp_core::store::StoreError;
 use zeroize::Zeroizing;
 
@@ -30,7 +33,97 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// One login's time with the directory: every wait (a lookup, a connect,
+/// TLS, a bind, a request) gets what is left of it, at most `timeout_ms`,
+/// and what the wait took is taken off. So all the requests, connects,
+/// failovers and conflict retries of one login share `timeout_ms` times
+/// the number of URIs, and a login on one URI is answered or denied within
+/// `timeout_ms` of directory time, however the server stalls. The time a
+/// person takes at the prompt is not the directory's and is not counted.
+///
+/// A budget belongs to one user (a login, or one user of a `totpctl`
+/// command that goes through many): work for another user starts a new
+/// one. [`LdapStore::list_users`] has its own, [`LIST_BUDGET`] times
+/// `timeout_ms`.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    per_server: Duration,
+    limit: Cell<Duration>,
+    spent: Cell<Duration>,
+    owner: RefCell<Option<Option<UserName>>>,
+}
+
+/// How many times `timeout_ms` a whole listing of the users may take.
+pub(crate) const LIST_BUDGET: u32 = 10;
+
+impl Budget {
+    pub(crate) fn new(timeout_ms: u64, servers: usize) -> Self {
+        let per_server = Duration::from_millis(timeout_ms);
+        Self {
+            per_server,
+            limit: Cell::new(Self::login_limit(per_server, servers)),
+            spent: Cell::new(Duration::ZERO),
+            owner: RefCell::new(None),
+        }
+    }
+
+    fn login_limit(per_server: Duration, servers: usize) -> Duration {
+        per_server.saturating_mul(u32::try_from(servers.max(1)).unwrap_or(u32::MAX))
+    }
+
+    /// Work for `owner` (`None`: a listing) begins: a new budget of `limit`
+    /// unless the last work was for the same owner.
+    pub(crate) fn begin(&self, owner: Option<&UserName>, limit: Duration) {
+        let same = self.owner.borrow().as_ref().map(|o| o.as_ref()) == Some(owner);
+        if !same {
+            self.renew(owner, limit);
+        }
+    }
+
+    /// A new budget of `limit` for `owner`, whatever came before.
+    pub(crate) fn renew(&self, owner: Option<&UserName>, limit: Duration) {
+        *self.owner.borrow_mut() = Some(owner.cloned());
+        self.limit.set(limit);
+        self.spent.set(Duration::ZERO);
+    }
+
+    /// What the next wait may take, or `None` when the budget is spent.
+    pub(crate) fn allowance(&self) -> Option<Duration> {
+        let left = self.limit.get().saturating_sub(self.spent.get());
+        (left >= Duration::from_millis(1)).then(|| left.min(self.per_server))
+    }
+
+    /// Take a finished wait off.
+    pub(crate) fn charge(&self, started: Instant) {
+        self.spent
+            .set(self.spent.get().saturating_add(started.elapsed()));
+    }
+
+    pub(crate) fn limit(&self) -> Duration {
+        self.limit.get()
+    }
+}
+
 impl LdapStore {
+    /// Work for `user` begins (see [`Budget`]).
+    pub(crate) fn begin(&self, user: &UserName) {
+        self.budget.begin(
+            Some(user),
+            Budget::login_limit(self.timeout(), self.cfg.uris.len()),
+        );
+    }
+
+    /// The error of a budget spent.
+    pub(crate) fn out_of_time(&self) -> StoreError {
+        StoreError::Ldap {
+            server: self.server_name(),
+            error: format!(
+                "no answer within this login's {} ms with the directory",
+                self.budget.limit().as_millis()
+            ),
+        }
+    }
+
     /// Run `op` on a bound session of `who`, connecting first if needed. A
     /// session whose operation failed is dropped, so the next call
     /// reconnects (and may fail over).
@@ -51,11 +144,19 @@ impl LdapStore {
             return Err(StoreError::Unavailable("no LDAP session".into()));
         };
         let uri = session.uri.clone();
-        op(session).map_err(|e| {
+        let Some(allowed) = self.budget.allowance() else {
+            drop(slot);
+            return Err(self.out_of_time());
+        };
+        session.timeout = allowed;
+        let started = Instant::now();
+        let result = op(session);
+        self.budget.charge(started);
+        result.map_err(|e| {
             *slot = None;
             StoreError::Ldap {
                 server: uri,
-                error: describe(&e, self.timeout()),
+                error: describe(&e, allowed),
             }
         })
     }
@@ -89,7 +190,17 @@ impl LdapStore {
         };
         let mut failed = Vec::new();
         for uri in &self.cfg.uris {
-            match self.connect_one(uri, who, dn, &password) {
+            let Some(allowed) = self.budget.allowance() else {
+                failed.push(format!(
+                    "{uri}: not tried, this login's {} ms with the directory are spent",
+                    self.budget.limit().as_millis()
+                ));
+                continue;
+            };
+            let started = Instant::now();
+            let connected = self.connect_one(uri, who, dn, &password, allowed);
+            self.budget.charge(started);
+            match connected {
                 Ok(session) => {
                     self.notes.borrow_mut().extend(failed);
                     return Ok(session);
@@ -119,9 +230,16 @@ impl LdapStore {
         if path.as_os_str().is_empty() {
             return Ok(Zeroizing::new(String::new()));
         }
-        let text = fsio::read_checked(path, Trust::Private, PASSWORD_LIMIT).map_err(|e| {
-            StoreError::Unavailable(format!("LDAP bind password file {} {e}", path.display()))
-        })?;
+        let text =
+            fsio::read_checked(path, Trust::Private, PASSWORD_LIMIT).map_err(|e| match e {
+                // Told apart: a module running as the user (a screen locker)
+                // then hands the code to the setuid helper.
+                FileError::PermissionDenied => StoreError::Credentials(path.to_path_buf(), e),
+                e => StoreError::Unavailable(format!(
+                    "LDAP bind password file {} {e}",
+                    path.display()
+                )),
+            })?;
         let text = Zeroizing::new(text);
         Ok(Zeroizing::new(
             text.trim_end_matches(['\n', '\r']).to_owned(),
@@ -143,8 +261,8 @@ impl LdapStore {
         who: Identity,
         dn: &str,
         password: &str,
+        timeout: Duration,
     ) -> Result<Session, String> {
-        let timeout = self.timeout();
         let started = Instant::now();
         let left = || {
             timeout
@@ -228,16 +346,26 @@ impl LdapStore {
             .unwrap_or_else(|| self.cfg.uris.join(", "))
     }
 
-    /// Run `op` on a fresh session bound as `who` (for `totpctl check`).
+    /// Run `op` on a fresh session bound as `who` (for `totpctl check`),
+    /// within a budget of its own.
     pub fn probe<T>(
         &self,
         who: Identity,
         op: impl FnOnce(&mut LdapConn, Duration) -> Result<T, LdapError>,
     ) -> Result<(String, T), StoreError> {
+        self.budget.renew(
+            None,
+            Budget::login_limit(self.timeout(), self.cfg.uris.len()),
+        );
         let mut session = self.connect(who)?;
-        let timeout = session.timeout;
+        let Some(timeout) = self.budget.allowance() else {
+            return Err(self.out_of_time());
+        };
         let uri = session.uri.clone();
-        op(&mut session.conn, timeout)
+        let started = Instant::now();
+        let result = op(&mut session.conn, timeout);
+        self.budget.charge(started);
+        result
             .map(|t| (uri.clone(), t))
             .map_err(|e| StoreError::Ldap {
                 server: uri,

@@ -1,7 +1,9 @@
 //! A user's entry as read, and the state's attributes both ways.
 
-use crate::{RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS};
+use crate::{OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS};
+use ldap3::asn1::StructureTag;
 use std::collections::{HashMap, HashSet};
+use totp_core::names::UserName;
 use totp_core::state::LoginState;
 use totp_core::store::{StateRead, StoreError};
 use zeroize::Zeroizing;
@@ -14,8 +16,113 @@ pub(crate) struct Entry {
     pub(crate) state: Result<LoginState, String>,
 }
 
+/// The attributes of an entry as a server sent them: names lowercased,
+/// values as text.
+pub(crate) type Attrs = HashMap<String, Vec<String>>;
+
+/// The DN and attributes of a search result entry, checked as it is taken
+/// apart: a server that sends a malformed one gets an error, never a
+/// panic (ldap3's `SearchEntry::construct` panics on one). Nothing the
+/// server sent is quoted in the error.
+pub(crate) fn parse_entry(tag: StructureTag) -> Result<(String, Attrs), String> {
+    let bad = |what: &str| format!("the server sent a malformed entry ({what})");
+    let text = |tag: StructureTag| {
+        tag.expect_primitive()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    };
+    let mut parts = tag
+        .match_id(4)
+        .and_then(StructureTag::expect_constructed)
+        .ok_or_else(|| bad("not a search result entry"))?
+        .into_iter();
+    let dn = parts.next().and_then(text).ok_or_else(|| bad("its DN"))?;
+    let list = parts
+        .next()
+        .and_then(StructureTag::expect_constructed)
+        .ok_or_else(|| bad("its attribute list"))?;
+    let mut attrs = Attrs::new();
+    for attr in list {
+        let mut attr = attr
+            .expect_constructed()
+            .ok_or_else(|| bad("an attribute"))?
+            .into_iter();
+        let name = attr
+            .next()
+            .and_then(text)
+            .ok_or_else(|| bad("an attribute's name"))?;
+        let values = attr
+            .next()
+            .and_then(StructureTag::expect_constructed)
+            .ok_or_else(|| bad("an attribute's values"))?
+            .into_iter()
+            .map(|v| text(v).ok_or_else(|| bad("a value that is not text")))
+            .collect::<Result<Vec<String>, String>>()?;
+        attrs
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .extend(values);
+    }
+    Ok((dn, attrs))
+}
+
+/// What a base search of `user`'s entry returned, judged. `Ok(None)`
+/// only for an entry of another spelling of the name (LDAP matches names
+/// without case; Unix does not). An entry whose object class, `uid` or
+/// record this bind cannot read is an error (the reason), never "not
+/// enrolled": the schema makes all three MUST, so when one is missing the
+/// access rules hide it, and a transition policy must not skip the code.
+pub(crate) fn judge(user: &UserName, mut attrs: Attrs) -> Result<Option<Entry>, String> {
+    if let Some(why) = unreadable(&attrs) {
+        return Err(why);
+    }
+    let uid = attrs.remove("uid").unwrap_or_default();
+    if !uid.iter().any(|u| u == user.as_str()) {
+        return Ok(None);
+    }
+    attrs.remove("objectclass");
+    Ok(Some(Entry::from_attrs(attrs)))
+}
+
+/// What of a user entry's object class, `uid` and record this bind cannot
+/// read (or that it is no user entry at all); `None` when all is there.
+pub(crate) fn unreadable(attrs: &Attrs) -> Option<String> {
+    let values = |name: &str| {
+        attrs
+            .get(&name.to_ascii_lowercase())
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let hidden = |what: &str| Some(format!("its {what} is not readable by this bind"));
+    let classes = values("objectClass");
+    if classes.is_empty() {
+        return hidden("objectClass");
+    }
+    if !classes.iter().any(|c| c.eq_ignore_ascii_case(OBJECT_CLASS)) {
+        return Some(format!("it is not a {OBJECT_CLASS} entry"));
+    }
+    if values("uid").is_empty() {
+        return hidden("uid");
+    }
+    if values(RECORD_ATTR).is_empty() {
+        return hidden(RECORD_ATTR);
+    }
+    None
+}
+
+/// The parsing a server's entry goes through, from the BER of a search
+/// result entry to the login state (for the fuzz target).
+#[doc(hidden)]
+pub fn fuzz_entry(bytes: &[u8]) -> Result<(), String> {
+    let (_, tag) = ldap3::asn1::parse_tag(bytes).map_err(|_| "not BER".to_owned())?;
+    let (_, attrs) = parse_entry(tag)?;
+    let user = UserName::parse(b"fuzz").map_err(|e| e.to_string())?;
+    if let Some(entry) = judge(&user, attrs)? {
+        let _ = entry.state_read("uid=fuzz");
+    }
+    Ok(())
+}
+
 impl Entry {
-    pub(crate) fn from_attrs(mut attrs: HashMap<String, Vec<String>>) -> Self {
+    pub(crate) fn from_attrs(mut attrs: Attrs) -> Self {
         let record = attrs
             .remove(&RECORD_ATTR.to_ascii_lowercase())
             .and_then(|mut v| v.pop())
@@ -127,13 +234,6 @@ pub(crate) fn state_from_attrs(attrs: &HashMap<String, Vec<String>>) -> Result<L
 
 pub(crate) fn set<const N: usize>(values: [String; N]) -> HashSet<String> {
     values.into_iter().collect()
-}
-
-pub(crate) fn lowercase_keys(attrs: HashMap<String, Vec<String>>) -> HashMap<String, Vec<String>> {
-    attrs
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect()
 }
 
 /// The serial of a new entry: random, so that an entry removed and made

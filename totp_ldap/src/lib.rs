@@ -37,6 +37,8 @@ mod lock;
 mod store;
 
 pub use connect::Session;
+#[doc(hidden)]
+pub use entry::fuzz_entry;
 pub use lock::LdapLock;
 pub use store::LdapStore;
 

@@ -2,21 +2,27 @@
 //! the [`Backend`] the module and `totpctl` use.
 
 use crate::connect::Session;
+use crate::connect::{Budget, LIST_BUDGET};
 use crate::dn::same_dn;
-use crate::entry::{initial_serial, lowercase_keys, state_values, Entry};
+use crate::entry::{initial_serial, judge, parse_entry, state_values, unreadable, Entry};
 use crate::lock::{Known, LdapLock};
 use crate::{rc, Identity, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS};
 use ldap3::adapters::{EntriesOnly, PagedResults};
-use ldap3::{dn_escape, Scope, SearchEntry};
+use ldap3::{dn_escape, Scope};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use totp_core::config::LdapConfig;
 use totp_core::names::UserName;
 use totp_core::record::UserRecord;
 use totp_core::state::LoginState;
 use totp_core::store::{Backend, BackendLock, StateRead, StoreError};
 use zeroize::Zeroizing;
+
+/// The filter that is true of every entry (RFC 4526), so that no access
+/// rule on an attribute can keep an entry out of a search.
+const ALWAYS_TRUE: &str = "(&)";
 
 /// How many entries a page of `list_users` asks for (below slapd's default
 /// size limit of 500).
@@ -37,6 +43,8 @@ pub struct LdapStore {
     pub(crate) loaded: RefCell<Option<(UserName, Zeroizing<String>)>>,
     /// Servers that failed before one answered, for `failover_notes`.
     pub(crate) notes: RefCell<Vec<String>>,
+    /// The time with the directory left to this login.
+    pub(crate) budget: Budget,
 }
 
 impl LdapStore {
@@ -49,6 +57,7 @@ impl LdapStore {
             cache: RefCell::new(None),
             loaded: RefCell::new(None),
             notes: RefCell::new(Vec::new()),
+            budget: Budget::new(cfg.timeout_ms, cfg.uris.len()),
         }
     }
 
@@ -70,34 +79,41 @@ impl LdapStore {
 
     /// Read a user's entry; `None` if there is none.
     ///
+    /// The search is of the entry itself (base scope) with the filter that
+    /// is always true (`(&)`, RFC 4526), so that access rules hiding an
+    /// attribute cannot hide the entry: what came back is then judged
+    /// ([`judge`]), and an entry whose record this bind cannot read is an
+    /// error.
+    ///
     /// "No such object" means "not enrolled" only when the server names the
     /// base as the closest entry it has: the shipped access rules answer the
     /// same code to a bind that may not read the subtree at all (a host
     /// bind outside ou=totp-hosts, a wrong base_dn), and taking that for
     /// "not enrolled" would let a transition policy skip the code for
-    /// everyone. An entry whose `uid` is another spelling of the name
-    /// (LDAP matches names without case; Unix does not) is not this user's.
+    /// everyone.
     pub(crate) fn read_entry(&self, user: &UserName) -> Result<Option<Entry>, StoreError> {
+        self.begin(user);
         let dn = self.entry_dn(user);
-        let mut attrs = vec!["uid", RECORD_ATTR, SERIAL_ATTR];
+        let mut attrs = vec!["objectClass", "uid", RECORD_ATTR, SERIAL_ATTR];
         attrs.extend(STATE_ATTRS);
         let base = self.cfg.base_dn.clone();
         let found = self.with_session(Identity::Host, |s| {
-            let result = s.conn.with_timeout(s.timeout).search(
-                &dn,
-                Scope::Base,
-                "(objectClass=totpUser)",
-                &attrs,
-            )?;
+            let result =
+                s.conn
+                    .with_timeout(s.timeout)
+                    .search(&dn, Scope::Base, ALWAYS_TRUE, &attrs)?;
             if result.1.rc == rc::NO_SUCH_OBJECT {
                 return Ok(Err(result.1.matched.clone()));
             }
             let (entries, _) = result.success()?;
-            Ok(Ok(entries.into_iter().next().map(SearchEntry::construct)))
+            Ok(Ok(entries.into_iter().next()))
         })?;
         let entry = match found {
-            Ok(entry) => entry,
-            Err(matched) if same_dn(&matched, &base) => None,
+            // Found, but not returned: the access rules hide the entry
+            // itself, and the filter that is always true cannot fail.
+            Ok(None) => return Err(self.hidden(&dn, "the search returned no entry")),
+            Ok(Some(entry)) => entry,
+            Err(matched) if same_dn(&matched, &base) => return Ok(None),
             Err(matched) => {
                 return Err(StoreError::Ldap {
                     server: self.server_name(),
@@ -114,15 +130,28 @@ impl LdapStore {
                 })
             }
         };
-        let Some(entry) = entry else {
-            return Ok(None);
+        let refused = |why: String| StoreError::Ldap {
+            server: self.server_name(),
+            error: format!("{dn}: {why}"),
         };
-        let mut attrs = lowercase_keys(entry.attrs);
-        let uid = attrs.remove("uid").unwrap_or_default();
-        if !uid.iter().any(|u| u == user.as_str()) {
-            return Ok(None);
+        let (_, attrs) = parse_entry(entry.0).map_err(refused)?;
+        judge(user, attrs).map_err(|why| self.hidden(&dn, &why))
+    }
+
+    /// The error of an entry that is there but cannot be read whole.
+    fn hidden(&self, dn: &str, why: &str) -> StoreError {
+        StoreError::Ldap {
+            server: self.server_name(),
+            error: format!(
+                "{dn} is there but {why}: access rules that hide it from {}? Refused, never \
+                 taken for 'not enrolled'",
+                if self.cfg.bind_dn.is_empty() {
+                    "this bind"
+                } else {
+                    &self.cfg.bind_dn
+                }
+            ),
         }
-        Ok(Some(Entry::from_attrs(attrs)))
     }
 
     /// The entry, from the cache if it is this user's, else read (and cached).
@@ -167,6 +196,7 @@ impl LdapStore {
     /// A session on the user's entry. Nothing read before (the cache of a
     /// read before a prompt) is trusted: its first read goes to the server.
     pub fn lock(&self, user: &UserName) -> Result<LdapLock<'_>, StoreError> {
+        self.begin(user);
         *self.cache.borrow_mut() = None;
         let expected = match self.loaded.borrow().as_ref() {
             Some((who, text)) if who == user => Some(text.clone()),
@@ -180,8 +210,13 @@ impl LdapStore {
         })
     }
 
+    /// Every name under the base, within [`LIST_BUDGET`] times
+    /// `timeout_ms` as a whole (and `timeout_ms` for each page).
     pub fn list_users(&self) -> Result<Vec<UserName>, StoreError> {
         let base = self.cfg.base_dn.clone();
+        let limit = Duration::from_millis(self.cfg.timeout_ms).saturating_mul(LIST_BUDGET);
+        self.budget.renew(None, limit);
+        let deadline = Instant::now() + limit;
         let names = self.with_session(Identity::Host, |s| {
             let adapters: Vec<Box<dyn ldap3::adapters::Adapter<_, _>>> = vec![
                 Box::new(EntriesOnly::new()),
@@ -191,20 +226,30 @@ impl LdapStore {
                 adapters,
                 &base,
                 Scope::OneLevel,
-                "(objectClass=totpUser)",
+                ALWAYS_TRUE,
                 vec!["uid"],
             )?;
             let mut names = Vec::new();
             while let Some(entry) = stream.next()? {
-                let entry = SearchEntry::construct(entry);
-                names.extend(
-                    lowercase_keys(entry.attrs)
-                        .remove("uid")
-                        .unwrap_or_default(),
-                );
+                if Instant::now() > deadline {
+                    return Ok(Err(format!(
+                        "the list of users took longer than {} ms",
+                        limit.as_millis()
+                    )));
+                }
+                match parse_entry(entry.0) {
+                    Ok((_, mut attrs)) => names.extend(attrs.remove("uid").unwrap_or_default()),
+                    Err(e) => return Ok(Err(e)),
+                }
             }
             stream.result().success()?;
-            Ok(names)
+            Ok(Ok(names))
+        })?;
+        let names = names.map_err(|error| {
+            let server = self.server_name();
+            // A listing left half read: no later request shares its session.
+            *self.host.borrow_mut() = None;
+            StoreError::Ldap { server, error }
         })?;
         let mut users: Vec<UserName> = names
             .iter()
@@ -215,6 +260,38 @@ impl LdapStore {
         Ok(users)
     }
 
+    /// Every entry under the base read as a login reads it (for `totpctl
+    /// check`): the first whose object class, `uid` or record this host's
+    /// bind cannot read, with why; `None` when every one reads whole.
+    pub fn first_unreadable(&self) -> Result<Option<String>, StoreError> {
+        let base = self.cfg.base_dn.clone();
+        let limit = Duration::from_millis(self.cfg.timeout_ms).saturating_mul(LIST_BUDGET);
+        self.budget.renew(None, limit);
+        let entries = self.with_session(Identity::Host, |s| {
+            let (entries, _) = s
+                .conn
+                .with_timeout(s.timeout)
+                .search(
+                    &base,
+                    Scope::OneLevel,
+                    ALWAYS_TRUE,
+                    vec!["objectClass", "uid", RECORD_ATTR],
+                )?
+                .success()?;
+            Ok(entries)
+        })?;
+        for entry in entries {
+            let (dn, attrs) = parse_entry(entry.0).map_err(|error| StoreError::Ldap {
+                server: self.server_name(),
+                error,
+            })?;
+            if let Some(why) = unreadable(&attrs) {
+                return Ok(Some(format!("{dn} is there but {why}")));
+            }
+        }
+        Ok(None)
+    }
+
     /// Add a whole entry (record and state) as the admin, for `migrate`.
     /// Returns false, writing nothing, if the user already has one.
     pub fn add_entry(
@@ -223,6 +300,7 @@ impl LdapStore {
         record: &UserRecord,
         state: &LoginState,
     ) -> Result<bool, StoreError> {
+        self.begin(user);
         let dn = self.entry_dn(user);
         let text = record
             .to_toml()

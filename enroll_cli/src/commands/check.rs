@@ -299,6 +299,13 @@ fn check_records(
                 ));
                 Enrollment::Broken
             }
+            Err(e) if store.files().is_none() => {
+                out.error(format!(
+                    "{e}. pam_totp denies {user}'s logins on this host. Fix: let the host bind \
+                     read the whole entry (see ldap/acl.conf)."
+                ));
+                Enrollment::Broken
+            }
             Err(e) => {
                 out.error(format!(
                     "{e}. pam_totp denies {user}'s logins. Fix: chown root:root and chmod 600 \

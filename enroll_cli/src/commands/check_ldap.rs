@@ -1,6 +1,7 @@
 //! `totpctl check` on the LDAP store: the connection, TLS and the bind, and
 //! that the directory's access rules are the ones the fleet relies on: this
-//! host cannot write secrets, and an anonymous bind reads nothing.
+//! host reads whole entries, cannot write secrets, and an anonymous bind
+//! reads nothing.
 
 use super::check::Findings;
 use ldap3::{Mod, Scope};
@@ -10,17 +11,27 @@ use totp_ldap::{Identity, LdapStore, RECORD_ATTR};
 /// server answers insufficientAccess when the rules forbid the write.
 const PROBE_VALUE: &str = "pam_totp check: this value is never stored";
 const NO_SUCH_ATTRIBUTE: u32 = 16;
+const NO_SUCH_OBJECT: u32 = 32;
 const INSUFFICIENT_ACCESS: u32 = 50;
+const OBJECT_CLASS_VIOLATION: u32 = 65;
 
 pub(super) fn check(out: &mut Findings, ldap: &LdapStore) {
     let cfg = ldap.config();
     let base = cfg.base_dn.clone();
     // The connection, TLS and the host's bind, with the base readable.
     let found = ldap.probe(Identity::Host, |conn, timeout| {
-        let (entries, _) = conn
-            .with_timeout(timeout)
-            .search(&base, Scope::Base, "(objectClass=*)", vec!["1.1"])?
-            .success()?;
+        let result = conn.with_timeout(timeout).search(
+            &base,
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["1.1"],
+        )?;
+        // The shipped rules answer noSuchObject to a bind that may not
+        // read the base: not there, or not visible, alike.
+        if result.1.rc == NO_SUCH_OBJECT {
+            return Ok(0);
+        }
+        let (entries, _) = result.success()?;
         Ok(entries.len())
     });
     for note in ldap.failover_notes() {
@@ -39,11 +50,15 @@ pub(super) fn check(out: &mut Findings, ldap: &LdapStore) {
             },
             cfg.bind_dn
         )),
-        Ok((uri, _)) => out.error(format!(
-            "LDAP: {uri} answers, but the base {base} is not visible to {}. Fix: create it, or \
-             let the host bind read it (see ldap/acl.conf).",
-            cfg.bind_dn
-        )),
+        Ok((uri, _)) => {
+            out.error(format!(
+                "LDAP: {uri} answers, but the base {base} is not visible to {}. Every login \
+                 through pam_totp is denied. Fix: create it, correct ldap.base_dn, or let the \
+                 host bind read it (see ldap/acl.conf).",
+                cfg.bind_dn
+            ));
+            return;
+        }
         Err(e) => {
             out.error(format!(
                 "{e}. Every login through pam_totp is denied until it answers. Fix: check \
@@ -52,7 +67,12 @@ pub(super) fn check(out: &mut Findings, ldap: &LdapStore) {
             return;
         }
     }
-    if !cfg.admin_bind_dn.is_empty() {
+    if cfg.admin_bind_dn.is_empty() {
+        out.ok(
+            "LDAP: no admin bind on this host (ldap.admin_bind_dn): it logs users in, and \
+             enrollment, resets and migrate are done from a host that has one",
+        );
+    } else {
         match ldap.probe(Identity::Admin, |_, _| Ok(())) {
             Ok((uri, ())) => out.ok(format!(
                 "LDAP: {uri} accepts the admin bind {}",
@@ -68,7 +88,22 @@ pub(super) fn check(out: &mut Findings, ldap: &LdapStore) {
     check_anonymous(out, ldap, &base);
 }
 
-/// The host bind must not be able to change a record (a secret).
+/// Every entry read as the host, as a login reads it: an entry whose
+/// record, uid or object class the access rules hide from this host would
+/// deny that user's logins here.
+fn check_read(out: &mut Findings, ldap: &LdapStore) {
+    match ldap.first_unreadable() {
+        Ok(None) => out.ok("LDAP: this host reads every user entry whole, as a login does"),
+        Ok(Some(why)) => out.error(format!(
+            "LDAP: {why}. pam_totp denies that user's logins on this host. Fix: let the host \
+             bind read the whole entry (see ldap/acl.conf)."
+        )),
+        Err(e) => out.error(format!("LDAP: cannot read the user entries: {e}")),
+    }
+}
+
+/// The host bind must not be able to change a record (a secret): probed
+/// on the first user's entry, or on the base when there is none yet.
 fn check_secret_write(out: &mut Findings, ldap: &LdapStore) {
     let users = match ldap.list_users() {
         Ok(users) => users,
@@ -77,13 +112,10 @@ fn check_secret_write(out: &mut Findings, ldap: &LdapStore) {
             return;
         }
     };
-    let Some(user) = users.first() else {
-        out.warning(
-            "LDAP: no user entry yet, so whether this host can write secrets is not checked",
-        );
-        return;
-    };
-    let dn = ldap.entry_dn(user);
+    check_read(out, ldap);
+    let dn = users
+        .first()
+        .map_or_else(|| ldap.config().base_dn.clone(), |user| ldap.entry_dn(user));
     let probed = ldap.probe(Identity::Host, |conn, timeout| {
         conn.with_timeout(timeout).modify(
             &dn,
@@ -97,12 +129,14 @@ fn check_secret_write(out: &mut Findings, ldap: &LdapStore) {
         Ok((_, r)) if r.rc == INSUFFICIENT_ACCESS => out.ok(format!(
             "LDAP: this host cannot write {RECORD_ATTR} (secrets)"
         )),
-        Ok((_, r)) if r.rc == NO_SUCH_ATTRIBUTE || r.rc == 0 => out.error(format!(
-            "LDAP: this host's bind {} may write {RECORD_ATTR}, the secrets: root on any host \
+        Ok((_, r)) if [0, NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION].contains(&r.rc) => {
+            out.error(format!(
+                "LDAP: this host's bind {} may write {RECORD_ATTR}, the secrets: root on any host \
              could then enroll itself for anyone. Fix: install the access rules of \
              ldap/acl.conf (hosts write only the state attributes).",
-            ldap.config().bind_dn
-        )),
+                ldap.config().bind_dn
+            ))
+        }
         Ok((_, r)) => out.warning(format!(
             "LDAP: could not tell whether this host can write {RECORD_ATTR} (result code {})",
             r.rc

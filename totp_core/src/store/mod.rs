@@ -101,6 +101,9 @@ pub enum StoreError {
     Conflict(String),
     /// The store cannot be used as configured (what is missing).
     Unavailable(String),
+    /// A directory bind's password file cannot be read (as the user: a
+    /// screen locker, which then hands the code to the helper).
+    Credentials(PathBuf, crate::fsio::FileError),
 }
 
 impl fmt::Display for StoreError {
@@ -114,6 +117,7 @@ impl fmt::Display for StoreError {
             Self::Ldap { server, error } => write!(f, "LDAP server {server}: {error}"),
             Self::Conflict(what) => write!(f, "{what} changed meanwhile (another login or host)"),
             Self::Unavailable(why) => write!(f, "{why}"),
+            Self::Credentials(p, e) => write!(f, "LDAP bind password file {} {e}", p.display()),
         }
     }
 }

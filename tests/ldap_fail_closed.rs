@@ -1,0 +1,194 @@
+//! The LDAP store fails closed: attacks on the read path, the deadlines and
+//! the switch from files, each through the real libpam (pamtester under
+//! pam_wrapper) and a private slapd with the shipped schema and access
+//! rules (`integration::slapd`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use integration::slapd::{Bind, Slapd, BASE_DN};
+use integration::*;
+use std::process::Command;
+
+fn record_text(secret: &str) -> String {
+    format!(
+        "version = 1\nstatus = \"active\"\nsecret = \"{secret}\"\nalgorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n"
+    )
+}
+
+/// A host's config: the store on `uri`, bound as `bind`, the admin too.
+fn ldap_config(slapd: &Slapd, bind: &Bind, uri: &str, extra: &str) -> String {
+    let admin = slapd.admin();
+    format!(
+        "{extra}\n[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"{uri}\"]\nbase_dn = \"{BASE_DN}\"\n\
+         bind_dn = \"{}\"\nbind_password_file = \"{}\"\nadmin_bind_dn = \"{}\"\n\
+         admin_bind_password_file = \"{}\"\nca_file = \"{}\"\nstarttls = true\n\
+         timeout_ms = 1000\n",
+        bind.dn,
+        bind.password_file.display(),
+        admin.dn,
+        admin.password_file.display(),
+        slapd.ca_file().display()
+    )
+}
+
+fn host(slapd: &Slapd, name: &str, extra: &str) -> Sandbox {
+    let sb = Sandbox::new(&format!("ldapfc-{name}"));
+    sb.write_config(&ldap_config(
+        slapd,
+        &slapd.host("host-a"),
+        &slapd.starttls_uri(),
+        extra,
+    ));
+    sb.service("totp", "");
+    sb
+}
+
+fn totpctl(sb: &Sandbox, args: &[&str]) -> PamRun {
+    let mut cmd = Command::new(totpctl_path());
+    cmd.arg("--config").arg(&sb.config).args(args);
+    run_with_input(&mut cmd, b"")
+}
+
+/// Put an access rule in front of the database's (cn=config): `attr` of
+/// `user`'s entry is hidden from the hosts, everyone else goes on to the
+/// shipped rules.
+fn hide_from_hosts(slapd: &Slapd, user: &str, attr: &str) {
+    let run = slapd.modify(
+        Some(&slapd.config_admin()),
+        &format!(
+            "dn: olcDatabase={{1}}mdb,cn=config\nchangetype: modify\nadd: olcAccess\n\
+             olcAccess: {{0}}to dn.exact=\"{}\" attrs={attr} \
+             by dn.onelevel=\"ou=totp-hosts,dc=example,dc=org\" none by * break\n",
+            slapd.user_dn(user)
+        ),
+    );
+    assert_eq!(run.rc, 0, "adding the rule failed: {}", run.stderr);
+}
+
+/// An entry the host can see but whose record, uid or object class the
+/// access rules hide from it: under `allow-until`, a "not enrolled" here
+/// would skip the code, and the password alone would log in. Each is
+/// refused, with a line that says the entry is there, and `totpctl check`
+/// on that host fails.
+#[test]
+fn an_entry_whose_record_uid_or_class_is_hidden_is_refused_not_unenrolled() {
+    let future = date_from_today(30);
+    for (user, attr) in [
+        ("pamtotp-hid-rec", "totpRecord"),
+        ("pamtotp-hid-uid", "uid"),
+        ("pamtotp-hid-oc", "objectClass"),
+    ] {
+        let slapd = Slapd::start_cn_config(&format!("fail-closed-{attr}"));
+        ensure_user(user, &[]);
+        slapd.add_user_entry(user, &record_text(SECRET));
+        hide_from_hosts(&slapd, user, attr);
+        let sb = host(
+            &slapd,
+            attr,
+            &format!("[policy]\nunenrolled = \"allow-until:{future}\"\n"),
+        );
+        // The password stack after pam_totp is pam_permit: were the code
+        // skipped, this wrong one would log in.
+        let run = sb.pamtester("totp", user, b"000000\n", &[]);
+        let line = run.outcome();
+        assert!(
+            !run.success && line.contains("result=error") && line.contains("is there but"),
+            "{attr} hidden from the host: {line}\n{}",
+            run.shown()
+        );
+        assert!(
+            line.contains(&format!("its {attr} is not readable")),
+            "the line names what is hidden: {line}"
+        );
+        let run = totpctl(&sb, &["check"]);
+        assert!(
+            !run.success
+                && run.stdout.contains(&format!(
+                    "{} is there but its {attr} is not readable",
+                    slapd.user_dn(user)
+                )),
+            "totpctl check with {attr} hidden: {}",
+            run.shown()
+        );
+    }
+}
+
+/// `totpctl check` on an empty directory still finds a host bind that may
+/// write secrets: it probes the base entry.
+#[test]
+fn check_on_an_empty_directory_probes_the_base_for_secret_writes() {
+    let slapd = Slapd::start("fail-closed-empty");
+    let sb = Sandbox::new("ldapfc-empty");
+    sb.write_config(&ldap_config(
+        &slapd,
+        &slapd.admin(),
+        &slapd.starttls_uri(),
+        "",
+    ));
+    let run = totpctl(&sb, &["check", "--pam-dir", "/nonexistent"]);
+    assert!(
+        !run.success && run.stdout.contains("may write totpRecord, the secrets"),
+        "an admin bind as the host's, no user yet: {}",
+        run.shown()
+    );
+    let sb = host(&slapd, "empty-host", "");
+    let run = totpctl(&sb, &["check", "--pam-dir", "/nonexistent"]);
+    assert!(
+        run.stdout.contains("this host cannot write totpRecord"),
+        "the shipped rules, no user yet: {}",
+        run.shown()
+    );
+}
+
+/// A base the host bind cannot see (the server answers noSuchObject) is
+/// named as such, not as a server that does not answer; a host without
+/// an admin bind gets no advice about the files store's directories.
+#[test]
+fn check_names_an_invisible_base_and_a_missing_admin_bind() {
+    let slapd = Slapd::start("fail-closed-base");
+    let sb = Sandbox::new("ldapfc-base");
+    let elsewhere = "ou=elsewhere,dc=example,dc=org";
+    sb.write_config(
+        &ldap_config(&slapd, &slapd.host("host-a"), &slapd.starttls_uri(), "")
+            .replace(BASE_DN, elsewhere),
+    );
+    let run = totpctl(&sb, &["check", "--pam-dir", "/nonexistent"]);
+    assert!(
+        !run.success
+            && run
+                .stdout
+                .contains(&format!("the base {elsewhere} is not visible to cn=host-a")),
+        "{}",
+        run.shown()
+    );
+
+    let user = "pamtotp-noadmin";
+    ensure_user(user, &[]);
+    let sb = Sandbox::new("ldapfc-noadmin");
+    let admin = slapd.admin();
+    sb.write_config(
+        &ldap_config(&slapd, &slapd.host("host-a"), &slapd.starttls_uri(), "")
+            .replace(&format!("admin_bind_dn = \"{}\"\n", admin.dn), "")
+            .replace(
+                &format!(
+                    "admin_bind_password_file = \"{}\"\n",
+                    admin.password_file.display()
+                ),
+                "",
+            ),
+    );
+    let run = totpctl(&sb, &["--json", "enroll", user]);
+    assert!(
+        !run.success
+            && run.shown().contains("ldap.admin_bind_dn")
+            && !run.shown().contains("directories"),
+        "enroll without an admin bind: {}",
+        run.shown()
+    );
+    let run = totpctl(&sb, &["check", "--pam-dir", "/nonexistent"]);
+    assert!(
+        run.stdout.contains("no admin bind on this host")
+            && !run.shown().contains("directories exist"),
+        "{}",
+        run.shown()
+    );
+}
