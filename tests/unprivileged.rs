@@ -547,3 +547,71 @@ fn the_unprivileged_switch() {
     let lk = Locker::new("allow", "[policy]\nunenrolled = \"allow\"\n");
     lk.unlock("").expect(true, "ignored", "not enrolled (said ");
 }
+
+/// `[store] backend = "ldap"` for a locker: the store on a private slapd,
+/// bound as host-a (its password file is root's, 0600, as shipped).
+fn ldap_locker_config(slapd: &integration::slapd::Slapd, extra: &str) -> String {
+    let bind = slapd.host("host-a");
+    format!(
+        "{extra}[throttle]\nmax_failures = 3\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n\
+         [store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"{}\"]\nbase_dn = \"{}\"\n\
+         bind_dn = \"{}\"\nbind_password_file = \"{}\"\nca_file = \"{}\"\nstarttls = true\n\
+         timeout_ms = 2000\n",
+        slapd.starttls_uri(),
+        slapd.base_dn(),
+        bind.dn,
+        bind.password_file.display(),
+        slapd.ca_file().display()
+    )
+}
+
+/// A locker on an LDAP host: the module, running as the user, cannot read
+/// the bind password file, so the setuid helper checks the code against
+/// the directory; a replay and wrong codes are refused there, and the
+/// failures land in the directory.
+#[test]
+fn an_ldap_locker_unlocks_through_the_helper() {
+    let slapd = integration::slapd::Slapd::start("locker-ldap");
+    slapd.add_user_entry(
+        ALICE,
+        &format!(
+            "version = 1\nstatus = \"active\"\nsecret = \"{SECRET}\"\nalgorithm = \"SHA1\"\n\
+             digits = 6\nperiod = 30\n"
+        ),
+    );
+    let lk = Locker::new("ldap", &ldap_locker_config(&slapd, ""));
+    let code = code_now(SECRET);
+    let run = lk.unlock(&code);
+    run.expect(
+        true,
+        "success",
+        &format!("code accepted by {}", lk.helper.display()),
+    );
+    assert_eq!(
+        lk.helper_line(),
+        format!("user={ALICE} service=totp-verify rhost=- result=success reason=\"code accepted\"")
+    );
+    let entry = slapd.user_entry(ALICE).unwrap();
+    assert!(entry.get("totpLastStep").is_some(), "{entry:?}");
+
+    lk.unlock(&code)
+        .expect(false, "denied", "wrong, replayed or malformed code");
+    assert!(lk.helper_line().contains("replayed code"));
+    lk.unlock(&wrong_code(SECRET))
+        .expect(false, "denied", "wrong, replayed or malformed code");
+    assert!(lk.helper_line().contains("wrong code (2 of 3 failures"));
+    assert_eq!(
+        slapd.user_entry(ALICE).unwrap().get("totpFailures"),
+        Some("2".to_owned())
+    );
+    drop(lk);
+
+    // policy.unprivileged = ignore is honoured on LDAP too.
+    let lk = Locker::new(
+        "ldap-ignore",
+        &ldap_locker_config(&slapd, "[policy]\nunprivileged = \"ignore\"\n"),
+    );
+    lk.unlock("")
+        .expect(true, "ignored", "LDAP bind password file");
+    assert_eq!(lk.helper_lines(), Vec::<String>::new());
+}
