@@ -192,3 +192,87 @@ fn check_names_an_invisible_base_and_a_missing_admin_bind() {
         run.shown()
     );
 }
+
+/// A login on `sb` that waits at its prompt, then `at_prompt` runs, then
+/// `code` is answered: the run, and how long it took from the answer.
+fn login_across(
+    sb: &Sandbox,
+    user: &str,
+    code: &str,
+    at_prompt: impl FnOnce(),
+) -> (PamRun, std::time::Duration) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let starting = pam_start_guard();
+    let mut child = sb
+        .pamtester_command("totp", user, &[])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    {
+        let stderr = child.stderr.as_mut().unwrap();
+        let mut byte = [0u8; 1];
+        while !seen.ends_with(b"code: ") {
+            assert_eq!(stderr.read(&mut byte).unwrap(), 1, "no prompt: {seen:?}");
+            seen.push(byte[0]);
+        }
+    }
+    drop(starting);
+    at_prompt();
+    let answered = std::time::Instant::now();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{code}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = answered.elapsed();
+    let mut stderr = String::from_utf8_lossy(&seen).into_owned();
+    stderr.push_str(&String::from_utf8_lossy(&out.stderr));
+    (
+        PamRun {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        },
+        took,
+    )
+}
+
+/// The server freezes (SIGSTOP) while the user is at the prompt: every
+/// request of the login after it shares the one budget, so the login is
+/// denied within `timeout_ms` of its answer (here 2000 ms), not once per
+/// request, connect and retry.
+#[test]
+fn a_server_frozen_at_the_prompt_denies_within_one_timeout() {
+    let user = "pamtotp-frozen";
+    ensure_user(user, &[]);
+    let slapd = Slapd::start("fail-closed-frozen");
+    slapd.add_user_entry(user, &record_text(SECRET));
+    let sb = host(&slapd, "frozen", "");
+    let config = std::fs::read_to_string(&sb.config).unwrap();
+    std::fs::write(
+        &sb.config,
+        config.replace("timeout_ms = 1000", "timeout_ms = 2000"),
+    )
+    .unwrap();
+    let (run, took) = login_across(&sb, user, &code_now(SECRET), || slapd.freeze());
+    slapd.thaw();
+    let line = run.outcome();
+    assert!(
+        !run.success && line.contains("result=error") && line.contains("no answer within"),
+        "{line}"
+    );
+    eprintln!("frozen at the prompt: denied {took:?} after the answer (timeout_ms 2000)");
+    // Twice the timeout (the bound before one budget per login) fails;
+    // the margin is for a loaded machine.
+    assert!(
+        took < std::time::Duration::from_millis(3000),
+        "denied {took:?} after the answer: {line}"
+    );
+}
