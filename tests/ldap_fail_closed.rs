@@ -276,3 +276,58 @@ fn a_server_frozen_at_the_prompt_denies_within_one_timeout() {
         "denied {took:?} after the answer: {line}"
     );
 }
+
+/// The move from files to LDAP: a recovery code used on the files after
+/// `totpctl migrate` copied the user, and before the switch, is carried
+/// over by running migrate again (it brings the entry forward), so after
+/// `backend = "ldap"` that code is refused.
+#[test]
+fn a_recovery_code_used_between_migrate_and_the_switch_stays_used() {
+    let user = "pamtotp-window";
+    ensure_user(user, &[]);
+    let slapd = Slapd::start("fail-closed-window");
+    let sb = Sandbox::new("ldapfc-window");
+    let full = ldap_config(&slapd, &slapd.host("host-a"), &slapd.starttls_uri(), "");
+    let ldap_section = full[full.find("[ldap]").unwrap()..].to_owned();
+    // Still the files store, with the [ldap] section ready.
+    sb.write_config(&ldap_section);
+    sb.service("totp", "");
+    sb.enroll(user);
+    let run = totpctl(&sb, &["--json", "recovery-codes", user, "--regenerate"]);
+    assert!(run.success, "{}", run.shown());
+    let codes: Vec<String> = run
+        .stdout
+        .split("\"recovery_codes\":[")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|c| c.trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{}", run.stdout);
+
+    let run = totpctl(&sb, &["migrate", "--to", "ldap"]);
+    assert!(
+        run.success && run.stdout.contains("1 copied"),
+        "{}",
+        run.shown()
+    );
+    // The window: a recovery code used on the files after the copy.
+    sb.pamtester("totp", user, format!("{}\n", codes[0]).as_bytes(), &[])
+        .expect(true, "success", "recovery code");
+    let run = totpctl(&sb, &["migrate", "--to", "ldap"]);
+    assert!(
+        run.success && run.stdout.contains("state brought forward"),
+        "{}",
+        run.shown()
+    );
+
+    // The switch.
+    sb.write_config(&full);
+    sb.pamtester("totp", user, format!("{}\n", codes[0]).as_bytes(), &[])
+        .expect(false, "denied", "was already used");
+    sb.pamtester("totp", user, format!("{}\n", codes[1]).as_bytes(), &[])
+        .expect(true, "success", "recovery code");
+}

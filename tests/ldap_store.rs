@@ -413,13 +413,13 @@ fn migrate_moves_a_thousand_file_records_and_their_state() {
     let run = totpctl(&sb, &["migrate", "--to", "ldap"], b"");
     assert!(run.success, "{}", run.shown());
     assert!(
-        run.stdout.contains("1000 copied, 0 skipped"),
+        run.stdout.contains("1000 copied, 0 brought forward"),
         "{}",
         run.stdout
     );
     let run = totpctl(&sb, &["migrate", "--to", "ldap"], b"");
     assert!(
-        run.stdout.contains("0 copied, 1000 skipped"),
+        run.stdout.contains("0 copied, 1000 brought forward"),
         "{}",
         run.stdout
     );

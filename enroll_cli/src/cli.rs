@@ -212,7 +212,8 @@ pub enum Command {
     #[command(name = "import-pam-oath", long_about = IMPORT_PAM_OATH_ABOUT)]
     ImportPamOath(ImportPamOathArgs),
     /// Copy the records and login state of this host's files into the LDAP store ([ldap] in the
-    /// config), skipping users already there
+    /// config); an entry already there with the same secret is brought forward (later steps and
+    /// counters, used recovery codes), so run it again right after switching the backend
     Migrate(MigrateArgs),
     /// Dry run before enabling: config, file modes, records, users who would be locked out, PAM stacks and sshd
     #[command(long_about = CHECK_ABOUT)]

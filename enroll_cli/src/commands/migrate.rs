@@ -1,17 +1,28 @@
 //! `totpctl migrate --to ldap [--dry-run]`: copy every record of this
 //! host's files, with its login state (the last step used, failures,
 //! lockout, used recovery codes, HOTP counter, skew), into the LDAP store.
-//! A user who already has an entry there is skipped, never overwritten: the
-//! directory may hold newer state from another host. Run it before setting
-//! `[store] backend = "ldap"`; the files stay as they were.
+//!
+//! A user who already has an entry there with the same secret is brought
+//! forward, never overwritten: by compare-and-swap, the entry's state takes
+//! the later of each step, counter and time, the larger failure counts,
+//! and the union of used recovery codes ([`bring_forward`]). So running it
+//! again right after `[store] backend = "ldap"` carries over what logins on
+//! the files did since the first run, and nothing used there works again.
+//! An entry with another secret (enrolled anew elsewhere) is left alone.
+//! The files stay as they were.
 
 use crate::audit;
 use crate::cli::MigrateArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
+use totp_core::record::UserRecord;
+use totp_core::state::LoginState;
 use totp_core::store::{Store, StoreError};
 use totp_ldap::LdapStore;
+
+/// How many times a merge is tried when logins write the entry meanwhile.
+const MERGE_TRIES: u32 = 16;
 
 pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("migrate", inv)?;
@@ -22,7 +33,7 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
     let files = Store::new(&ctx.config.paths);
     let ldap = LdapStore::new(&ctx.config.ldap);
     let users = files.list_users()?;
-    let (mut copied, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    let (mut copied, mut merged, mut skipped, mut failed) = (0usize, 0usize, 0usize, 0usize);
     let mut lines = Vec::new();
     for user in &users {
         let outcome = match (files.load_record(user), files.peek_state(user)) {
@@ -30,18 +41,29 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
                 Ok(format!("would copy ({} {})", record.status, record.kind))
                     .map(|text| (text, read.problem))
             }
-            (Ok(Some(record)), Ok(read)) => {
-                ldap.add_entry(user, &record, &read.state).map(|added| {
-                    let text = if added {
+            (Ok(Some(record)), Ok(read)) => ldap
+                .add_entry(user, &record, &read.state)
+                .and_then(|added| {
+                    if added {
                         copied += 1;
-                        format!("copied ({} {})", record.status, record.kind)
-                    } else {
-                        skipped += 1;
-                        "already in LDAP: skipped".to_owned()
-                    };
-                    (text, read.problem)
+                        return Ok(format!("copied ({} {})", record.status, record.kind));
+                    }
+                    Ok(match bring_forward(&ldap, user, &record, &read.state)? {
+                        Forward::Merged => {
+                            merged += 1;
+                            "already in LDAP: state brought forward".to_owned()
+                        }
+                        Forward::Current => {
+                            merged += 1;
+                            "already in LDAP: up to date".to_owned()
+                        }
+                        Forward::Other => {
+                            skipped += 1;
+                            "already in LDAP with another secret: skipped".to_owned()
+                        }
+                    })
                 })
-            }
+                .map(|text| (text, read.problem)),
             (Ok(None), _) => continue,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
@@ -59,7 +81,7 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
         audit::audit_or_warn(
             "migrate",
             "-",
-            &format!("to=ldap copied={copied} skipped={skipped} failed={failed}"),
+            &format!("to=ldap copied={copied} merged={merged} skipped={skipped} failed={failed}"),
         );
     }
     if ctx.json {
@@ -77,6 +99,7 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
             json::Object::new()
                 .boolean("dry_run", args.dry_run)
                 .number("copied", copied as u64)
+                .number("merged", merged as u64)
                 .number("skipped", skipped as u64)
                 .number("failed", failed as u64)
                 .raw("users", &json::array(&items))
@@ -92,7 +115,10 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
                 lines.len()
             );
         } else {
-            println!("{copied} copied, {skipped} skipped (already in LDAP), {failed} failed");
+            println!(
+                "{copied} copied, {merged} brought forward (already in LDAP), {skipped} skipped \
+                 (another secret in LDAP), {failed} failed"
+            );
         }
     }
     if failed > 0 {
@@ -101,4 +127,130 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
         ))));
     }
     Ok(())
+}
+
+/// What became of a user whose entry was already there.
+enum Forward {
+    /// The entry's state now includes this host's.
+    Merged,
+    /// It already did.
+    Current,
+    /// The entry holds another secret: this host's state means nothing there.
+    Other,
+}
+
+/// Bring `user`'s entry forward with this host's `files` state, by
+/// compare-and-swap (a login elsewhere meanwhile makes it read and merge
+/// again): see [`merge`].
+fn bring_forward(
+    ldap: &LdapStore,
+    user: &totp_core::names::UserName,
+    record: &UserRecord,
+    files: &LoginState,
+) -> Result<Forward, StoreError> {
+    let same = ldap.load_record(user)?.is_some_and(|there| {
+        there.kind == record.kind
+            && there.secret.as_bytes() == record.secret.as_bytes()
+            && there.recovery == record.recovery
+    });
+    if !same {
+        return Ok(Forward::Other);
+    }
+    let lock = ldap.lock(user)?;
+    for _ in 0..MERGE_TRIES {
+        let read = lock.read_state();
+        if let Some(problem) = read.problem {
+            return Err(StoreError::Unavailable(format!(
+                "{}: {problem}",
+                ldap.entry_dn(user)
+            )));
+        }
+        let next = merge(&read.state, files);
+        if next == read.state {
+            return Ok(Forward::Current);
+        }
+        match lock.write_state(&next) {
+            Ok(()) => return Ok(Forward::Merged),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "the login state of {} (logins kept writing it)",
+        ldap.entry_dn(user)
+    )))
+}
+
+/// The directory's state with this host's brought in: the later step,
+/// counter, skew learned and times; the larger failure counts (so running
+/// migrate again counts nothing twice); every used recovery code.
+fn merge(there: &LoginState, here: &LoginState) -> LoginState {
+    let later = |a: Option<u64>, b: Option<u64>| a.max(b);
+    let mut used = there.used_recovery.clone();
+    for id in &here.used_recovery {
+        if !used.contains(id) {
+            used.push(*id);
+        }
+    }
+    used.sort_unstable();
+    let (last_success_at, last_success_rhost) = if here.last_success_at > there.last_success_at {
+        (here.last_success_at, here.last_success_rhost.clone())
+    } else {
+        (there.last_success_at, there.last_success_rhost.clone())
+    };
+    LoginState {
+        last_step: later(there.last_step, here.last_step),
+        failures: there.failures.max(here.failures),
+        hotp_next: later(there.hotp_next, here.hotp_next),
+        failures_since_success: there
+            .failures_since_success
+            .max(here.failures_since_success),
+        not_before: later(there.not_before, here.not_before),
+        last_failure_at: later(there.last_failure_at, here.last_failure_at),
+        locked_until: later(there.locked_until, here.locked_until),
+        last_success_at,
+        last_success_rhost,
+        used_recovery: used,
+        ..there.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merge_keeps_the_later_of_everything_and_every_used_code() {
+        let there = LoginState {
+            last_step: Some(100),
+            failures: 2,
+            hotp_next: Some(7),
+            used_recovery: vec![1],
+            locked_until: Some(50),
+            last_success_at: Some(10),
+            last_success_rhost: Some("a".into()),
+            ..LoginState::new()
+        };
+        let here = LoginState {
+            last_step: Some(90),
+            failures: 3,
+            hotp_next: Some(9),
+            used_recovery: vec![4, 1],
+            last_success_at: Some(20),
+            last_success_rhost: Some("b".into()),
+            ..LoginState::new()
+        };
+        let merged = merge(&there, &here);
+        assert_eq!(merged.last_step, Some(100));
+        assert_eq!(merged.failures, 3);
+        assert_eq!(merged.hotp_next, Some(9));
+        assert_eq!(merged.used_recovery, vec![1, 4]);
+        assert_eq!(merged.locked_until, Some(50));
+        assert_eq!(merged.last_success_rhost.as_deref(), Some("b"));
+        assert_eq!(
+            merge(&merged, &here),
+            merged,
+            "a second run changes nothing"
+        );
+    }
 }
