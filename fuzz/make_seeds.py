@@ -183,6 +183,44 @@ def main():
     for name, data in seeds.items():
         write("login", name, data)
 
+    # ldap_entry: BER search result entries (RFC 4511 4.5.2) as a server
+    # sends them, for the user "fuzz".
+    for name, attrs in LDAP_ENTRIES.items():
+        write("ldap_entry", name, ldap_entry("uid=fuzz,ou=pam_totp,dc=example,dc=org", attrs))
+
+
+def ber(tag, content):
+    n = len(content)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(raw)]) + raw
+    return bytes([tag]) + length + content
+
+
+def ldap_entry(dn, attrs):
+    """SearchResultEntry: [APPLICATION 4] { objectName, attributes }."""
+    parts = b"".join(
+        ber(0x30, ber(0x04, k.encode()) + ber(0x31, b"".join(ber(0x04, v.encode()) for v in vs)))
+        for k, vs in attrs
+    )
+    return ber(0x64, ber(0x04, dn.encode()) + ber(0x30, parts))
+
+
+LDAP_BASE = [("objectClass", ["totpUser"]), ("uid", ["fuzz"]), ("totpRecord", [MINIMAL]), ("totpSerial", ["7"])]
+LDAP_ENTRIES = {
+    "fresh": LDAP_BASE,
+    "state": LDAP_BASE + [
+        ("totpLastStep", ["56666666"]), ("totpFailures", ["3"]), ("totpHotpNext", ["12"]),
+        ("totpSkew", ["-2"]), ("totpLockedUntil", ["1700000900"]),
+        ("totpLastSuccessRhost", ["192.0.2.7"]), ("totpUsedRecovery", ["2", "5"]),
+    ],
+    "several_values": LDAP_BASE + [("totpFailures", ["1", "2"])],
+    "hidden_record": LDAP_BASE[:2],
+    "other_spelling": [("objectClass", ["totpUser"]), ("uid", ["Fuzz"]), ("totpRecord", [MINIMAL])],
+}
+
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Short fuzzing run of every cargo-fuzz target (CI smoke test).
 #
-#   scripts/fuzz-smoke.sh [SECONDS_PER_TARGET]   (default 20; 6 targets)
+#   scripts/fuzz-smoke.sh [SECONDS_PER_TARGET]   (default 20; 7 targets)
 #
 # Installs cargo-fuzz (cargo install --locked) if it is missing. The machine
 # only has a stable toolchain, so the nightly-only flags that cargo-fuzz passes
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 sanitizer=${FUZZ_SANITIZER:-address}
-targets=${FUZZ_TARGETS:-config record state module_args answer login}
+targets=${FUZZ_TARGETS:-config record state module_args answer login ldap_entry}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz-smoke: installing cargo-fuzz" >&2

@@ -109,16 +109,27 @@ pub(crate) fn unreadable(attrs: &Attrs) -> Option<String> {
 }
 
 /// The parsing a server's entry goes through, from the BER of a search
-/// result entry to the login state (for the fuzz target).
+/// result entry to the login state, for the fuzz target: the state read
+/// (if the entry is the user "fuzz"'s and its state parses), and that
+/// state written to attributes and read back, which must be the same.
 #[doc(hidden)]
-pub fn fuzz_entry(bytes: &[u8]) -> Result<(), String> {
+pub fn fuzz_entry(bytes: &[u8]) -> Result<Option<(LoginState, LoginState)>, String> {
     let (_, tag) = ldap3::asn1::parse_tag(bytes).map_err(|_| "not BER".to_owned())?;
     let (_, attrs) = parse_entry(tag)?;
     let user = UserName::parse(b"fuzz").map_err(|e| e.to_string())?;
-    if let Some(entry) = judge(&user, attrs)? {
-        let _ = entry.state_read("uid=fuzz");
-    }
-    Ok(())
+    let Some(entry) = judge(&user, attrs)? else {
+        return Ok(None);
+    };
+    let _ = entry.state_read("uid=fuzz");
+    let Ok(state) = entry.state else {
+        return Ok(None);
+    };
+    let written: Attrs = state_values(&state)
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let again = state_from_attrs(&written)?;
+    Ok(Some((state, again)))
 }
 
 impl Entry {
