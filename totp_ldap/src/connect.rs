@@ -99,6 +99,19 @@ impl Budget {
             .set(self.spent.get().saturating_add(started.elapsed()));
     }
 
+    /// `error` of a wait that was given `allowed`, saying so when that was
+    /// the end of the budget rather than a server's whole `timeout_ms`.
+    pub(crate) fn explain(&self, error: String, allowed: Duration) -> String {
+        if allowed < self.per_server {
+            format!(
+                "{error} (the rest of this login's {} ms with the directory)",
+                self.limit().as_millis()
+            )
+        } else {
+            error
+        }
+    }
+
     pub(crate) fn limit(&self) -> Duration {
         self.limit.get()
     }
@@ -156,7 +169,7 @@ impl LdapStore {
             *slot = None;
             StoreError::Ldap {
                 server: uri,
-                error: describe(&e, allowed),
+                error: self.budget.explain(describe(&e, allowed), allowed),
             }
         })
     }
@@ -198,7 +211,9 @@ impl LdapStore {
                 continue;
             };
             let started = Instant::now();
-            let connected = self.connect_one(uri, who, dn, &password, allowed);
+            let connected = self
+                .connect_one(uri, who, dn, &password, allowed)
+                .map_err(|e| self.budget.explain(e, allowed));
             self.budget.charge(started);
             match connected {
                 Ok(session) => {
