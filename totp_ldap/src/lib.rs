@@ -15,10 +15,17 @@
 //!   [`StoreError::Conflict`], reads again and decides again. So across the
 //!   fleet a code is accepted once and no failure is lost, as long as all
 //!   writes go to one provider (see the README's fleet section).
-//! - **Deadlines.** Every server gets `timeout_ms` to connect, finish TLS and
-//!   bind; every operation gets `timeout_ms` to answer. A server that does
-//!   not is reported by name and the next URI is tried; when none answers
-//!   the caller fails closed. The socket is connected here, with
+//! - **Deadlines.** Every server gets at most `timeout_ms` to connect,
+//!   finish TLS and bind, and every operation at most `timeout_ms` to
+//!   answer; all of one login's waits share one budget of `timeout_ms`
+//!   times the number of URIs (`connect::Budget`). A server that does not
+//!   answer is reported by name and the next URI is tried; when none
+//!   answers, or the budget is spent, the caller fails closed.
+//! - **Reading fails closed.** An entry is searched for by its DN with the
+//!   filter that is always true, and an entry whose record, `uid` or object
+//!   class the bind cannot read is an error, never "not enrolled". Entries
+//!   are taken apart by this crate (`entry::parse_entry`): a malformed one
+//!   is an error, not a panic. The socket is connected here, with
 //!   TCP_NODELAY (without it every TLS exchange stalls for the peer's
 //!   delayed ACK), and trust comes only from `ca_file`.
 //!

@@ -210,7 +210,7 @@ impl LdapStore {
         })
     }
 
-    /// Every name under the base, within [`LIST_BUDGET`] times
+    /// Every name under the base, within `LIST_BUDGET` (10) times
     /// `timeout_ms` as a whole (and `timeout_ms` for each page).
     pub fn list_users(&self) -> Result<Vec<UserName>, StoreError> {
         let base = self.cfg.base_dn.clone();
