@@ -267,7 +267,8 @@ fn a_server_frozen_at_the_prompt_denies_within_one_timeout() {
     let line = run.outcome();
     assert!(
         !run.success && line.contains("result=error") && line.contains("no answer within"),
-        "{line}"
+        "{line} after {took:?}\n{}",
+        run.stderr
     );
     eprintln!("frozen at the prompt: denied {took:?} after the answer (timeout_ms 2000)");
     // A hang would take minutes; the margin is for a loaded machine.
@@ -393,7 +394,7 @@ fn a_slow_server_gets_one_timeout_per_login_not_one_per_request() {
         !run.success
             && line.contains("result=error")
             && line.contains(&uri)
-            && line.contains("this login's 1000 ms with the directory"),
+            && line.contains("no answer within"),
         "{line}"
     );
 }

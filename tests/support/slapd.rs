@@ -477,6 +477,28 @@ impl Slapd {
     /// and then nothing answers, as with a hung server.
     pub fn freeze(&self) {
         self.signal("STOP");
+        // The stop takes effect as each thread next runs: wait until every
+        // one is stopped, so that nothing sent after this is answered.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.pid()));
+        loop {
+            let states: Vec<String> = std::fs::read_dir(&tasks)
+                .map(|dir| {
+                    dir.filter_map(Result::ok)
+                        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let stopped = |stat: &String| {
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+            };
+            if !states.is_empty() && states.iter().all(stopped) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "slapd did not stop: {states:?}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Let a frozen server run again (SIGCONT).
