@@ -83,6 +83,7 @@ mod rc {
     pub const CONSTRAINT_VIOLATION: u32 = 19;
     pub const NO_SUCH_OBJECT: u32 = 32;
     pub const ENTRY_ALREADY_EXISTS: u32 = 68;
+    pub const ASSERTION_FAILED: u32 = 122;
 }
 
 /// The identity a connection binds as.

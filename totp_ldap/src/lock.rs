@@ -1,6 +1,6 @@
 //! The compare-and-swap session on one user's entry.
 
-use crate::entry::{initial_serial, set, state_values};
+use crate::entry::{initial_serial, set, state_values, Entry};
 use crate::store::LdapStore;
 use crate::{rc, Identity, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR};
 use ldap3::Mod;
@@ -28,8 +28,20 @@ pub(crate) enum Known {
     /// Nothing read yet: a write reads the serial first (a caller that
     /// replaces the whole state without looking, such as an enrollment).
     Unread,
+    /// The entry as read before the prompt: the first read takes it
+    /// instead of asking the server again. It may be stale; then the
+    /// compare-and-swap of the first write fails (every change to the
+    /// entry, the record's included, moves the serial on) and the state is
+    /// read again.
+    Peeked(Box<Entry>),
     /// The serial read or written last (`None`: the entry has none).
     Serial(Option<i64>),
+    /// The serial of the entry read before the prompt, whose record the
+    /// caller loaded: the first write asserts that the record is still
+    /// that one (RFC 4528), as a read from the server would check, so an
+    /// entry removed and made again by hand, with the same serial and
+    /// another secret, takes no write and no code.
+    Unconfirmed(Option<i64>),
     /// A read failed, found another record, or a write lost its race: no
     /// write until a read succeeds. A state that was not read must never
     /// replace the one that is there (it would forget the last step used,
@@ -44,7 +56,12 @@ impl LdapLock<'_> {
 
     pub fn read_state(&self) -> StateRead {
         let dn = self.store.entry_dn(&self.user);
-        let (known, read) = match self.store.read_entry(&self.user) {
+        let (peeked, fresh) = match std::mem::replace(&mut *self.known.borrow_mut(), Known::Unread)
+        {
+            Known::Peeked(entry) => (Ok(Some(*entry)), false),
+            _ => (self.store.read_entry(&self.user), true),
+        };
+        let (known, read) = match peeked {
             Ok(Some(entry)) => match &*self.expected.borrow() {
                 Some(expected)
                     if entry.record.as_ref().map(|r| r.as_str()) != Some(expected.as_str()) =>
@@ -56,6 +73,10 @@ impl LdapLock<'_> {
                         None,
                     )
                 }
+                Some(_) if !fresh => (
+                    Known::Unconfirmed(entry.serial),
+                    Some(entry.state_read(&dn)),
+                ),
                 _ => (Known::Serial(entry.serial), Some(entry.state_read(&dn))),
             },
             Ok(None) if self.expected.borrow().is_some() => (
@@ -81,14 +102,19 @@ impl LdapLock<'_> {
 
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
         let dn = self.store.entry_dn(&self.user);
+        let mut confirm = false;
         let serial = match &*self.known.borrow() {
             Known::Serial(serial) => Some(*serial),
+            Known::Unconfirmed(serial) => {
+                confirm = true;
+                Some(*serial)
+            }
             Known::Unusable(why) => {
                 return Err(StoreError::Unavailable(format!(
                     "{why}; the state there is not replaced"
                 )))
             }
-            Known::Unread => None,
+            Known::Unread | Known::Peeked(_) => None,
         };
         let serial = match serial {
             Some(serial) => serial,
@@ -119,15 +145,23 @@ impl LdapLock<'_> {
         for (name, values) in state_values(state) {
             mods.push(Mod::Replace(name.into(), values.into_iter().collect()));
         }
+        let assertion = match &*self.expected.borrow() {
+            Some(record) if confirm => Some(record_assertion(record)),
+            _ => None,
+        };
         let result = self.store.with_session(Identity::Host, |s| {
-            s.conn.with_timeout(s.timeout).modify(&dn, mods)
+            let conn = s.conn.with_timeout(s.timeout);
+            if let Some(assertion) = assertion {
+                conn.with_controls(assertion);
+            }
+            conn.modify(&dn, mods)
         })?;
         match result.rc {
             0 => {
                 *self.known.borrow_mut() = Known::Serial(Some(next));
                 Ok(())
             }
-            rc::NO_SUCH_ATTRIBUTE | rc::CONSTRAINT_VIOLATION => {
+            rc::NO_SUCH_ATTRIBUTE | rc::CONSTRAINT_VIOLATION | rc::ASSERTION_FAILED => {
                 *self.known.borrow_mut() =
                     Known::Unusable("another writer came first; read again".into());
                 Err(StoreError::Conflict(format!("the login state of {dn}")))
@@ -162,10 +196,17 @@ impl LdapLock<'_> {
                     self.user
                 )));
             }
+            // A new serial with the new record: a login that read the old
+            // one cannot write on (its compare-and-swap fails, it reads
+            // again and finds the new record).
+            let serial = initial_serial()?;
             let replaced = self.store.with_session(Identity::Admin, |s| {
                 s.conn.with_timeout(s.timeout).modify(
                     &dn,
-                    vec![Mod::Replace(RECORD_ATTR.to_owned(), set([text.clone()]))],
+                    vec![
+                        Mod::Replace(RECORD_ATTR.to_owned(), set([text.clone()])),
+                        Mod::Replace(SERIAL_ATTR.to_owned(), set([serial.to_string()])),
+                    ],
                 )
             })?;
             if replaced.rc != 0 {
@@ -219,4 +260,23 @@ impl BackendLock for LdapLock<'_> {
     fn remove_all(&self) -> Result<bool, StoreError> {
         LdapLock::remove_all(self)
     }
+}
+
+/// The critical assertion (RFC 4528) that the entry's record is `record`,
+/// every byte escaped (RFC 4515), so that any text makes a valid filter.
+fn record_assertion(record: &str) -> ldap3::controls::RawControl {
+    use std::fmt::Write;
+    let mut filter = Zeroizing::new(String::with_capacity(
+        record.len() * 3 + RECORD_ATTR.len() + 3,
+    ));
+    filter.push('(');
+    filter.push_str(RECORD_ATTR);
+    filter.push('=');
+    for byte in record.bytes() {
+        let _ = write!(filter, "\\{byte:02x}");
+    }
+    filter.push(')');
+    let mut control = ldap3::controls::Assertion::new(filter.as_str());
+    control.crit = true;
+    control
 }

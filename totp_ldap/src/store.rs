@@ -193,11 +193,20 @@ impl LdapStore {
         })
     }
 
-    /// A session on the user's entry. Nothing read before (the cache of a
-    /// read before a prompt) is trusted: its first read goes to the server.
+    /// A session on the user's entry. Its first read takes the entry read
+    /// before the prompt, if any, rather than asking again: a login then
+    /// makes three requests (the read, the failure, the success). That
+    /// entry may be stale, and nothing is decided on it alone: the first
+    /// write is a compare-and-swap on the serial it holds, which every
+    /// change to the entry moves on (a login's write, an unlock, a new
+    /// record), so a stale read makes that write fail, and the state is
+    /// read from the server and decided again.
     pub fn lock(&self, user: &UserName) -> Result<LdapLock<'_>, StoreError> {
         self.begin(user);
-        *self.cache.borrow_mut() = None;
+        let peeked = match self.cache.borrow_mut().take() {
+            Some((who, entry)) if &who == user => Known::Peeked(Box::new(entry)),
+            _ => Known::Unread,
+        };
         let expected = match self.loaded.borrow().as_ref() {
             Some((who, text)) if who == user => Some(text.clone()),
             _ => None,
@@ -205,7 +214,7 @@ impl LdapStore {
         Ok(LdapLock {
             store: self,
             user: user.clone(),
-            known: RefCell::new(Known::Unread),
+            known: RefCell::new(peeked),
             expected: RefCell::new(expected),
         })
     }
