@@ -263,6 +263,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_malformed_entry_is_an_error_where_ldap3_panics() {
+        // A search result entry with a DN and no attribute list, and one
+        // whose attribute list is a plain string.
+        for bytes in [
+            &[0x64, 0x03, 0x04, 0x01, b'x'][..],
+            &[0x64, 0x06, 0x04, 0x01, b'x', 0x04, 0x01, b'y'][..],
+        ] {
+            let err = fuzz_entry(bytes).unwrap_err();
+            assert!(err.contains("malformed entry"), "{err}");
+            let (_, tag) = ldap3::asn1::parse_tag(bytes).unwrap();
+            let constructed = std::panic::catch_unwind(|| {
+                ldap3::SearchEntry::construct(ldap3::ResultEntry::new(tag))
+            });
+            assert!(constructed.is_err(), "ldap3's own parser panics on it");
+        }
+    }
+
+    #[test]
     fn state_round_trips_through_attributes() {
         let state = LoginState {
             last_step: Some(57_000_000),
