@@ -202,8 +202,9 @@ pub enum Command {
     Reset(UserArgs),
     /// Clear USER's lockout and failure count, and with --reset-skew the learned clock skew (audited)
     Unlock(UnlockArgs),
-    /// Migrate USER's ~/.google_authenticator file into an active enrollment
-    #[command(name = "import-google-authenticator")]
+    /// Migrate USER's (or with --all every account's) ~/.google_authenticator into active
+    /// enrollments
+    #[command(name = "import-google-authenticator", long_about = IMPORT_GA_ABOUT)]
     ImportGoogleAuthenticator(ImportArgs),
     /// Import tokens from a CSV file (user,seed,type,digits,period_or_counter), for hardware tokens
     #[command(name = "import-tokens", long_about = IMPORT_TOKENS_ABOUT)]
@@ -424,13 +425,43 @@ pub struct CheckArgs {
     pub passwd: Option<PathBuf>,
 }
 
+const IMPORT_GA_ABOUT: &str = "\
+Move google-authenticator-libpam users to pam_totp, keeping their app entries
+(root only).
+
+With USER, imports that account's file; with --all, every account (from
+'getent passwd') that has one. The file is ~/.google_authenticator, or
+--secret TEMPLATE as in the secret= argument of the stack being replaced:
+${USER} and ${HOME} are replaced, and a leading ~/ is the home directory.
+The secret, the step size, a HOTP_COUNTER (counter-based codes, the next
+counter), a TIME_SKEW (the learned clock skew) and the scratch codes (as
+recovery codes, each working once) carry over; RATE_LIMIT, WINDOW_SIZE and
+DISALLOW_REUSE give way to the config file. A file must be a regular file
+with one link, owned by the account or by root.
+
+Every file is read and checked before anything is written: if one is bad,
+each bad file is named and nothing changes. One line per account says
+what is (or, with --dry-run, would be) done. The files are left in place.";
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The login name
-    pub user: String,
-    /// The file to import [default: ~USER/.google_authenticator]
+    /// The login name (or --all)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub user: Option<String>,
+    /// The file to import [default: from --secret, else ~USER/.google_authenticator]
+    #[arg(conflicts_with = "all")]
     pub path: Option<PathBuf>,
-    /// Replace an active or unreadable enrollment
+    /// Every account that has the file
+    #[arg(long)]
+    pub all: bool,
+    /// Where each account's file is, as google-authenticator's secret= argument: ${USER},
+    /// ${HOME} and a leading ~/ are replaced [default: ~/.google_authenticator]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub secret: Option<String>,
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace active or unreadable enrollments
     #[arg(long)]
     pub force: bool,
 }

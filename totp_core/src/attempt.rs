@@ -413,6 +413,7 @@ mod tests {
             created_at: None,
             activated_at: None,
             recovery: Vec::new(),
+            serial: None,
         };
         (dir, store, record)
     }

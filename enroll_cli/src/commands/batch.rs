@@ -193,6 +193,7 @@ fn install_all(
             created_at: Some(now),
             activated_at: Some(now),
             recovery: Vec::new(),
+            serial: None,
         };
         let used_step = token
             .last_code
@@ -221,7 +222,7 @@ fn install_all(
 
 /// What went wrong, without the advice for a single-user command that
 /// follows it (the batch says for itself that nothing was changed).
-fn first_part(e: &CliError) -> String {
+pub(crate) fn first_part(e: &CliError) -> String {
     let text = e.to_string();
     text.split("; nothing was changed")
         .next()

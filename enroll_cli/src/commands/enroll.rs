@@ -122,6 +122,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         created_at: Some(now),
         activated_at: None,
         recovery: Vec::new(),
+        serial: None,
     };
     // The one rule for labels is the record parser's: check by a round trip
     // before the .jpg is written.
