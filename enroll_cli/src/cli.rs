@@ -82,8 +82,8 @@ Error codes:
   qr_error            the QR code could not be made
   usage               the command line is wrong
   internal            random source failed, or another internal error
-  import_read_failed  import-google-authenticator, import-tokens, import-pam-oath (no --json)
-  import_format       import-google-authenticator, import-tokens, import-pam-oath (no --json)
+  import_read_failed  import-google-authenticator, import-tokens, import-pam-oath, import-pskc (no --json)
+  import_format       import-google-authenticator, import-tokens, import-pam-oath, import-pskc (no --json)
   no_home             import-google-authenticator (has no --json)
   check_failed        check (has no --json)"
     };
@@ -161,6 +161,7 @@ impl Cli {
             Command::ImportGoogleAuthenticator(_)
             | Command::ImportTokens(_)
             | Command::ImportPamOath(_)
+            | Command::ImportPskc(_)
             | Command::Check(_)
             | Command::GenerateMan { .. }
             | Command::GenerateCompletions { .. }
@@ -212,6 +213,9 @@ pub enum Command {
     /// Migrate a pam_oath usersfile (HOTP and HOTP/T30 lines) into active enrollments
     #[command(name = "import-pam-oath", long_about = IMPORT_PAM_OATH_ABOUT)]
     ImportPamOath(ImportPamOathArgs),
+    /// Import hardware tokens from a vendor's PSKC file (RFC 6030), plain or encrypted
+    #[command(name = "import-pskc", long_about = IMPORT_PSKC_ABOUT)]
+    ImportPskc(ImportPskcArgs),
     /// Copy the records and login state of this host's files into the LDAP store ([ldap] in the
     /// config), skipping users already there
     Migrate(MigrateArgs),
@@ -471,14 +475,26 @@ fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 }
 
 const IMPORT_TOKENS_ABOUT: &str = "\
-Import tokens from a CSV file, one token a line (root only):
+Import tokens from a CSV file (RFC 4180: quoted fields, CRLF and a UTF-8
+byte-order mark are fine), one token a line (root only):
 
-  user,seed,type,digits,period_or_counter
+  user,seed,type,digits,period_or_counter[,algorithm]
 
-type is totp or hotp; digits 6 or 8; the last field is the period (30 or
-60) of a totp token and the next counter of a hotp token. Seeds are hex
-(--format base32 for base32). A first line starting with 'user,' is a
-header; blank lines and lines starting with # are skipped.
+type is totp or hotp; digits 6 or 8; the fifth field is the period (30 or
+60) of a totp token and the next counter of a hotp token; algorithm is SHA1
+(the default), SHA256 or SHA512. Seeds are hex (--format base32 for
+base32). Blank lines and lines starting with # are skipped.
+
+A first line starting with 'user' or 'upn' is a header naming the columns,
+in any order: user (or upn), seed (or secret, or 'secret key', always
+base32), type, digits, period (or 'time interval'), counter, algorithm,
+serial (or 'serial number'; kept in the record, shown by status and list);
+manufacturer and model are ignored. So the Entra ID (Azure MFA) file that
+token vendors ship imports as delivered:
+
+  upn,serial number,secret key,time interval,manufacturer,model
+
+with --domain example.com to make alice@example.com the account alice.
 
 Every line is checked and every user looked up before anything is written:
 a bad line is named by its number and nothing changes. --dry-run shows what
@@ -501,9 +517,55 @@ anything is written, as import-tokens; --dry-run shows what would change.";
 pub struct ImportTokensArgs {
     /// The CSV file (owned by root, mode 0600)
     pub file: PathBuf,
-    /// How the seeds are written [default: hex]
+    /// How the seeds are written [default: hex; a 'secret key' column is base32]
     #[arg(long, value_name = "hex|base32", value_enum)]
     pub format: Option<SeedFormat>,
+    /// A user written USER@DOMAIN (an Entra ID UPN) is the account USER
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace active or unreadable enrollments
+    #[arg(long)]
+    pub force: bool,
+}
+
+const IMPORT_PSKC_ABOUT: &str = "\
+Import hardware tokens from the PSKC file (RFC 6030, XML) their vendor
+shipped, as delivered (root only).
+
+Each KeyPackage is a token: HOTP or TOTP, its digits (ResponseFormat), hash
+(Suite: SHA1, SHA256 or SHA512), counter or time interval, and its serial
+number (DeviceInfo/SerialNo), which is kept in the record and shown by
+status and list. The owner is the key's UserId, or, with --map FILE (lines
+serial,user), the account its serial is mapped to; tokens not in the map
+are skipped with a note.
+
+Secrets may be plain, or encrypted with AES-CBC under a pre-shared key
+(--key-file: the key in hex) or a key derived from a password by PBKDF2
+(--password-file: the password on the first line); an encrypted secret's
+HMAC-SHA1 (ValueMAC) is checked before it is decrypted. Keys and passwords
+are read from files owned by root with mode 0600, never from the command
+line.
+
+Every token is checked before anything is written, as import-tokens: a bad
+element is named by its line and nothing changes; --dry-run shows what
+would change.";
+
+#[derive(Debug, Args)]
+pub struct ImportPskcArgs {
+    /// The PSKC file (owned by root, mode 0600)
+    pub file: PathBuf,
+    /// The pre-shared key, in hex, for encrypted secrets (owned by root, mode 0600)
+    #[arg(long, value_name = "FILE", conflicts_with = "password_file")]
+    pub key_file: Option<PathBuf>,
+    /// The password of a PBKDF2-encrypted file, on its first line (owned by root, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Lines serial,user: who gets each token; tokens not listed are skipped
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
     /// Show what would change, change nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Command::ImportGoogleAuthenticator(args) => commands::import::run(config, &args),
         Command::ImportTokens(args) => commands::batch::import_tokens(config, &args),
         Command::ImportPamOath(args) => commands::batch::import_pam_oath(config, &args),
+        Command::ImportPskc(args) => commands::batch::import_pskc(config, &args),
         Command::Check(args) => commands::check::run(config, &args),
         Command::Migrate(args) => commands::migrate::run(config, &args),
         Command::SelfService(args) => commands::self_service::run(config, &args),

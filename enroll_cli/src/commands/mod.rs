@@ -4,12 +4,14 @@
 pub mod activate;
 pub mod batch;
 pub mod check;
+mod csv;
 mod check_ldap;
 pub mod enroll;
 pub mod generate;
 pub mod import;
 pub mod list;
 pub mod migrate;
+mod pskc;
 pub mod recovery_codes;
 pub mod remove;
 pub mod self_service;

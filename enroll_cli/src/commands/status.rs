@@ -94,6 +94,9 @@ impl Report {
                 state.hotp_next.unwrap_or(0)
             )),
         }
+        if let Some(serial) = &record.serial {
+            out.push_str(&format!("token serial:    {serial}\n"));
+        }
         out.push_str(&format!("created:         {}\n", when(record.created_at)));
         out.push_str(&format!("activated:       {}\n", when(record.activated_at)));
         if record.kind == OtpType::Totp {
@@ -159,6 +162,7 @@ impl Report {
                 .number("hotp_next", state.hotp_next.unwrap_or(0)),
         };
         object
+            .opt_string("serial", record.serial.as_deref())
             .number("failures", u64::from(state.failures))
             .number(
                 "failures_since_success",
