@@ -57,8 +57,8 @@ impl Token {
         counter: u64,
         last_code: Option<Zeroizing<String>>,
     ) -> Result<Self, String> {
-        let params = OtpParams::new(algorithm, digits, period)
-            .map_err(|e| format!("line {line}: {e}"))?;
+        let params =
+            OtpParams::new(algorithm, digits, period).map_err(|e| format!("line {line}: {e}"))?;
         Ok(Self {
             line,
             user: printable(user.as_bytes()),
@@ -137,7 +137,8 @@ pub fn import_pskc(inv: &Invocation, args: &ImportPskcArgs) -> Result<(), CliErr
     let (tokens, notes) = pskc::parse(
         &text,
         &unlock,
-        map.is_some().then_some(&lookup as &dyn Fn(&str) -> Option<String>),
+        map.is_some()
+            .then_some(&lookup as &dyn Fn(&str) -> Option<String>),
     )
     .map_err(|e| CliError::ImportBatch(args.file.clone(), e))?;
     drop(text);
@@ -512,7 +513,10 @@ mod tests {
                 format!("alice,{HEX}ZZ,hotp,6,0"),
                 "line 2: column 2: the secret is not valid hexadecimal",
             ),
-            (format!("alice,{HEX},sotp,6,0"), "line 2: column 3: unknown type"),
+            (
+                format!("alice,{HEX},sotp,6,0"),
+                "line 2: column 3: unknown type",
+            ),
             (
                 format!("alice,{HEX},totp,7,30"),
                 "line 2: column 4: digits must be 6 or 8",
@@ -521,7 +525,10 @@ mod tests {
                 format!("alice,{HEX},totp,6,45"),
                 "line 2: column 5: period must be 30 or 60",
             ),
-            (format!("alice,{HEX},hotp,6,-1"), "line 2: column 5: the counter"),
+            (
+                format!("alice,{HEX},hotp,6,-1"),
+                "line 2: column 5: the counter",
+            ),
             (
                 "alice,3132,hotp,6,0".to_owned(),
                 "line 2: column 2: the secret has 16 bits",

@@ -211,7 +211,10 @@ pub fn parse(text: &str, format: SeedFormat) -> Result<Vec<Token>, String> {
             }
             for needed in [Column::User] {
                 if !columns.contains(&needed) {
-                    return Err(format!("line {}: the header has no user column", first.line));
+                    return Err(format!(
+                        "line {}: the header has no user column",
+                        first.line
+                    ));
                 }
             }
             if !columns.contains(&Column::Seed) && !columns.contains(&Column::Base32Seed) {
@@ -352,7 +355,9 @@ pub fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 /// `list` shows it as one word), at most 64 bytes.
 pub fn check_serial(text: &str) -> Result<String, String> {
     let text = text.trim();
-    if text.is_empty() || text.len() > 64 || text.chars().any(|c| c.is_control() || c.is_whitespace())
+    if text.is_empty()
+        || text.len() > 64
+        || text.chars().any(|c| c.is_control() || c.is_whitespace())
     {
         return Err("the serial number must be 1 to 64 printable characters, no blanks".into());
     }
@@ -381,8 +386,14 @@ mod tests {
                 (4, vec!["multi\nline".into(), "x".into(), String::new()]),
             ]
         );
-        assert!(records("a,\"b\n").err().unwrap_or_default().contains("line 1"));
-        assert!(records("a,\"b\"c\n").err().unwrap_or_default().contains("line 1: column 2"));
+        assert!(records("a,\"b\n")
+            .err()
+            .unwrap_or_default()
+            .contains("line 1"));
+        assert!(records("a,\"b\"c\n")
+            .err()
+            .unwrap_or_default()
+            .contains("line 1: column 2"));
     }
 
     #[test]
@@ -397,7 +408,10 @@ mod tests {
         assert_eq!(tokens[0].user, "alice@example.com");
         assert_eq!(tokens[0].serial.as_deref(), Some("60234567"));
         assert_eq!(tokens[0].secret.as_bytes(), b"12345678901234567890");
-        assert_eq!((tokens[1].kind, tokens[1].params.period), (OtpType::Totp, 60));
+        assert_eq!(
+            (tokens[1].kind, tokens[1].params.period),
+            (OtpType::Totp, 60)
+        );
         assert_eq!(tokens[1].line, 3);
     }
 

@@ -4,8 +4,8 @@
 pub mod activate;
 pub mod batch;
 pub mod check;
-mod csv;
 mod check_ldap;
+mod csv;
 pub mod enroll;
 pub mod generate;
 pub mod import;

@@ -53,6 +53,9 @@ const AES_CBC: [(&str, usize); 3] = [
 ];
 const HMAC_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#hmac-sha1";
 
+/// Who owns the token of a serial number (the `--map` file).
+pub type OwnerMap<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Parse a PSKC file into tokens. `user_for` maps a serial number to an
 /// account name (the `--map` file); without a map every key needs a UserId.
 /// Returns the tokens and one note per key skipped because the map leaves
@@ -60,7 +63,7 @@ const HMAC_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#hmac-sha1";
 pub fn parse(
     text: &str,
     unlock: &Unlock,
-    user_for: Option<&dyn Fn(&str) -> Option<String>>,
+    user_for: Option<OwnerMap<'_>>,
 ) -> Result<(Vec<Token>, Vec<String>), String> {
     let doc = Document::parse(text).map_err(|e| format!("not well-formed XML: {e}"))?;
     let line = |node: Node<'_, '_>| doc.text_pos_at(node.range().start).row as usize;
@@ -91,8 +94,8 @@ pub fn parse(
             .and_then(|d| child(d, "SerialNo"))
             .map(|s| check_serial(&text_of(s)).map_err(|e| format!("line {}: {e}", line(s))))
             .transpose()?;
-        let key = child(package, "Key")
-            .ok_or_else(|| format!("line {n}: KeyPackage without a <Key>"))?;
+        let key =
+            child(package, "Key").ok_or_else(|| format!("line {n}: KeyPackage without a <Key>"))?;
         let owner = child(key, "UserId")
             .or_else(|| device.and_then(|d| child(d, "UserId")))
             .map(text_of);
@@ -163,12 +166,12 @@ fn token(
         None => 6,
     };
     let algorithm = match params.and_then(|p| child(p, "Suite")) {
-        Some(suite) => {
-            parse_algorithm(&text_of(suite)).map_err(|e| format!("line {}: Suite: {e}", line(suite)))?
-        }
+        Some(suite) => parse_algorithm(&text_of(suite))
+            .map_err(|e| format!("line {}: Suite: {e}", line(suite)))?,
         None => Algorithm::SHA1,
     };
-    let data = child(key, "Data").ok_or_else(|| format!("line {}: Key without <Data>", line(key)))?;
+    let data =
+        child(key, "Data").ok_or_else(|| format!("line {}: Key without <Data>", line(key)))?;
     let secret_node = child(data, "Secret")
         .ok_or_else(|| format!("line {}: Data without <Secret>", line(data)))?;
     let bytes = keys.value(secret_node, line)?;
@@ -178,9 +181,8 @@ fn token(
         let Some(node) = child(data, name) else {
             return Ok(None);
         };
-        let plain = child(node, "PlainValue").ok_or_else(|| {
-            format!("line {}: {name} must be a PlainValue", line(node))
-        })?;
+        let plain = child(node, "PlainValue")
+            .ok_or_else(|| format!("line {}: {name} must be a PlainValue", line(node)))?;
         text_of(plain)
             .parse::<u64>()
             .map(Some)
@@ -200,7 +202,11 @@ fn token(
         user,
         kind,
         secret,
-        (algorithm, digits, if kind == OtpType::Totp { period } else { 30 }),
+        (
+            algorithm,
+            digits,
+            if kind == OtpType::Totp { period } else { 30 },
+        ),
         if kind == OtpType::Hotp { counter } else { 0 },
         None,
     )?;
@@ -227,9 +233,7 @@ impl Keys {
             });
         };
         let encryption = match (descendant(info, "DerivedKey"), unlock) {
-            (Some(derived), Unlock::Password(password)) => {
-                derive(derived, password, line)?
-            }
+            (Some(derived), Unlock::Password(password)) => derive(derived, password, line)?,
             (Some(derived), _) => {
                 let name = descendant(derived, "MasterKeyName").map(text_of);
                 return Err(format!(
@@ -326,7 +330,10 @@ impl Keys {
         line: &dyn Fn(Node<'_, '_>) -> usize,
     ) -> Result<Zeroizing<Vec<u8>>, String> {
         let Some(key) = &self.encryption else {
-            return Err(format!("line {}: no EncryptionKey to decrypt with", line(node)));
+            return Err(format!(
+                "line {}: no EncryptionKey to decrypt with",
+                line(node)
+            ));
         };
         let method = child(node, "EncryptionMethod")
             .and_then(|m| m.attribute("Algorithm"))
@@ -389,8 +396,12 @@ fn derive(
     password: &[u8],
     line: &dyn Fn(Node<'_, '_>) -> usize,
 ) -> Result<Zeroizing<Vec<u8>>, String> {
-    let method = descendant(derived, "KeyDerivationMethod")
-        .ok_or_else(|| format!("line {}: DerivedKey without KeyDerivationMethod", line(derived)))?;
+    let method = descendant(derived, "KeyDerivationMethod").ok_or_else(|| {
+        format!(
+            "line {}: DerivedKey without KeyDerivationMethod",
+            line(derived)
+        )
+    })?;
     let algo = method.attribute("Algorithm").unwrap_or_default();
     if !algo.ends_with("#pbkdf2") {
         return Err(format!(
@@ -464,7 +475,13 @@ fn base64(
             .filter(|b| !b.is_ascii_whitespace())
             .collect(),
     );
-    let bad = || format!("line {}: {} is not valid base64", line(node), node.tag_name().name());
+    let bad = || {
+        format!(
+            "line {}: {} is not valid base64",
+            line(node),
+            node.tag_name().name()
+        )
+    };
     let engine = &data_encoding::BASE64;
     let size = engine.decode_len(text.len()).map_err(|_| bad())?;
     let mut out = Zeroizing::new(vec![0u8; size]);
@@ -652,7 +669,9 @@ oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
 
     fn psk() -> Unlock {
         Unlock::Key(Zeroizing::new(
-            (0..16u8).map(|i| [0x12, 0x34, 0x56, 0x78, 0x90][usize::from(i) % 5]).collect(),
+            (0..16u8)
+                .map(|i| [0x12, 0x34, 0x56, 0x78, 0x90][usize::from(i) % 5])
+                .collect(),
         ))
     }
 
@@ -661,11 +680,17 @@ oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
         for (text, unlock) in [
             (FIGURE_5, Unlock::None),
             (FIGURE_6, psk()),
-            (FIGURE_7, Unlock::Password(Zeroizing::new(b"qwerty".to_vec()))),
+            (
+                FIGURE_7,
+                Unlock::Password(Zeroizing::new(b"qwerty".to_vec())),
+            ),
         ] {
             let token = one(text, &unlock).unwrap();
             assert_eq!(token.secret.as_bytes(), RFC_SECRET);
-            assert_eq!((token.kind, token.params.digits, token.counter), (OtpType::Hotp, 8, 0));
+            assert_eq!(
+                (token.kind, token.params.digits, token.counter),
+                (OtpType::Hotp, 8, 0)
+            );
             assert_eq!(token.serial.as_deref(), Some("987654321"));
             assert_eq!(token.user, "jsmith");
         }
@@ -676,7 +701,11 @@ oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
         let wrong_psk = Unlock::Key(Zeroizing::new(vec![0x11; 16]));
         let wrong_password = Unlock::Password(Zeroizing::new(b"azerty".to_vec()));
         for (text, unlock, expected) in [
-            (FIGURE_6, Unlock::None, "pre-shared key named 'Pre-shared-key'; give it"),
+            (
+                FIGURE_6,
+                Unlock::None,
+                "pre-shared key named 'Pre-shared-key'; give it",
+            ),
             (FIGURE_6, wrong_psk, "the key or password is wrong"),
             (FIGURE_7, Unlock::None, "password ('My Password 1')"),
             (FIGURE_7, wrong_password, "the key or password is wrong"),
@@ -698,11 +727,18 @@ oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
         }
         // A changed ciphertext fails the MAC before anything is decrypted.
         let tampered = FIGURE_6.replace("AAECAwQFBgcICQoLDA0OD+cI", "AAECAwQFBgcICQoLDA0OD+cJ");
-        let err = parse(&tampered, &psk(), Some(&map)).err().unwrap_or_default();
+        let err = parse(&tampered, &psk(), Some(&map))
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("ValueMAC does not match"), "{err}");
         // No MAC at all: refused.
-        let unmacced = FIGURE_6.replace("<ValueMAC>Su+NvtQfmvfJzF6bmQiJqoLRExc=\n          </ValueMAC>", "");
-        let err = parse(&unmacced, &psk(), Some(&map)).err().unwrap_or_default();
+        let unmacced = FIGURE_6.replace(
+            "<ValueMAC>Su+NvtQfmvfJzF6bmQiJqoLRExc=\n          </ValueMAC>",
+            "",
+        );
+        let err = parse(&unmacced, &psk(), Some(&map))
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("without a ValueMAC"), "{err}");
     }
 
@@ -711,20 +747,37 @@ oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
         let nobody = |_: &str| None;
         let (tokens, notes) = parse(FIGURE_5, &Unlock::None, Some(&nobody)).unwrap();
         assert!(tokens.is_empty());
-        assert_eq!(notes, vec!["line 3: token 987654321 is not in the map; skipped"]);
+        assert_eq!(
+            notes,
+            vec!["line 3: token 987654321 is not in the map; skipped"]
+        );
     }
 
     #[test]
     fn bad_elements_name_their_line() {
         for (from, to, expected) in [
-            ("Length=\"8\"", "Length=\"7\"", "line 13: ResponseFormat Length"),
+            (
+                "Length=\"8\"",
+                "Length=\"7\"",
+                "line 13: ResponseFormat Length",
+            ),
             ("pskc:hotp\">", "pskc:ocra\">", "line 10: Key Algorithm"),
-            ("<PlainValue>0</PlainValue>", "<PlainValue>x</PlainValue>", "Counter is not"),
-            ("MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", "MTIz!", "line 17: PlainValue is not valid base64"),
+            (
+                "<PlainValue>0</PlainValue>",
+                "<PlainValue>x</PlainValue>",
+                "Counter is not",
+            ),
+            (
+                "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=",
+                "MTIz!",
+                "line 17: PlainValue is not valid base64",
+            ),
             ("KeyContainer", "Container", "not a PSKC"),
         ] {
             let text = FIGURE_5.replace(from, to);
-            let err = parse(&text, &Unlock::None, Some(&map)).err().unwrap_or_default();
+            let err = parse(&text, &Unlock::None, Some(&map))
+                .err()
+                .unwrap_or_default();
             assert!(err.contains(expected), "{from}: {err}");
         }
     }
