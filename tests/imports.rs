@@ -108,7 +108,7 @@ fn a_bad_line_or_a_loose_file_changes_nothing() {
     for (text, expected) in [
         (
             format!("{USER2},{SEED2_HEX},hotp,6,0\nroot,{SEED_HEX},hotp,7,0\n"),
-            "line 2: digits must be 6 or 8",
+            "line 2: column 4: digits must be 6 or 8",
         ),
         (
             format!("root,{SEED_HEX},hotp,6,0\nno-such-user-x,{SEED2_HEX},totp,6,30\n"),

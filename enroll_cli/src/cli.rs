@@ -41,8 +41,10 @@ status, type (totp or hotp), algorithm, digits, period (totp) or counter
 qr_jpeg_base64 (the .jpg), and writes no .jpg unless --qr FILE is given;
 with --seed-stdin (a hardware token) there is no uri, key or QR code but
 \"hardware_token\":true. status shows type, and skew (steps) for totp or
-hotp_next for hotp. Available for enroll, activate, status, list,
-recovery-codes, disable, reset, unlock and self-service.
+hotp_next for hotp. resync reads two codes, one a line, and prints user,
+type, resynced (true), and for hotp first_counter, hotp_next and moved_by,
+for totp last_step and skew. Available for enroll, activate, status, list,
+recovery-codes, disable, reset, unlock, resync and self-service.
 
 Error codes:
   not_root            not root, and totpctl is not setuid
@@ -85,6 +87,7 @@ Error codes:
   import_read_failed  import-google-authenticator, import-tokens, import-pam-oath, import-pskc (no --json)
   import_format       import-google-authenticator, import-tokens, import-pam-oath, import-pskc (no --json)
   no_home             import-google-authenticator (has no --json)
+  resync_failed       resync: the codes are no consecutive pair in range
   check_failed        check (has no --json)"
     };
 }
@@ -169,7 +172,7 @@ impl Cli {
             {
                 usage(
                     "--json is available for enroll, activate, status, list, recovery-codes, \
-                     disable, reset, unlock and self-service; run this command without it",
+                     disable, reset, unlock, resync and self-service; run this command without it",
                 )
             }
             _ => Ok(()),
@@ -203,6 +206,10 @@ pub enum Command {
     Reset(UserArgs),
     /// Clear USER's lockout and failure count, and with --reset-skew the learned clock skew (audited)
     Unlock(UnlockArgs),
+    /// Find USER's token again from two consecutive codes: a HOTP token pressed far ahead, or a
+    /// clock far off (audited)
+    #[command(long_about = RESYNC_ABOUT)]
+    Resync(UserArgs),
     /// Migrate USER's (or with --all every account's) ~/.google_authenticator into active
     /// enrollments
     #[command(name = "import-google-authenticator", long_about = IMPORT_GA_ABOUT)]
@@ -390,6 +397,22 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+const RESYNC_ABOUT: &str = "\
+Find USER's token again from two consecutive codes (root only), as after a
+HOTP token was pressed far past [otp] look_ahead, or for a device whose
+clock is far off.
+
+The two codes are read from standard input, one a line, the one shown first
+on the first line (asked without echo on a terminal; never on the command
+line). For HOTP they are searched for in the 1000 counters from the next
+expected one, and the next expected counter then follows the second code.
+For TOTP they are searched for within 2880 steps (a day of 30-second codes)
+either side of now; the second code's offset becomes the learned clock skew
+('totpctl unlock USER --reset-skew' forgets it) and both steps are used up.
+
+The attempt is throttled like a login: refused while USER is locked out or
+in backoff, and counted as a failure before the codes are compared.";
 
 #[derive(Debug, Args)]
 pub struct UserArgs {

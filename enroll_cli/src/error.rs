@@ -104,6 +104,12 @@ pub enum CliError {
     /// root's 0600; nothing was changed.
     ImportBatch(PathBuf, String),
     NoHome(String),
+    /// `resync`: the two codes were refused (why), or matched no consecutive
+    /// pair in the range searched.
+    Resync {
+        user: String,
+        why: ProofError,
+    },
     /// The issuer would make an invalid record (too long, control characters).
     /// The issuer cannot be stored or put in a URI: why, and where it came
     /// from (`--issuer`, the config file, or the host name).
@@ -198,6 +204,23 @@ impl CliError {
             Self::ImportRead(..) => "import_read_failed",
             Self::ImportFormat(..) | Self::ImportBatch(..) => "import_format",
             Self::NoHome(_) => "no_home",
+            Self::Resync { why, .. } => match why {
+                ProofError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
+                ProofError::Malformed(_) => "malformed_code",
+                ProofError::Refused {
+                    refusal: Refusal::Locked(_),
+                    ..
+                } => "locked_out",
+                ProofError::Refused {
+                    refusal: Refusal::TooSoon { .. },
+                    ..
+                } => "too_soon",
+                ProofError::Refused {
+                    refusal: Refusal::NotCounted { .. } | Refusal::NotSaved { .. },
+                    ..
+                } => "store_error",
+                ProofError::Refused { .. } => "resync_failed",
+            },
             Self::InvalidIssuer { .. } => "invalid_issuer",
             Self::Output(..) => "io_error",
             Self::CheckFailed { .. } => "check_failed",
@@ -426,6 +449,25 @@ impl fmt::Display for CliError {
                 path.display()
             ),
             Self::ImportBatch(path, e) => write!(f, "{}: {e}; {UNCHANGED}.", path.display()),
+            Self::Resync { user, why } => match why {
+                ProofError::Refused {
+                    refusal: Refusal::Wrong(_),
+                    ..
+                } => write!(
+                    f,
+                    "'{user}': the two codes are not consecutive codes of the token within the \
+                     range searched ({} counters ahead for HOTP, {} steps either side of now for \
+                     TOTP); the attempt counts as a failure and {UNCHANGED}. Give two codes in a \
+                     row, the one shown first on the first line.",
+                    totp_core::resync::HOTP_RANGE,
+                    totp_core::resync::TOTP_STEPS
+                ),
+                ProofError::Refused {
+                    refusal: Refusal::NotCounted { error, .. } | Refusal::NotSaved { error, .. },
+                    ..
+                } => write!(f, "'{user}': the login state could not be written: {error}; the codes were not used."),
+                _ => write!(f, "'{user}': {why}; {UNCHANGED}."),
+            },
             Self::NoHome(user) => write!(
                 f,
                 "'{user}' has no home directory to look in; {UNCHANGED}. Give the file as the \

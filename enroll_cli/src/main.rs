@@ -47,6 +47,7 @@ fn main() -> ExitCode {
         Command::Disable(args) => commands::remove::disable(config, &args),
         Command::Reset(args) => commands::remove::reset(config, &args),
         Command::Unlock(args) => commands::unlock::run(config, &args),
+        Command::Resync(args) => commands::resync::run(config, &args),
         Command::ImportGoogleAuthenticator(args) => commands::import::run(config, &args),
         Command::ImportTokens(args) => commands::batch::import_tokens(config, &args),
         Command::ImportPamOath(args) => commands::batch::import_pam_oath(config, &args),

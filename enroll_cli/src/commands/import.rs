@@ -126,6 +126,40 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
         plan.push(plan_one(&ctx, name, &path, args.force).map_err(|e| e.into_error(&path))?);
     }
 
+    if !args.all && !args.dry_run {
+        // One account: its notes, then what was done, at length.
+        let Some(planned) = plan.pop() else {
+            return Ok(());
+        };
+        for note in &planned.imported.notes {
+            eprintln!("totpctl: note: {note}");
+        }
+        ctx.ensure_dirs()?;
+        let (user, path, what, scratch) = (
+            planned.user.clone(),
+            planned.path.clone(),
+            match planned.imported.hotp_counter {
+                Some(next) => format!("HOTP, SHA1, 6 digits, next counter {next}"),
+                None => format!("SHA1, 6 digits, {} s", planned.params.period),
+            },
+            planned.hashes.len(),
+        );
+        install(&ctx, planned)?;
+        println!(
+            "Imported {} for '{user}': two-factor login is active with the same app entry \
+             ({what}).",
+            path.display()
+        );
+        println!(
+            "{scratch} scratch codes are kept as recovery codes; each works once. \
+             'totpctl recovery-codes {user} --regenerate' replaces them."
+        );
+        println!(
+            "The file itself is left in place; remove it once pam_google_authenticator is no \
+             longer in the PAM stack."
+        );
+        return Ok(());
+    }
     for planned in &plan {
         println!(
             "{}: {}{} {}: {}",
@@ -199,7 +233,7 @@ fn expand(template: &str, account: &User) -> Option<PathBuf> {
 enum Bad {
     Read(String),
     Format(String),
-    Other(CliError),
+    Other(Box<CliError>),
 }
 
 impl std::fmt::Display for Bad {
@@ -216,7 +250,7 @@ impl Bad {
         match self {
             Self::Read(e) => CliError::ImportRead(path.into(), e),
             Self::Format(e) => CliError::ImportFormat(path.into(), e),
-            Self::Other(e) => e,
+            Self::Other(e) => *e,
         }
     }
 }
@@ -224,7 +258,7 @@ impl Bad {
 /// Read, parse and check one account's file, and what it would replace.
 /// Nothing is written.
 fn plan_one(ctx: &Context, name: &str, path: &Path, force: bool) -> Result<Planned, Bad> {
-    let (user, account) = context::system_user(name).map_err(Bad::Other)?;
+    let (user, account) = context::system_user(name).map_err(|e| Bad::Other(Box::new(e)))?;
     let text = read_file(path, account.uid.as_raw()).map_err(Bad::Read)?;
     let imported = parse(&text).map_err(Bad::Format)?;
     drop(text);
@@ -239,7 +273,7 @@ fn plan_one(ctx: &Context, name: &str, path: &Path, force: bool) -> Result<Plann
     let params = OtpParams::new(Algorithm::SHA1, 6, period).map_err(Bad::Format)?;
     let mut hashes: Vec<RecoveryHash> = Vec::new();
     for (id, code) in (1..).zip(imported.scratch.iter()) {
-        match recovery::hash_existing(id, code).map_err(|e| Bad::Other(e.into()))? {
+        match recovery::hash_existing(id, code).map_err(|e| Bad::Other(Box::new(e.into())))? {
             Some(hash) => hashes.push(hash),
             None => return Err(Bad::Format(format!("scratch code {id} is not 8 digits"))),
         }
@@ -249,13 +283,13 @@ fn plan_one(ctx: &Context, name: &str, path: &Path, force: bool) -> Result<Plann
         Ok(Some(r)) if r.status == Status::Pending => "replace the pending enrollment with",
         Ok(Some(_)) if force => "replace the active enrollment with",
         Ok(Some(_)) => {
-            return Err(Bad::Other(CliError::AlreadyActive {
+            return Err(Bad::Other(Box::new(CliError::AlreadyActive {
                 user: user.to_string(),
                 command: "import-google-authenticator",
-            }))
+            })))
         }
         Err(CliError::CorruptRecord { .. }) if force => "replace the unreadable record with",
-        Err(e) => return Err(Bad::Other(e)),
+        Err(e) => return Err(Bad::Other(Box::new(e))),
     };
     Ok(Planned {
         user,
@@ -300,11 +334,6 @@ fn install(ctx: &Context, planned: Planned) -> Result<(), CliError> {
         lock.write_state(&state)?;
     }
     drop(lock);
-    crate::audit::audit_or_warn(
-        "import-google-authenticator",
-        user.as_str(),
-        &format!("type={kind}"),
-    );
     Ok(())
 }
 
@@ -368,7 +397,9 @@ pub fn parse(text: &str) -> Result<Imported, String> {
     let mut skew = None;
     let mut scratch = Vec::new();
     let mut notes = Vec::new();
-    let mut window_size = false;
+    // Where the WINDOW_SIZE note goes: its text depends on HOTP_COUNTER,
+    // which may come later in the file.
+    let mut window_size = None;
     for (n, line) in lines {
         let line = line.trim_end_matches('\r');
         if let Some(option) = line.strip_prefix("\" ") {
@@ -394,7 +425,10 @@ pub fn parse(text: &str) -> Result<Imported, String> {
                             format!("line {n}: TIME_SKEW is not a number of steps")
                         })?);
                 }
-                "WINDOW_SIZE" => window_size = true,
+                "WINDOW_SIZE" => {
+                    window_size = Some(notes.len());
+                    notes.push(String::new());
+                }
                 "RATE_LIMIT" => notes.push(
                     "RATE_LIMIT is not imported; the [throttle] settings in config.toml apply"
                         .into(),
@@ -419,13 +453,13 @@ pub fn parse(text: &str) -> Result<Imported, String> {
             ));
         }
     }
-    if window_size {
-        notes.push(match hotp_counter {
-            Some(_) => "WINDOW_SIZE is not imported; [otp] look_ahead in config.toml applies \
-                        (how many HOTP codes ahead are accepted)"
+    if let Some(at) = window_size {
+        notes[at] = match hotp_counter {
+            Some(_) => "WINDOW_SIZE is not imported; the [otp] look_ahead in config.toml applies \
+                        (how many HOTP codes ahead of the counter are accepted)"
                 .into(),
-            None => "WINDOW_SIZE is not imported; [otp] window in config.toml applies".into(),
-        });
+            None => "WINDOW_SIZE is not imported; the [otp] window in config.toml applies".into(),
+        };
     }
     Ok(Imported {
         secret,

@@ -14,6 +14,7 @@ pub mod migrate;
 mod pskc;
 pub mod recovery_codes;
 pub mod remove;
+pub mod resync;
 pub mod self_service;
 pub mod status;
 pub mod unlock;

@@ -161,8 +161,12 @@ impl Report {
                 .opt_number("activated_at", record.activated_at)
                 .number("hotp_next", state.hotp_next.unwrap_or(0)),
         };
+        // A hardware token's serial, only when the record has one.
+        let object = match &record.serial {
+            Some(serial) => object.string("serial", serial),
+            None => object,
+        };
         object
-            .opt_string("serial", record.serial.as_deref())
             .number("failures", u64::from(state.failures))
             .number(
                 "failures_since_success",
