@@ -29,12 +29,14 @@ fn homes() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn totpctl(sb: &Sandbox, args: &[&str]) -> PamRun {
-    let mut cmd = Command::new(totpctl_path());
-    cmd.current_dir(&sb.root)
-        .arg("--config")
-        .arg(&sb.config)
-        .args(args);
-    run_with_input(&mut cmd, b"")
+    sb.totpctl(args, b"")
+}
+
+/// `import-google-authenticator --all --secret TEMPLATE`, and `extra`.
+fn import_all(sb: &Sandbox, template: &str, extra: &[&str]) -> PamRun {
+    let mut args = vec!["import-google-authenticator", "--all", "--secret", template];
+    args.extend_from_slice(extra);
+    totpctl(sb, &args)
 }
 
 fn uid_of(user: &str) -> u32 {
@@ -137,16 +139,7 @@ fn import_all_moves_three_google_authenticator_users() {
 
     // A dry run: one line per account, nothing written.
     let before = snapshot(&sb.root);
-    let run = totpctl(
-        &sb,
-        &[
-            "import-google-authenticator",
-            "--all",
-            "--secret",
-            &template,
-            "--dry-run",
-        ],
-    );
+    let run = import_all(&sb, &template, &["--dry-run"]);
     assert!(run.success, "{run:?}");
     for (user, home, _) in &users {
         let lines: Vec<&str> = run
@@ -173,15 +166,7 @@ fn import_all_moves_three_google_authenticator_users() {
     let bad = users[2].1.join(GA_FILE);
     let good_text = std::fs::read_to_string(&bad).unwrap();
     std::fs::write(&bad, format!("{good_text}not a scratch code\n")).unwrap();
-    let run = totpctl(
-        &sb,
-        &[
-            "import-google-authenticator",
-            "--all",
-            "--secret",
-            &template,
-        ],
-    );
+    let run = import_all(&sb, &template, &[]);
     assert!(!run.success, "{run:?}");
     assert!(
         run.stderr.contains("pamtotp-ga3: line ") && run.stderr.contains("nothing was changed"),
@@ -192,15 +177,7 @@ fn import_all_moves_three_google_authenticator_users() {
     std::fs::write(&bad, &good_text).unwrap();
 
     // The move itself.
-    let run = totpctl(
-        &sb,
-        &[
-            "import-google-authenticator",
-            "--all",
-            "--secret",
-            &template,
-        ],
-    );
+    let run = import_all(&sb, &template, &[]);
     assert!(run.success, "{run:?}");
     for secret in &secrets {
         assert!(!run.stdout.contains(secret.as_str()) && !run.stderr.contains(secret.as_str()));
@@ -233,15 +210,7 @@ fn import_all_moves_three_google_authenticator_users() {
 
     // Run again: they are active now, so nothing changes without --force.
     let after = snapshot(&sb.root);
-    let run = totpctl(
-        &sb,
-        &[
-            "import-google-authenticator",
-            "--all",
-            "--secret",
-            &template,
-        ],
-    );
+    let run = import_all(&sb, &template, &[]);
     assert!(
         !run.success && run.stderr.contains("active enrollment"),
         "{run:?}"

@@ -5,18 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration::*;
-use std::process::Command;
 
 const USER: &str = "pamtotp-resync";
 
 fn resync(sb: &Sandbox, json: bool, codes: &str) -> PamRun {
-    let mut cmd = Command::new(totpctl_path());
-    cmd.arg("--config").arg(&sb.config);
-    if json {
-        cmd.arg("--json");
-    }
-    cmd.args(["resync", USER]);
-    run_with_input(&mut cmd, codes.as_bytes())
+    let args: &[&str] = if json {
+        &["--json", "resync", USER]
+    } else {
+        &["resync", USER]
+    };
+    sb.totpctl(args, codes.as_bytes())
 }
 
 fn login(sb: &Sandbox, code: &str) -> PamRun {

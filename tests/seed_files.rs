@@ -25,19 +25,11 @@ const SEEDS: [&str; 3] = [
 ];
 
 fn totpctl(sb: &Sandbox, args: &[&str]) -> PamRun {
-    let mut cmd = Command::new(totpctl_path());
-    cmd.current_dir(&sb.root)
-        .arg("--config")
-        .arg(&sb.config)
-        .args(args);
-    run_with_input(&mut cmd, b"")
+    sb.totpctl(args, b"")
 }
 
 fn private_file(sb: &Sandbox, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = sb.root.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
+    sb.private_file(name, bytes)
 }
 
 fn arg(path: &Path) -> String {
@@ -55,6 +47,11 @@ fn setup(name: &str) -> Sandbox {
 
 fn login(sb: &Sandbox, user: &str, code: &str) -> PamRun {
     sb.pamtester("totp", user, format!("{code}\n").as_bytes(), &[])
+}
+
+/// A login with `code` succeeds as a plain code.
+fn logs_in(sb: &Sandbox, user: &str, code: &str) {
+    login(sb, user, code).expect(true, "success", "code accepted");
 }
 
 fn assert_no_seed(run: &PamRun) {
@@ -98,16 +95,8 @@ fn the_entra_id_csv_as_delivered() {
         "{}",
         run.stdout
     );
-    login(&sb, USERS[0], &oathtool(SEEDS[0], "SHA1", 6, 30, 0)).expect(
-        true,
-        "success",
-        "code accepted",
-    );
-    login(&sb, USERS[1], &oathtool(SEEDS[1], "SHA1", 6, 60, 0)).expect(
-        true,
-        "success",
-        "code accepted",
-    );
+    logs_in(&sb, USERS[0], &oathtool(SEEDS[0], "SHA1", 6, 30, 0));
+    logs_in(&sb, USERS[1], &oathtool(SEEDS[1], "SHA1", 6, 60, 0));
 
     // The serial is kept and shown.
     let status = totpctl(&sb, &["status", USERS[1]]);
@@ -190,16 +179,8 @@ fn an_rfc_4180_csv_with_a_bom_quotes_and_an_algorithm_column() {
     let run = totpctl(&sb, &["import-tokens", &arg(&file), "--format", "base32"]);
     assert!(run.success, "{run:?}");
     assert_no_seed(&run);
-    login(&sb, USERS[0], &oathtool(SEEDS[0], "SHA256", 8, 30, 0)).expect(
-        true,
-        "success",
-        "code accepted",
-    );
-    login(&sb, USERS[1], &oathtool(SEEDS[1], "SHA512", 6, 60, 0)).expect(
-        true,
-        "success",
-        "code accepted",
-    );
+    logs_in(&sb, USERS[0], &oathtool(SEEDS[0], "SHA256", 8, 30, 0));
+    logs_in(&sb, USERS[1], &oathtool(SEEDS[1], "SHA512", 6, 60, 0));
     login(&sb, USERS[2], &oathtool_hotp(SEEDS[2], 12)).expect(true, "success", "HOTP counter 12");
 }
 
@@ -325,22 +306,14 @@ fn pskc_files_plain_and_encrypted_from_python_pskc() {
             "{}",
             run.stdout
         );
-        login(&sb, USERS[0], &oathtool(SEEDS[0], "SHA1", 6, 30, 0)).expect(
-            true,
-            "success",
-            "code accepted",
-        );
+        logs_in(&sb, USERS[0], &oathtool(SEEDS[0], "SHA1", 6, 30, 0));
         let hotp = Command::new("oathtool")
             .args(["--hotp", "--base32", "--digits=8", "-c", "7", SEEDS[1]])
             .output()
             .unwrap();
         let hotp = String::from_utf8(hotp.stdout).unwrap();
         login(&sb, USERS[1], hotp.trim()).expect(true, "success", "HOTP counter 7");
-        login(&sb, USERS[2], &oathtool(SEEDS[2], "SHA256", 6, 30, 0)).expect(
-            true,
-            "success",
-            "code accepted",
-        );
+        logs_in(&sb, USERS[2], &oathtool(SEEDS[2], "SHA256", 6, 30, 0));
         let list = totpctl(&sb, &["list"]);
         assert!(list.stdout.contains("serial=SN-1003"), "{}", list.stdout);
     }

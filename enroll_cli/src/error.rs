@@ -154,20 +154,11 @@ impl CliError {
             Self::NotMember => "not_member",
             Self::AdminOnly { .. } => "admin_only",
             Self::OtherUser { .. } => "other_user",
-            Self::Proof { why, .. } => match why {
-                ProofError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
-                ProofError::Malformed(_) => "malformed_code",
-                ProofError::Refused {
-                    refusal: Refusal::Locked(_),
-                    ..
-                } => "locked_out",
-                ProofError::Refused {
-                    refusal: Refusal::TooSoon { .. },
-                    ..
-                } => "too_soon",
-                // A failure that could not be recorded reads exactly like a
-                // wrong answer, here as in the message.
-                ProofError::Refused { .. } => "proof_failed",
+            // A failure that could not be recorded reads exactly like a
+            // wrong answer, here as in the message.
+            Self::Proof { why, .. } => match refused_code(why) {
+                Some(code) => code,
+                None => "proof_failed",
             },
             Self::CorruptOwnRecord | Self::CorruptRecord { .. } => "corrupt_record",
             Self::Tool(_) => "tool_failed",
@@ -204,28 +195,41 @@ impl CliError {
             Self::ImportRead(..) => "import_read_failed",
             Self::ImportFormat(..) | Self::ImportBatch(..) => "import_format",
             Self::NoHome(_) => "no_home",
-            Self::Resync { why, .. } => match why {
-                ProofError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
-                ProofError::Malformed(_) => "malformed_code",
-                ProofError::Refused {
-                    refusal: Refusal::Locked(_),
-                    ..
-                } => "locked_out",
-                ProofError::Refused {
-                    refusal: Refusal::TooSoon { .. },
-                    ..
-                } => "too_soon",
-                ProofError::Refused {
-                    refusal: Refusal::NotCounted { .. } | Refusal::NotSaved { .. },
-                    ..
-                } => "store_error",
-                ProofError::Refused { .. } => "resync_failed",
+            // root's command: a state that could not be written is said.
+            Self::Resync { why, .. } => match (refused_code(why), why) {
+                (Some(code), _) => code,
+                (
+                    None,
+                    ProofError::Refused {
+                        refusal: Refusal::NotCounted { .. } | Refusal::NotSaved { .. },
+                        ..
+                    },
+                ) => "store_error",
+                (None, _) => "resync_failed",
             },
             Self::InvalidIssuer { .. } => "invalid_issuer",
             Self::Output(..) => "io_error",
             Self::CheckFailed { .. } => "check_failed",
             Self::Usage(_) => "usage",
         }
+    }
+}
+
+/// The code of a refusal that needs no compare (or had nothing to compare),
+/// shared by proofs and resync; `None` for an answer compared and refused.
+fn refused_code(why: &ProofError) -> Option<&'static str> {
+    match why {
+        ProofError::Malformed(totp_core::answer::Malformed::Empty) => Some("no_code"),
+        ProofError::Malformed(_) => Some("malformed_code"),
+        ProofError::Refused {
+            refusal: Refusal::Locked(_),
+            ..
+        } => Some("locked_out"),
+        ProofError::Refused {
+            refusal: Refusal::TooSoon { .. },
+            ..
+        } => Some("too_soon"),
+        ProofError::Refused { .. } => None,
     }
 }
 
