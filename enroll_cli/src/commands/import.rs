@@ -494,6 +494,46 @@ mod tests {
     }
 
     #[test]
+    fn secret_templates_as_google_authenticator_expands_them() {
+        let account = |home: &str| User {
+            name: "alice".into(),
+            passwd: std::ffi::CString::default(),
+            uid: nix::unistd::Uid::from_raw(1000),
+            gid: nix::unistd::Gid::from_raw(1000),
+            gecos: std::ffi::CString::default(),
+            dir: PathBuf::from(home),
+            shell: PathBuf::from("/bin/sh"),
+        };
+        let alice = account("/home/alice");
+        for (template, expected) in [
+            (
+                "~/.google_authenticator",
+                Some("/home/alice/.google_authenticator"),
+            ),
+            ("${HOME}/.ga", Some("/home/alice/.ga")),
+            ("/var/lib/ga/${USER}", Some("/var/lib/ga/alice")),
+            ("/srv/${USER}/${HOME}", Some("/srv/alice//home/alice")),
+        ] {
+            assert_eq!(
+                expand(template, &alice).as_deref(),
+                expected.map(std::path::Path::new),
+                "{template}"
+            );
+        }
+        // No home: only templates that do not need one.
+        let homeless = account("/");
+        assert_eq!(expand("~/.google_authenticator", &homeless), None);
+        assert_eq!(
+            expand("/var/lib/ga/${USER}", &homeless).as_deref(),
+            Some(std::path::Path::new("/var/lib/ga/alice"))
+        );
+        for bad in ["relative/${USER}", "/x/${UID}", "$HOME/x"] {
+            assert!(check_template(bad).is_err(), "{bad}");
+        }
+        assert!(check_template("/etc/ga/${USER}").is_ok());
+    }
+
+    #[test]
     fn refuses_without_echoing_content() {
         for (text, expected) in [
             ("", "empty"),
