@@ -461,8 +461,9 @@ impl fmt::Display for CliError {
                     f,
                     "'{user}': the two codes are not consecutive codes of the token within the \
                      range searched ({} counters ahead for HOTP, {} steps either side of now for \
-                     TOTP); the attempt counts as a failure and {UNCHANGED}. Give two codes in a \
-                     row, the one shown first on the first line.",
+                     TOTP); the counter and the skew are unchanged, and the attempt counts as a \
+                     failed login. Give two codes in a row, the one shown first on the first \
+                     line.",
                     totp_core::resync::HOTP_RANGE,
                     totp_core::resync::TOTP_STEPS
                 ),

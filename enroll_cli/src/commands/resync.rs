@@ -64,7 +64,12 @@ pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
                 } => "the codes are no consecutive pair in range".to_owned(),
                 other => other.audit_reason(),
             };
-            audit::audit_or_warn("resync", user.as_str(), &format!("refused: {reason}"));
+            let detail = format!("reason=\"{reason}\"");
+            if let Err(e) = audit::audit_result("resync", user.as_str(), "refused", &detail) {
+                eprintln!(
+                    "totpctl: warning: the refused resync could not be logged to syslog ({e})."
+                );
+            }
             std::thread::sleep(done.delay);
             return Err(refused(why));
         }
