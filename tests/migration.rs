@@ -57,21 +57,24 @@ fn account_with_home(name: &str) -> PathBuf {
         .unwrap()
         .status
         .success();
-    if !exists {
-        let status = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/bin/sh",
-                "--home-dir",
-            ])
-            .arg(&home)
-            .arg(name)
-            .status()
-            .unwrap();
-        assert!(status.success(), "useradd {name}");
-    }
+    // No login shell, so that `totpctl check` on this machine does not
+    // count these accounts; runuser runs the tool without a shell.
+    let mut cmd = if exists {
+        let mut usermod = Command::new("usermod");
+        usermod.arg("--home");
+        usermod
+    } else {
+        let mut useradd = Command::new("useradd");
+        useradd.args(["--system", "--no-create-home", "--home-dir"]);
+        useradd
+    };
+    let status = cmd
+        .arg(&home)
+        .args(["--shell", "/usr/sbin/nologin"])
+        .arg(name)
+        .status()
+        .unwrap();
+    assert!(status.success(), "useradd or usermod {name}");
     let _ = std::fs::remove_dir_all(&home);
     std::fs::create_dir_all(&home).unwrap();
     std::fs::set_permissions(HOMES, std::fs::Permissions::from_mode(0o755)).unwrap();
