@@ -18,7 +18,8 @@
 //! the module, never across it.
 //!
 //! `pam_module_ldap` uses this same file. The integration test
-//! `tests/panics.rs` makes the release module panic inside std and checks that
+//! `tests/robustness.rs` (`a_panic_inside_the_shipped_module_is_caught`) makes
+//! the release module panic inside std and checks that
 //! the caller gets an error and lives on.
 
 use std::env;

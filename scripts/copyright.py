@@ -13,6 +13,14 @@ reached from pam_module, pam_module_ldap and enroll_cli through normal dependenc
 dependencies and proc-macro crates run only at build time and are not
 linked in, so they are left out (with what only they pull in).
 
+Two more things are linked in statically and listed with the crates: the
+Rust standard library (std and the crates it is built from, from the
+toolchain; RUST_STD below) and GCC's unwinder, libgcc_eh.a, which
+pam_module/build.rs links instead of libgcc_s.so.1 (GPL-3.0+ with the GCC
+Runtime Library Exception 3.1). The source packages they come from are
+named in the package's Static-Built-Using field, which debian/rules fills
+in from scripts/static-built-using.sh at build time.
+
 The licence texts are in debian/licenses/<SPDX id>; a crate whose licence
 names an id without a text there is an error, so a new licence cannot slip
 in unnoticed.
@@ -54,6 +62,23 @@ License: verbatim
  The licence texts of the statically linked crates. Everyone may copy and
  distribute them verbatim.
 """
+
+# The Rust standard library as linked into a *-linux-gnu binary, with each
+# crate's declared licence (library/Cargo.lock of the Rust sources; the
+# versions are those of the toolchain that builds).
+RUST_STD = [
+    ("std, core, alloc, panic_unwind, unwind, std_detect, rustc-std-workspace-core,"
+     " rustc-std-workspace-alloc", "MIT OR Apache-2.0"),
+    ("compiler_builtins", "MIT AND Apache-2.0 WITH LLVM-exception AND (MIT OR Apache-2.0)"),
+    ("libc, hashbrown, cfg-if, rustc-demangle", "MIT OR Apache-2.0"),
+    ("addr2line, gimli, object", "Apache-2.0 OR MIT"),
+    ("miniz_oxide", "MIT OR Zlib OR Apache-2.0"),
+    ("adler2", "0BSD OR MIT OR Apache-2.0"),
+    ("memchr", "Unlicense OR MIT"),
+]
+
+# GCC's unwinder, linked statically into the PAM modules (pam_module/build.rs).
+LIBGCC_EH = ("libgcc_eh.a (GCC's unwinder)", "GPL-3.0+ WITH GCC-exception-3.1")
 
 GPL = """\
 License: GPL-3.0+
@@ -120,6 +145,7 @@ def debian_expression(expression):
     expression = expression.replace("/", " OR ")
     expression = re.sub(r"\bOR\b", "or", expression)
     expression = re.sub(r"\bAND\b", "and", expression)
+    expression = re.sub(r"\bWITH (\S+?)(\)?)(?=\s|$)", r"with \1 exception\2", expression)
     return " ".join(expression.split())
 
 
@@ -134,6 +160,10 @@ def generate():
         ids.update(spdx_ids(licence))
         authors = ", ".join(crate.get("authors") or []) or "the crate's authors"
         lines.append(f" {crate['name']} {crate['version']}: {debian_expression(licence)}; {authors}")
+    runtime = []
+    for names, licence in RUST_STD + [LIBGCC_EH]:
+        ids.update(i for i in spdx_ids(licence) if i != "GPL-3.0+")
+        runtime.append(f" {names}: {debian_expression(licence)}")
     missing = sorted(i for i in ids if not os.path.exists(os.path.join(TEXTS, i)))
     if missing:
         sys.exit(f"copyright: no licence text in debian/licenses/ for: {', '.join(missing)}")
@@ -146,6 +176,13 @@ def generate():
     out.append(" (texts below, and in /usr/share/common-licenses where noted):\n")
     out.append(" .\n")
     out.extend(line + "\n" for line in lines)
+    out.append(" .\n")
+    out.append(" Also linked in statically, from the toolchain that builds (the source\n")
+    out.append(" packages are named in the package's Static-Built-Using field): the Rust\n")
+    out.append(" standard library, by The Rust Project Developers and the crates' authors,\n")
+    out.append(" and GCC's unwinder, by the Free Software Foundation:\n")
+    out.append(" .\n")
+    out.extend(line + "\n" for line in runtime)
     out.append("\n")
     out.append(GPL)
     for spdx in sorted(ids):

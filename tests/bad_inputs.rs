@@ -282,7 +282,7 @@ fn rows() -> Vec<Row> {
             "user record {users}/root.toml is invalid: period must be 30 or 60 seconds, not 45", Nothing,
             |sb, _| edit_record(sb, "period = 30", "period = 45")),
         row("record unknown key", AuthErr, "error",
-            "user record {users}/root.toml is invalid: line 7: unknown field `colour`, expected one of `version`, `status`, `type`, `secret`, `algorithm`, `digits`, `period`, `label`, `issuer`, `created_at`, `activated_at`, `recovery`",
+            "user record {users}/root.toml is invalid: line 7: unknown field `colour`, expected one of `version`, `status`, `type`, `secret`, `algorithm`, `digits`, `period`, `label`, `issuer`, `created_at`, `activated_at`, `recovery`, `serial`",
             Nothing, |sb, _| edit_record(sb, "period = 30\n", "period = 30\ncolour = \"blue\"\n")),
         row("record status garbage", AuthErr, "error",
             "user record {users}/root.toml is invalid: line 2: unknown variant `enabled`, expected `pending` or `active`",
@@ -403,7 +403,12 @@ fn rows() -> Vec<Row> {
             a.user = b"pam-totp-no-such-user".to_vec();
         }),
         // ---- module arguments ----
-        row("argument unknown", ServiceErr, "error", "unknown module argument 'alwaysok'", Nothing,
+        row("argument unknown", ServiceErr, "error", "unknown module argument 'bogus'", Nothing,
+            |_, a| a.module_args = "bogus".into()),
+        row("argument of pam_oath", ServiceErr, "error",
+            "module argument 'alwaysok' is not taken by pam_totp; it is pam_oath's alwaysok: \
+             pam_totp has no equivalent, on purpose; exempt accounts with policy.exempt_groups \
+             or policy.unenrolled in the config file", Nothing,
             |_, a| a.module_args = "alwaysok".into()),
         row("argument malformed number", ServiceErr, "error",
             "module argument grace_period= needs whole seconds from 0 to 604800", Nothing,

@@ -17,12 +17,7 @@ const SEED2_HEX: &str = "6162636465666768696a6b6c6d6e6f7071727374";
 const SEED2_BASE32: &str = "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U";
 
 fn totpctl(sb: &Sandbox, args: &[&str]) -> PamRun {
-    let mut cmd = Command::new(totpctl_path());
-    cmd.current_dir(&sb.root)
-        .arg("--config")
-        .arg(&sb.config)
-        .args(args);
-    run_with_input(&mut cmd, b"")
+    sb.totpctl(args, b"")
 }
 
 fn login(sb: &Sandbox, user: &str, code: &str) -> PamRun {
@@ -30,10 +25,7 @@ fn login(sb: &Sandbox, user: &str, code: &str) -> PamRun {
 }
 
 fn private_file(sb: &Sandbox, name: &str, text: &str) -> PathBuf {
-    let path = sb.root.join(name);
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
+    sb.private_file(name, text.as_bytes())
 }
 
 fn arg(path: &Path) -> String {
@@ -108,7 +100,7 @@ fn a_bad_line_or_a_loose_file_changes_nothing() {
     for (text, expected) in [
         (
             format!("{USER2},{SEED2_HEX},hotp,6,0\nroot,{SEED_HEX},hotp,7,0\n"),
-            "line 2: digits must be 6 or 8",
+            "line 2: column 4: digits must be 6 or 8",
         ),
         (
             format!("root,{SEED_HEX},hotp,6,0\nno-such-user-x,{SEED2_HEX},totp,6,30\n"),

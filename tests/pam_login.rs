@@ -451,7 +451,8 @@ fn bad_module_arguments_and_config_deny() {
     sb.pamtester("unknown", "root", &code(), &[]).expect(
         false,
         "error",
-        "unknown module argument 'alwaysok'",
+        "module argument 'alwaysok' is not taken by pam_totp; it is pam_oath's alwaysok: \
+         pam_totp has no equivalent, on purpose",
     );
     sb.service("dup", "debug debug");
     sb.pamtester("dup", "root", &code(), &[])

@@ -41,8 +41,10 @@ status, type (totp or hotp), algorithm, digits, period (totp) or counter
 qr_jpeg_base64 (the .jpg), and writes no .jpg unless --qr FILE is given;
 with --seed-stdin (a hardware token) there is no uri, key or QR code but
 \"hardware_token\":true. status shows type, and skew (steps) for totp or
-hotp_next for hotp. Available for enroll, activate, status, list,
-recovery-codes, disable, reset, unlock and self-service.
+hotp_next for hotp. resync reads two codes, one a line, and prints user,
+type, resynced (true), and for hotp first_counter, hotp_next and moved_by,
+for totp last_step and skew. Available for enroll, activate, status, list,
+recovery-codes, disable, reset, unlock, resync and self-service.
 
 Error codes:
   not_root            not root, and totpctl is not setuid
@@ -82,9 +84,10 @@ Error codes:
   qr_error            the QR code could not be made
   usage               the command line is wrong
   internal            random source failed, or another internal error
-  import_read_failed  import-google-authenticator, import-tokens, import-pam-oath (no --json)
-  import_format       import-google-authenticator, import-tokens, import-pam-oath (no --json)
+  import_read_failed  import-google-authenticator, import-tokens, import-pam-oath, import-pskc (no --json)
+  import_format       import-google-authenticator, import-tokens, import-pam-oath, import-pskc (no --json)
   no_home             import-google-authenticator (has no --json)
+  resync_failed       resync: the codes are no consecutive pair in range
   check_failed        check (has no --json)"
     };
 }
@@ -161,6 +164,7 @@ impl Cli {
             Command::ImportGoogleAuthenticator(_)
             | Command::ImportTokens(_)
             | Command::ImportPamOath(_)
+            | Command::ImportPskc(_)
             | Command::Check(_)
             | Command::GenerateMan { .. }
             | Command::GenerateCompletions { .. }
@@ -168,7 +172,7 @@ impl Cli {
             {
                 usage(
                     "--json is available for enroll, activate, status, list, recovery-codes, \
-                     disable, reset, unlock and self-service; run this command without it",
+                     disable, reset, unlock, resync and self-service; run this command without it",
                 )
             }
             _ => Ok(()),
@@ -202,8 +206,13 @@ pub enum Command {
     Reset(UserArgs),
     /// Clear USER's lockout and failure count, and with --reset-skew the learned clock skew (audited)
     Unlock(UnlockArgs),
-    /// Migrate USER's ~/.google_authenticator file into an active enrollment
-    #[command(name = "import-google-authenticator")]
+    /// Find USER's token again from two consecutive codes: a HOTP token pressed far ahead, or a
+    /// clock far off (audited)
+    #[command(long_about = RESYNC_ABOUT)]
+    Resync(UserArgs),
+    /// Migrate USER's (or with --all every account's) ~/.google_authenticator into active
+    /// enrollments
+    #[command(name = "import-google-authenticator", long_about = IMPORT_GA_ABOUT)]
     ImportGoogleAuthenticator(ImportArgs),
     /// Import tokens from a CSV file (user,seed,type,digits,period_or_counter), for hardware tokens
     #[command(name = "import-tokens", long_about = IMPORT_TOKENS_ABOUT)]
@@ -211,6 +220,9 @@ pub enum Command {
     /// Migrate a pam_oath usersfile (HOTP and HOTP/T30 lines) into active enrollments
     #[command(name = "import-pam-oath", long_about = IMPORT_PAM_OATH_ABOUT)]
     ImportPamOath(ImportPamOathArgs),
+    /// Import hardware tokens from a vendor's PSKC file (RFC 6030), plain or encrypted
+    #[command(name = "import-pskc", long_about = IMPORT_PSKC_ABOUT)]
+    ImportPskc(ImportPskcArgs),
     /// Copy the records and login state of this host's files into the LDAP store ([ldap] in the
     /// config); an entry already there with the same secret is brought forward (later steps and
     /// counters, used recovery codes), so run it again right after switching the backend
@@ -387,6 +399,22 @@ pub struct MigrateArgs {
     pub dry_run: bool,
 }
 
+const RESYNC_ABOUT: &str = "\
+Find USER's token again from two consecutive codes (root only), as after a
+HOTP token was pressed far past [otp] look_ahead, or for a device whose
+clock is far off.
+
+The two codes are read from standard input, one a line, the one shown first
+on the first line (asked without echo on a terminal; never on the command
+line). For HOTP they are searched for in the 1000 counters from the next
+expected one, and the next expected counter then follows the second code.
+For TOTP they are searched for within 2880 steps (a day of 30-second codes)
+either side of now; the second code's offset becomes the learned clock skew
+('totpctl unlock USER --reset-skew' forgets it) and both steps are used up.
+
+The attempt is throttled like a login: refused while USER is locked out or
+in backoff, and counted as a failure before the codes are compared.";
+
 #[derive(Debug, Args)]
 pub struct UserArgs {
     /// The login name
@@ -425,13 +453,43 @@ pub struct CheckArgs {
     pub passwd: Option<PathBuf>,
 }
 
+const IMPORT_GA_ABOUT: &str = "\
+Move google-authenticator-libpam users to pam_totp, keeping their app entries
+(root only).
+
+With USER, imports that account's file; with --all, every account (from
+'getent passwd') that has one. The file is ~/.google_authenticator, or
+--secret TEMPLATE as in the secret= argument of the stack being replaced:
+${USER} and ${HOME} are replaced, and a leading ~/ is the home directory.
+The secret, the step size, a HOTP_COUNTER (counter-based codes, the next
+counter), a TIME_SKEW (the learned clock skew) and the scratch codes (as
+recovery codes, each working once) carry over; RATE_LIMIT, WINDOW_SIZE and
+DISALLOW_REUSE give way to the config file. A file must be a regular file
+with one link, owned by the account or by root.
+
+Every file is read and checked before anything is written: if one is bad,
+each bad file is named and nothing changes. One line per account says
+what is (or, with --dry-run, would be) done. The files are left in place.";
+
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The login name
-    pub user: String,
-    /// The file to import [default: ~USER/.google_authenticator]
+    /// The login name (or --all)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub user: Option<String>,
+    /// The file to import [default: from --secret, else ~USER/.google_authenticator]
+    #[arg(conflicts_with = "all")]
     pub path: Option<PathBuf>,
-    /// Replace an active or unreadable enrollment
+    /// Every account that has the file
+    #[arg(long)]
+    pub all: bool,
+    /// Where each account's file is, as google-authenticator's secret= argument: ${USER},
+    /// ${HOME} and a leading ~/ are replaced [default: ~/.google_authenticator]
+    #[arg(long, value_name = "TEMPLATE")]
+    pub secret: Option<String>,
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace active or unreadable enrollments
     #[arg(long)]
     pub force: bool,
 }
@@ -441,14 +499,26 @@ fn parse_algorithm(text: &str) -> Result<Algorithm, String> {
 }
 
 const IMPORT_TOKENS_ABOUT: &str = "\
-Import tokens from a CSV file, one token a line (root only):
+Import tokens from a CSV file (RFC 4180: quoted fields, CRLF and a UTF-8
+byte-order mark are fine), one token a line (root only):
 
-  user,seed,type,digits,period_or_counter
+  user,seed,type,digits,period_or_counter[,algorithm]
 
-type is totp or hotp; digits 6 or 8; the last field is the period (30 or
-60) of a totp token and the next counter of a hotp token. Seeds are hex
-(--format base32 for base32). A first line starting with 'user,' is a
-header; blank lines and lines starting with # are skipped.
+type is totp or hotp; digits 6 or 8; the fifth field is the period (30 or
+60) of a totp token and the next counter of a hotp token; algorithm is SHA1
+(the default), SHA256 or SHA512. Seeds are hex (--format base32 for
+base32). Blank lines and lines starting with # are skipped.
+
+A first line starting with 'user' or 'upn' is a header naming the columns,
+in any order: user (or upn), seed (or secret, or 'secret key', always
+base32), type, digits, period (or 'time interval'), counter, algorithm,
+serial (or 'serial number'; kept in the record, shown by status and list);
+manufacturer and model are ignored. So the Entra ID (Azure MFA) file that
+token vendors ship imports as delivered:
+
+  upn,serial number,secret key,time interval,manufacturer,model
+
+with --domain example.com to make alice@example.com the account alice.
 
 Every line is checked and every user looked up before anything is written:
 a bad line is named by its number and nothing changes. --dry-run shows what
@@ -471,9 +541,55 @@ anything is written, as import-tokens; --dry-run shows what would change.";
 pub struct ImportTokensArgs {
     /// The CSV file (owned by root, mode 0600)
     pub file: PathBuf,
-    /// How the seeds are written [default: hex]
+    /// How the seeds are written [default: hex; a 'secret key' column is base32]
     #[arg(long, value_name = "hex|base32", value_enum)]
     pub format: Option<SeedFormat>,
+    /// A user written USER@DOMAIN (an Entra ID UPN) is the account USER
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Show what would change, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace active or unreadable enrollments
+    #[arg(long)]
+    pub force: bool,
+}
+
+const IMPORT_PSKC_ABOUT: &str = "\
+Import hardware tokens from the PSKC file (RFC 6030, XML) their vendor
+shipped, as delivered (root only).
+
+Each KeyPackage is a token: HOTP or TOTP, its digits (ResponseFormat), hash
+(Suite: SHA1, SHA256 or SHA512), counter or time interval, and its serial
+number (DeviceInfo/SerialNo), which is kept in the record and shown by
+status and list. The owner is the key's UserId, or, with --map FILE (lines
+serial,user), the account its serial is mapped to; tokens not in the map
+are skipped with a note.
+
+Secrets may be plain, or encrypted with AES-CBC under a pre-shared key
+(--key-file: the key in hex) or a key derived from a password by PBKDF2
+(--password-file: the password on the first line); an encrypted secret's
+HMAC-SHA1 (ValueMAC) is checked before it is decrypted. Keys and passwords
+are read from files owned by root with mode 0600, never from the command
+line.
+
+Every token is checked before anything is written, as import-tokens: a bad
+element is named by its line and nothing changes; --dry-run shows what
+would change.";
+
+#[derive(Debug, Args)]
+pub struct ImportPskcArgs {
+    /// The PSKC file (owned by root, mode 0600)
+    pub file: PathBuf,
+    /// The pre-shared key, in hex, for encrypted secrets (owned by root, mode 0600)
+    #[arg(long, value_name = "FILE", conflicts_with = "password_file")]
+    pub key_file: Option<PathBuf>,
+    /// The password of a PBKDF2-encrypted file, on its first line (owned by root, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Lines serial,user: who gets each token; tokens not listed are skipped
+    #[arg(long, value_name = "FILE")]
+    pub map: Option<PathBuf>,
     /// Show what would change, change nothing
     #[arg(long)]
     pub dry_run: bool,

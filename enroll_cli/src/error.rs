@@ -104,6 +104,12 @@ pub enum CliError {
     /// root's 0600; nothing was changed.
     ImportBatch(PathBuf, String),
     NoHome(String),
+    /// `resync`: the two codes were refused (why), or matched no consecutive
+    /// pair in the range searched.
+    Resync {
+        user: String,
+        why: ProofError,
+    },
     /// The issuer would make an invalid record (too long, control characters).
     /// The issuer cannot be stored or put in a URI: why, and where it came
     /// from (`--issuer`, the config file, or the host name).
@@ -148,20 +154,11 @@ impl CliError {
             Self::NotMember => "not_member",
             Self::AdminOnly { .. } => "admin_only",
             Self::OtherUser { .. } => "other_user",
-            Self::Proof { why, .. } => match why {
-                ProofError::Malformed(totp_core::answer::Malformed::Empty) => "no_code",
-                ProofError::Malformed(_) => "malformed_code",
-                ProofError::Refused {
-                    refusal: Refusal::Locked(_),
-                    ..
-                } => "locked_out",
-                ProofError::Refused {
-                    refusal: Refusal::TooSoon { .. },
-                    ..
-                } => "too_soon",
-                // A failure that could not be recorded reads exactly like a
-                // wrong answer, here as in the message.
-                ProofError::Refused { .. } => "proof_failed",
+            // A failure that could not be recorded reads exactly like a
+            // wrong answer, here as in the message.
+            Self::Proof { why, .. } => match refused_code(why) {
+                Some(code) => code,
+                None => "proof_failed",
             },
             Self::CorruptOwnRecord | Self::CorruptRecord { .. } => "corrupt_record",
             Self::Tool(_) => "tool_failed",
@@ -198,11 +195,41 @@ impl CliError {
             Self::ImportRead(..) => "import_read_failed",
             Self::ImportFormat(..) | Self::ImportBatch(..) => "import_format",
             Self::NoHome(_) => "no_home",
+            // root's command: a state that could not be written is said.
+            Self::Resync { why, .. } => match (refused_code(why), why) {
+                (Some(code), _) => code,
+                (
+                    None,
+                    ProofError::Refused {
+                        refusal: Refusal::NotCounted { .. } | Refusal::NotSaved { .. },
+                        ..
+                    },
+                ) => "store_error",
+                (None, _) => "resync_failed",
+            },
             Self::InvalidIssuer { .. } => "invalid_issuer",
             Self::Output(..) => "io_error",
             Self::CheckFailed { .. } => "check_failed",
             Self::Usage(_) => "usage",
         }
+    }
+}
+
+/// The code of a refusal that needs no compare (or had nothing to compare),
+/// shared by proofs and resync; `None` for an answer compared and refused.
+fn refused_code(why: &ProofError) -> Option<&'static str> {
+    match why {
+        ProofError::Malformed(totp_core::answer::Malformed::Empty) => Some("no_code"),
+        ProofError::Malformed(_) => Some("malformed_code"),
+        ProofError::Refused {
+            refusal: Refusal::Locked(_),
+            ..
+        } => Some("locked_out"),
+        ProofError::Refused {
+            refusal: Refusal::TooSoon { .. },
+            ..
+        } => Some("too_soon"),
+        ProofError::Refused { .. } => None,
     }
 }
 
@@ -436,6 +463,26 @@ impl fmt::Display for CliError {
                 path.display()
             ),
             Self::ImportBatch(path, e) => write!(f, "{}: {e}; {UNCHANGED}.", path.display()),
+            Self::Resync { user, why } => match why {
+                ProofError::Refused {
+                    refusal: Refusal::Wrong(_),
+                    ..
+                } => write!(
+                    f,
+                    "'{user}': the two codes are not consecutive codes of the token within the \
+                     range searched ({} counters ahead for HOTP, {} steps either side of now for \
+                     TOTP); the counter and the skew are unchanged, and the attempt counts as a \
+                     failed login. Give two codes in a row, the one shown first on the first \
+                     line.",
+                    totp_core::resync::HOTP_RANGE,
+                    totp_core::resync::TOTP_STEPS
+                ),
+                ProofError::Refused {
+                    refusal: Refusal::NotCounted { error, .. } | Refusal::NotSaved { error, .. },
+                    ..
+                } => write!(f, "'{user}': the login state could not be written: {error}; the codes were not used."),
+                _ => write!(f, "'{user}': {why}; {UNCHANGED}."),
+            },
             Self::NoHome(user) => write!(
                 f,
                 "'{user}' has no home directory to look in; {UNCHANGED}. Give the file as the \

@@ -982,3 +982,37 @@ fn screen_lockers_and_the_helper() {
     );
     assert_eq!(run.code, Some(0), "{run:?}");
 }
+
+#[test]
+fn the_same_config_file_by_another_path_is_the_same() {
+    let f = Fixture::new("same-config");
+    let d = f.d();
+    // The stack names the checked config through a symlink and a `.`: the
+    // same file, so no warning.
+    std::os::unix::fs::symlink(&f.env.config, f.env.dir.join("link.toml")).unwrap();
+    let common = fs::read_to_string(f.pam_dir.join("common-auth")).unwrap();
+    let via = format!("{d}/./link.toml");
+    f.pam(
+        "common-auth",
+        &common.replace(&f.env.config.display().to_string(), &via),
+    );
+    let run = f.check(&[]);
+    assert_check(&run, 0, &f.expect(&[], "0 errors, 0 warnings"));
+    // A copy is another file: warned about.
+    fs::copy(&f.env.config, f.env.dir.join("copy.toml")).unwrap();
+    f.pam(
+        "common-auth",
+        &common.replace(
+            &f.env.config.display().to_string(),
+            &format!("{d}/copy.toml"),
+        ),
+    );
+    let run = f.check(&["--pam-service", "common-auth"]);
+    assert!(
+        run.stdout.contains(&format!(
+            "the module reads config {d}/copy.toml, not the {d}/config.toml checked here"
+        )),
+        "{}",
+        run.stdout
+    );
+}

@@ -576,7 +576,7 @@ fn bad_users_config_and_command_lines() {
             2,
             "usage",
             "--json is available for enroll, activate, status, list, recovery-codes, disable, \
-             reset, unlock and self-service; run this command without it",
+             reset, unlock, resync and self-service; run this command without it",
         );
     }
 

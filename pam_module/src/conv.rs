@@ -143,8 +143,18 @@ fn converse(
 
 /// Ask with echo off and take ownership of the reply.
 pub fn ask_hidden(pam: &Pam, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    converse(pam, prompt, PamMsgStyle::PROMPT_ECHO_OFF)?
-        .ok_or_else(|| "the application returned no answer".into())
+    ask(pam, prompt, false)
+}
+
+/// Ask with echo on (`echo_verification_code`) or off, and take ownership
+/// of the reply.
+pub fn ask(pam: &Pam, prompt: &str, echo: bool) -> Result<Zeroizing<Vec<u8>>, String> {
+    let style = if echo {
+        PamMsgStyle::PROMPT_ECHO_ON
+    } else {
+        PamMsgStyle::PROMPT_ECHO_OFF
+    };
+    converse(pam, prompt, style)?.ok_or_else(|| "the application returned no answer".into())
 }
 
 /// Show a message. Any reply string to a message is unexpected; it is freed too.

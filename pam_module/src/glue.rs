@@ -129,6 +129,10 @@ impl PamIo for Handle<'_> {
         conv::ask_hidden(self.pam, prompt)
     }
 
+    fn prompt_visible(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        conv::ask(self.pam, prompt, true)
+    }
+
     fn info(&mut self, text: &str) {
         if !self.silent {
             conv::show(self.pam, text, false);

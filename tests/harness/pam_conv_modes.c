@@ -12,6 +12,8 @@
  *   conv-error  return PAM_CONV_ERR and no responses
  *   null-reply  return PAM_SUCCESS with a response whose string is NULL
  *   null-array  return PAM_SUCCESS and no response array at all (*resp = NULL)
+ *   answer-all  reply ANSWER to every prompt, echo on or off, and print
+ *               "prompt echo=on|off: TEXT" to stderr for each
  * Informational and error messages are printed to stderr and get a response
  * with a NULL string, as ordinary applications do.
  *
@@ -33,8 +35,15 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	struct pam_response *r;
 	int i, hidden = 0;
 
+	int all = strcmp(m->name, "answer-all") == 0;
+
 	for (i = 0; i < n; i++) {
-		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF)
+		if (all && (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
+			    msg[i]->msg_style == PAM_PROMPT_ECHO_ON))
+			fprintf(stderr, "prompt echo=%s: %s\n",
+				msg[i]->msg_style == PAM_PROMPT_ECHO_ON ? "on" : "off",
+				msg[i]->msg ? msg[i]->msg : "(null)");
+		else if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF)
 			hidden = 1;
 		else
 			fprintf(stderr, "conv message: %s\n", msg[i]->msg ? msg[i]->msg : "(null)");
@@ -51,7 +60,9 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	if (r == NULL)
 		return PAM_BUF_ERR;
 	for (i = 0; i < n; i++) {
-		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF && strcmp(m->name, "answer") == 0) {
+		int prompt = msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
+			     (all && msg[i]->msg_style == PAM_PROMPT_ECHO_ON);
+		if (prompt && (strcmp(m->name, "answer") == 0 || all)) {
 			r[i].resp = strdup(m->answer);
 			if (r[i].resp == NULL) {
 				free(r);
@@ -77,7 +88,8 @@ int main(int argc, char **argv)
 	m.name = argv[3];
 	m.answer = argc == 5 ? argv[4] : "";
 	if (strcmp(m.name, "answer") != 0 && strcmp(m.name, "conv-error") != 0 &&
-	    strcmp(m.name, "null-reply") != 0 && strcmp(m.name, "null-array") != 0) {
+	    strcmp(m.name, "null-reply") != 0 && strcmp(m.name, "null-array") != 0 &&
+	    strcmp(m.name, "answer-all") != 0) {
 		fprintf(stderr, "unknown mode %s\n", m.name);
 		return 2;
 	}

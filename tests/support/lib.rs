@@ -231,6 +231,26 @@ impl Sandbox {
         self.write_record(user, SECRET, "SHA1", 6, 30, "active");
     }
 
+    /// Run the built totpctl on this sandbox's config, in its directory,
+    /// with `stdin` as its standard input.
+    pub fn totpctl(&self, args: &[&str], stdin: &[u8]) -> PamRun {
+        let mut cmd = Command::new(totpctl_path());
+        cmd.current_dir(&self.root)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args);
+        run_with_input(&mut cmd, stdin)
+    }
+
+    /// Write `bytes` to `name` in the sandbox, mode 0600 (root's, as files
+    /// holding seeds must be).
+    pub fn private_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.root.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
     /// Run pamtester `authenticate` through pam_wrapper with `input` on stdin.
     pub fn pamtester(&self, service: &str, user: &str, input: &[u8], items: &[&str]) -> PamRun {
         let mut cmd = self.pamtester_command(service, user, items);

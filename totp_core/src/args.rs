@@ -31,6 +31,59 @@ pub struct ModuleArgs {
     /// The setuid helper run without privilege (`helper=PATH`); the default
     /// is [`crate::helper::HELPER_PATH`]. For tests: the stack is root's.
     pub helper: Option<PathBuf>,
+    /// Show the code as it is typed (`echo_verification_code`, as in
+    /// google-authenticator): the prompt is PAM_PROMPT_ECHO_ON.
+    pub echo_code: bool,
+    /// Learn no clock skew on this line (`noskewadj`, as in
+    /// google-authenticator): `[otp] resync_window` is 0 here. A skew
+    /// learned before still applies.
+    pub no_skew_learning: bool,
+}
+
+/// An argument of google-authenticator-libpam or pam_oath that pam_totp
+/// does not take, with where its equivalent lives (or why there is none).
+/// The login is denied with this text in the log line, and `totpctl check`
+/// prints it for the stack line.
+pub fn foreign_argument(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "secret" => {
+            "google-authenticator's secret file: pam_totp keeps records in paths.users_dir of \
+             the config file; move them with 'totpctl import-google-authenticator --all \
+             [--secret TEMPLATE]'"
+        }
+        "usersfile" => {
+            "pam_oath's usersfile: pam_totp keeps records in paths.users_dir of the config \
+             file; move them with 'totpctl import-pam-oath FILE'"
+        }
+        "user" => {
+            "google-authenticator's file owner: pam_totp reads its records as root from \
+             paths.users_dir, and a screen locker running as the user goes through the helper \
+             (policy.unprivileged)"
+        }
+        "no_strict_owner" | "allowed_perm" => {
+            "google-authenticator's relaxed file checks: pam_totp's records are always owned by \
+             root with mode 0600, and 'totpctl check' names any file to fix"
+        }
+        "allow_readonly" => {
+            "google-authenticator's read-only mode: pam_totp has no equivalent on purpose, as a \
+             code is compared only after the attempt is written to paths.state_dir; exempt \
+             accounts with policy.exempt_groups instead"
+        }
+        "window" => {
+            "pam_oath's window: [otp] window (TOTP steps each side of now) or [otp] look_ahead \
+             (HOTP counters ahead) in the config file"
+        }
+        "digits" => {
+            "pam_oath's digits: each record carries its own digits (import-pam-oath and \
+             import-tokens set them); [otp] digits in the config file is the default for new \
+             enrollments"
+        }
+        "alwaysok" => {
+            "pam_oath's alwaysok: pam_totp has no equivalent, on purpose; exempt accounts with \
+             policy.exempt_groups or policy.unenrolled in the config file"
+        }
+        _ => return None,
+    })
 }
 
 impl ModuleArgs {
@@ -44,8 +97,19 @@ impl ModuleArgs {
                 None => (arg, None),
             };
             let shown = crate::names::printable(key.as_bytes());
+            // google-authenticator's name for prompt=: the same argument.
+            let key = if key == "authtok_prompt" {
+                "prompt"
+            } else {
+                key
+            };
             if seen.contains(&key) {
-                return Err(format!("module argument '{shown}' given twice"));
+                return Err(match key {
+                    "prompt" => {
+                        "module argument prompt= given twice (authtok_prompt= is prompt=)".into()
+                    }
+                    _ => format!("module argument '{shown}' given twice"),
+                });
             }
             seen.push(key);
             match (key, value) {
@@ -76,6 +140,11 @@ impl ModuleArgs {
                 ("try_first_pass", None) => out.set_first_pass(FirstPass::Try)?,
                 ("use_first_pass", None) => out.set_first_pass(FirstPass::Use)?,
                 ("forward_pass", None) => out.forward_pass = true,
+                ("echo_verification_code", None) => out.echo_code = true,
+                ("noskewadj", None) => out.no_skew_learning = true,
+                // google-authenticator counts a HOTP counter only on success
+                // with it; pam_totp always does.
+                ("no_increment_hotp", None) => {}
                 ("grace_period", Some(v)) => {
                     let seconds = v
                         .parse::<u64>()
@@ -92,12 +161,26 @@ impl ModuleArgs {
                     ));
                 }
                 (
-                    "debug" | "nullok" | "try_first_pass" | "use_first_pass" | "forward_pass",
+                    "debug"
+                    | "nullok"
+                    | "try_first_pass"
+                    | "use_first_pass"
+                    | "forward_pass"
+                    | "echo_verification_code"
+                    | "noskewadj"
+                    | "no_increment_hotp",
                     Some(_),
                 ) => {
                     return Err(format!("module argument '{shown}' takes no value"));
                 }
-                _ => return Err(format!("unknown module argument '{shown}'")),
+                (other, _) => {
+                    return Err(match foreign_argument(other) {
+                        Some(instead) => format!(
+                            "module argument '{shown}' is not taken by pam_totp; it is {instead}"
+                        ),
+                        None => format!("unknown module argument '{shown}'"),
+                    })
+                }
             }
         }
         if out.forward_pass && out.first_pass != FirstPass::Prompt {
@@ -144,6 +227,17 @@ mod tests {
             FirstPass::Use
         );
         assert!(ModuleArgs::parse(&["forward_pass"]).unwrap().forward_pass);
+        let ga = ModuleArgs::parse(&[
+            "authtok_prompt=Token: ",
+            "noskewadj",
+            "no_increment_hotp",
+            "echo_verification_code",
+            "nullok",
+            "grace_period=60",
+        ])
+        .unwrap();
+        assert_eq!(ga.prompt.as_deref(), Some("Token: "));
+        assert!(ga.no_skew_learning && ga.echo_code && ga.nullok);
         assert_eq!(
             ModuleArgs::parse::<&str>(&[]).unwrap(),
             ModuleArgs::default()
@@ -154,7 +248,23 @@ mod tests {
     fn rejects_bad_arguments() {
         let cases: &[(&[&str], &str)] = &[
             (&["bogus"], "unknown module argument 'bogus'"),
-            (&["alwaysok"], "unknown module argument"),
+            (&["alwaysok"], "no equivalent, on purpose"),
+            (&["window=20"], "[otp] window"),
+            (&["window=20"], "look_ahead"),
+            (&["digits=8"], "each record carries its own digits"),
+            (&["usersfile=/etc/users.oath"], "import-pam-oath"),
+            (
+                &["secret=/etc/ga/${USER}"],
+                "import-google-authenticator --all",
+            ),
+            (&["secret=/x"], "paths.users_dir"),
+            (&["user=root"], "policy.unprivileged"),
+            (&["allowed_perm=0640"], "mode 0600"),
+            (&["no_strict_owner"], "mode 0600"),
+            (&["allow_readonly"], "no equivalent on purpose"),
+            (&["prompt=a", "authtok_prompt=b"], "given twice"),
+            (&["authtok_prompt="], "prompt"),
+            (&["noskewadj=1"], "takes no value"),
             (&["debug", "debug"], "given twice"),
             (&["grace_period=10", "grace_period=20"], "given twice"),
             (&["grace_period=abc"], "grace_period"),

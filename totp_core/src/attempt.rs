@@ -264,7 +264,7 @@ pub fn attempt(
 
 /// Step 1: a refusal that needs no compare, if any (a lockout that has run
 /// out is cleared in `state`).
-fn gate(state: &mut LoginState, rules: &Rules<'_>, now: u64) -> Option<Refusal> {
+pub(crate) fn gate(state: &mut LoginState, rules: &Rules<'_>, now: u64) -> Option<Refusal> {
     throttle::expire_lock(state, now);
     if let Some(lockout) = throttle::lockout(state, rules.throttle, now) {
         return Some(Refusal::Locked(lockout));
@@ -413,6 +413,7 @@ mod tests {
             created_at: None,
             activated_at: None,
             recovery: Vec::new(),
+            serial: None,
         };
         (dir, store, record)
     }

@@ -351,6 +351,7 @@ mod tests {
             created_at: Some(1),
             activated_at: None,
             recovery: Vec::new(),
+            serial: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod otp;
 pub mod policy;
 pub mod record;
 pub mod recovery;
+pub mod resync;
 pub mod secret;
 pub mod state;
 pub mod store;

@@ -32,6 +32,11 @@ pub trait PamIo {
     fn now(&mut self) -> u64;
     /// Ask a question with echo off. The reply is wiped on drop.
     fn prompt_hidden(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String>;
+    /// Ask a question with echo on (`echo_verification_code`). A caller
+    /// without one asks with echo off, which shows less, never more.
+    fn prompt_visible(&mut self, prompt: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.prompt_hidden(prompt)
+    }
     /// Show a message (PAM_TEXT_INFO).
     fn info(&mut self, text: &str);
     /// Show an error message (PAM_ERROR_MSG).
@@ -219,6 +224,9 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     }
     if args.nullok {
         config.policy.unenrolled = Unenrolled::Allow;
+    }
+    if args.no_skew_learning {
+        config.otp.resync_window = 0;
     }
     if args.debug {
         log.debug.push(format!("arguments: {args:?}"));
@@ -559,8 +567,14 @@ fn obtain_answer(
         }
     }
     let prompt = args.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
-    io.prompt_hidden(prompt)
-        .map_err(|e| format!("conversation failed: {e}"))
+    // Only the code is ever echoed: a forward_pass prompt, which carries
+    // the password, stays hidden.
+    let asked = if args.echo_code {
+        io.prompt_visible(prompt)
+    } else {
+        io.prompt_hidden(prompt)
+    };
+    asked.map_err(|e| format!("conversation failed: {e}"))
 }
 
 const HELPER_LOCKED: &str =

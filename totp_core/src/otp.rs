@@ -296,6 +296,34 @@ pub fn verify_hotp(generator: &Generator, code: &Code, next: u64, look_ahead: u3
     }
 }
 
+/// The lowest step (or HOTP counter) `s` in `from..=to` whose code is
+/// `first` while the code of `s + 1` is `second`: two consecutive codes, as
+/// a resynchronisation takes them (RFC 4226 section 7.4, RFC 6238 section
+/// 6). Every step in the range is computed and compared in constant time,
+/// whatever matched.
+pub fn find_consecutive(
+    generator: &Generator,
+    first: &Code,
+    second: &Code,
+    from: u64,
+    to: u64,
+) -> Option<u64> {
+    let mut found = None;
+    let mut previous = generator.code_at_step(from).ct_eq(first);
+    let mut step = from;
+    while step < to {
+        let next = step + 1;
+        let code = generator.code_at_step(next);
+        let pair = previous & code.ct_eq(second);
+        if found.is_none() && bool::from(pair) {
+            found = Some(step);
+        }
+        previous = code.ct_eq(first);
+        step = next;
+    }
+    found
+}
+
 /// The time steps, as offsets from `center`, whose code is `code`: every
 /// step in `center ± reach` is computed and compared in constant time, and
 /// the offsets that match are returned (RFC 6238 section 6, resynchronisation).

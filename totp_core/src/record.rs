@@ -53,6 +53,9 @@ struct RecordFile {
     activated_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     recovery: Vec<RecoveryHash>,
+    /// A hardware token's serial number, from the vendor's seed file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    serial: Option<String>,
 }
 
 fn is_totp(kind: &OtpType) -> bool {
@@ -79,6 +82,9 @@ pub struct UserRecord {
     pub created_at: Option<u64>,
     pub activated_at: Option<u64>,
     pub recovery: Vec<RecoveryHash>,
+    /// A hardware token's serial number (from a seed file), so an admin can
+    /// find the token's owner; shown by `status` and `list`.
+    pub serial: Option<String>,
 }
 
 /// Shows everything but the secret.
@@ -97,6 +103,7 @@ impl fmt::Debug for UserRecord {
             .field("created_at", &self.created_at)
             .field("activated_at", &self.activated_at)
             .field("recovery", &self.recovery.len())
+            .field("serial", &self.serial)
             .finish()
     }
 }
@@ -124,6 +131,7 @@ impl UserRecord {
         let params = OtpParams::new(file.algorithm, file.digits, period)?;
         check_label("label", file.label.as_deref())?;
         check_label("issuer", file.issuer.as_deref())?;
+        check_label("serial", file.serial.as_deref())?;
         recovery::validate(&file.recovery)?;
         Ok(Self {
             status: file.status,
@@ -135,6 +143,7 @@ impl UserRecord {
             created_at: file.created_at,
             activated_at: file.activated_at,
             recovery: file.recovery,
+            serial: file.serial,
         })
     }
 
@@ -153,6 +162,7 @@ impl UserRecord {
             created_at: self.created_at,
             activated_at: self.activated_at,
             recovery: self.recovery.clone(),
+            serial: self.serial.clone(),
         };
         toml::to_string(&file)
             .map(Zeroizing::new)

@@ -9,7 +9,8 @@
 //! Imported tokens are active at once (they are already in use or were
 //! programmed by the admin); a HOTP token starts at its counter.
 
-use crate::cli::{ImportPamOathArgs, ImportTokensArgs, SeedFormat};
+use super::pskc;
+use crate::cli::{ImportPamOathArgs, ImportPskcArgs, ImportTokensArgs, SeedFormat};
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
 use std::fs::File;
@@ -40,22 +41,24 @@ pub struct Token {
     /// the window at import, its step is marked used, so that it cannot be
     /// replayed at pam_totp right after the move.
     pub last_code: Option<Zeroizing<String>>,
+    /// A hardware token's serial number, kept in the record.
+    pub serial: Option<String>,
 }
 
 impl Token {
-    /// A token from line `line` of a file; the parameters are checked here
-    /// (SHA1, as both file formats imply), with the line number in the error.
-    fn new(
+    /// A token from line `line` of a file (or the `line`th token of a PSKC
+    /// file); the parameters are checked here, with the line in the error.
+    pub fn new(
         line: usize,
         user: &str,
         kind: OtpType,
         secret: SecretBytes,
-        (digits, period): (u8, u64),
+        (algorithm, digits, period): (Algorithm, u8, u64),
         counter: u64,
         last_code: Option<Zeroizing<String>>,
     ) -> Result<Self, String> {
-        let params = OtpParams::new(Algorithm::SHA1, digits, period)
-            .map_err(|e| format!("line {line}: {e}"))?;
+        let params =
+            OtpParams::new(algorithm, digits, period).map_err(|e| format!("line {line}: {e}"))?;
         Ok(Self {
             line,
             user: printable(user.as_bytes()),
@@ -64,6 +67,7 @@ impl Token {
             params,
             counter,
             last_code,
+            serial: None,
         })
     }
 }
@@ -71,21 +75,28 @@ impl Token {
 impl Token {
     fn describe(&self) -> String {
         let p = self.params;
-        match self.kind {
+        let mut text = match self.kind {
             OtpType::Totp => format!("TOTP, {}, {} digits, {} s", p.algorithm, p.digits, p.period),
             OtpType::Hotp => format!(
                 "HOTP, {}, {} digits, next counter {}",
                 p.algorithm, p.digits, self.counter
             ),
+        };
+        if let Some(serial) = &self.serial {
+            text.push_str(&format!(", serial {serial}"));
         }
+        text
     }
 }
 
 pub fn import_tokens(inv: &Invocation, args: &ImportTokensArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("import-tokens", inv)?;
     let text = read_private(&args.file)?;
-    let tokens = parse_csv(&text, args.format.unwrap_or(SeedFormat::Hex))
+    let mut tokens = super::csv::parse(&text, args.format.unwrap_or(SeedFormat::Hex))
         .map_err(|e| CliError::ImportBatch(args.file.clone(), e))?;
+    if let Some(domain) = &args.domain {
+        strip_domain(&mut tokens, domain);
+    }
     drop(text);
     install_all(
         &ctx,
@@ -95,6 +106,70 @@ pub fn import_tokens(inv: &Invocation, args: &ImportTokensArgs) -> Result<(), Cl
         args.dry_run,
         args.force,
     )
+}
+
+pub fn import_pskc(inv: &Invocation, args: &ImportPskcArgs) -> Result<(), CliError> {
+    let ctx = Context::load_admin("import-pskc", inv)?;
+    let text = read_private(&args.file)?;
+    let unlock = match (&args.key_file, &args.password_file) {
+        (Some(path), _) => {
+            let hex = read_private(path)?;
+            let key = SecretBytes::from_hex(hex.trim()).map_err(|e| {
+                CliError::ImportBatch(path.clone(), format!("the pre-shared key: the {e}"))
+            })?;
+            pskc::Unlock::Key(Zeroizing::new(key.as_bytes().to_vec()))
+        }
+        (None, Some(path)) => {
+            let text = read_private(path)?;
+            let password = text.lines().next().unwrap_or_default();
+            pskc::Unlock::Password(Zeroizing::new(password.as_bytes().to_vec()))
+        }
+        (None, None) => pskc::Unlock::None,
+    };
+    let map = match &args.map {
+        Some(path) => Some(read_map(path)?),
+        None => None,
+    };
+    let lookup = |serial: &str| {
+        map.as_ref()
+            .and_then(|m| m.iter().find(|(s, _)| s == serial).map(|(_, u)| u.clone()))
+    };
+    let (tokens, notes) = pskc::parse(
+        &text,
+        &unlock,
+        map.is_some()
+            .then_some(&lookup as &dyn Fn(&str) -> Option<String>),
+    )
+    .map_err(|e| CliError::ImportBatch(args.file.clone(), e))?;
+    drop(text);
+    for note in &notes {
+        eprintln!("totpctl: note: {note}");
+    }
+    install_all(
+        &ctx,
+        "import-pskc",
+        &args.file,
+        tokens,
+        args.dry_run,
+        args.force,
+    )
+}
+
+/// `--map FILE`: `serial,user` a line (blank lines and `#` comments skipped).
+fn read_map(path: &Path) -> Result<Vec<(String, String)>, CliError> {
+    let mut map = Vec::new();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::ImportRead(path.into(), e.to_string()))?;
+    for (n, line) in lines(&text) {
+        let Some((serial, user)) = line.split_once(',') else {
+            return Err(CliError::ImportBatch(
+                path.into(),
+                format!("line {n}: expected serial,user"),
+            ));
+        };
+        map.push((serial.trim().to_owned(), user.trim().to_owned()));
+    }
+    Ok(map)
 }
 
 pub fn import_pam_oath(inv: &Invocation, args: &ImportPamOathArgs) -> Result<(), CliError> {
@@ -116,9 +191,20 @@ pub fn import_pam_oath(inv: &Invocation, args: &ImportPamOathArgs) -> Result<(),
     )
 }
 
+/// `USER@DOMAIN` (an Entra ID UPN) is the account USER; other names stay.
+pub(crate) fn strip_domain(tokens: &mut [Token], domain: &str) {
+    let suffix = format!("@{}", domain.to_ascii_lowercase());
+    for token in tokens {
+        let lower = token.user.to_ascii_lowercase();
+        if let Some(local) = lower.strip_suffix(&suffix) {
+            token.user = token.user[..local.len()].to_owned();
+        }
+    }
+}
+
 /// Resolve every user and check every enrollment it would replace, then
 /// (unless a dry run) install each token as an active record.
-fn install_all(
+pub(crate) fn install_all(
     ctx: &Context,
     command: &'static str,
     file: &Path,
@@ -193,6 +279,7 @@ fn install_all(
             created_at: Some(now),
             activated_at: Some(now),
             recovery: Vec::new(),
+            serial: token.serial.clone(),
         };
         let used_step = token
             .last_code
@@ -221,7 +308,7 @@ fn install_all(
 
 /// What went wrong, without the advice for a single-user command that
 /// follows it (the batch says for itself that nothing was changed).
-fn first_part(e: &CliError) -> String {
+pub(crate) fn first_part(e: &CliError) -> String {
     let text = e.to_string();
     text.split("; nothing was changed")
         .next()
@@ -246,7 +333,7 @@ fn step_of_recent(record: &UserRecord, code: &str, now: u64, window: u32) -> Opt
 
 /// Read a file of seeds: a regular file, not a symlink, owned by root, no
 /// group or other access, bounded in size. Says what is wrong and how to fix it.
-fn read_private(path: &Path) -> Result<Zeroizing<String>, CliError> {
+pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<String>, CliError> {
     let read_err = |e: String| CliError::ImportRead(path.into(), e);
     let mut file = File::options()
         .read(true)
@@ -299,59 +386,6 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         let line = line.trim_end_matches('\r').trim();
         (!line.is_empty() && !line.starts_with('#')).then_some((n, line))
     })
-}
-
-/// `user,seed,type,digits,period_or_counter`, one token a line; a first line
-/// starting with `user,` is a header. Seeds in `format`. Errors name the line
-/// and the column, never the seed.
-pub fn parse_csv(text: &str, format: SeedFormat) -> Result<Vec<Token>, String> {
-    let mut tokens = Vec::new();
-    for (n, line) in lines(text) {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if tokens.is_empty() && fields.first() == Some(&"user") {
-            continue;
-        }
-        let [user, seed, kind, digits, last] = fields[..] else {
-            return Err(format!(
-                "line {n}: {} fields, expected 5: user,seed,type,digits,period_or_counter",
-                fields.len()
-            ));
-        };
-        let secret = match format {
-            SeedFormat::Hex => SecretBytes::from_hex(seed),
-            SeedFormat::Base32 => SecretBytes::from_base32(seed),
-        }
-        .map_err(|e| format!("line {n}: the {e}"))?;
-        let kind: OtpType = kind.parse().map_err(|e| format!("line {n}: {e}"))?;
-        let digits =
-            totp_core::record::parse_digits(digits).map_err(|e| format!("line {n}: {e}"))?;
-        let (period, counter) = match kind {
-            OtpType::Totp => (
-                last.parse::<u64>()
-                    .map_err(|_| format!("line {n}: the period must be 30 or 60 seconds"))
-                    .and_then(|p| {
-                        totp_core::otp::check_period(p).map_err(|e| format!("line {n}: {e}"))
-                    })?,
-                0,
-            ),
-            OtpType::Hotp => (
-                30,
-                last.parse::<u64>().map_err(|_| {
-                    format!("line {n}: the counter must be a whole number, 0 or more")
-                })?,
-            ),
-        };
-        tokens.push(Token::new(
-            n,
-            user,
-            kind,
-            secret,
-            (digits, period),
-            counter,
-            None,
-        )?);
-    }
-    Ok(tokens)
 }
 
 /// A pam_oath usersfile: `TYPE USER PASSWORD SECRET [COUNTER [LASTOTP [TIME]]]`,
@@ -434,7 +468,7 @@ pub fn parse_pam_oath(text: &str) -> Result<(Vec<Token>, Vec<String>), String> {
             user,
             kind,
             secret,
-            (digits, period),
+            (Algorithm::SHA1, digits, period),
             counter,
             last_code,
         )?);
@@ -445,6 +479,7 @@ pub fn parse_pam_oath(text: &str) -> Result<(Vec<Token>, Vec<String>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::csv::parse as parse_csv;
 
     const HEX: &str = "3132333435363738393031323334353637383930";
 
@@ -476,21 +511,27 @@ mod tests {
             (format!("alice,{HEX},hotp,6"), "line 2: 4 fields"),
             (
                 format!("alice,{HEX}ZZ,hotp,6,0"),
-                "line 2: the secret is not valid hexadecimal",
+                "line 2: column 2: the secret is not valid hexadecimal",
             ),
-            (format!("alice,{HEX},sotp,6,0"), "line 2: unknown type"),
+            (
+                format!("alice,{HEX},sotp,6,0"),
+                "line 2: column 3: unknown type",
+            ),
             (
                 format!("alice,{HEX},totp,7,30"),
-                "line 2: digits must be 6 or 8",
+                "line 2: column 4: digits must be 6 or 8",
             ),
             (
                 format!("alice,{HEX},totp,6,45"),
-                "line 2: period must be 30 or 60",
+                "line 2: column 5: period must be 30 or 60",
             ),
-            (format!("alice,{HEX},hotp,6,-1"), "line 2: the counter"),
+            (
+                format!("alice,{HEX},hotp,6,-1"),
+                "line 2: column 5: the counter",
+            ),
             (
                 "alice,3132,hotp,6,0".to_owned(),
-                "line 2: the secret has 16 bits",
+                "line 2: column 2: the secret has 16 bits",
             ),
         ] {
             let text = format!("bob,{HEX},hotp,6,0\n{line}\n");

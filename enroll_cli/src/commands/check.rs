@@ -412,7 +412,7 @@ fn parse_passwd_line(line: &str) -> Option<User> {
 
 /// The accounts, from `passwd` or `getent passwd` (which asks NSS, as the
 /// module's getpwnam_r does, instead of reading only /etc/passwd).
-fn accounts(passwd: Option<&Path>) -> Result<Vec<User>, String> {
+pub(crate) fn accounts(passwd: Option<&Path>) -> Result<Vec<User>, String> {
     let text = match passwd {
         Some(path) => fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
         None => {
@@ -440,6 +440,17 @@ fn login_shells() -> Vec<PathBuf> {
         .filter(|l| l.starts_with('/'))
         .map(PathBuf::from)
         .collect()
+}
+
+/// Whether two config paths name the same file: the same device and inode
+/// when both exist (`/etc/pam_totp/../pam_totp/config.toml`, a symlink or a
+/// bind mount are the same file), else the same text.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => a == b,
+    }
 }
 
 /// Accounts with a login shell that the module would deny for want of an
@@ -714,7 +725,7 @@ fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: 
                     .as_deref()
                     .unwrap_or(Path::new(DEFAULT_CONFIG_PATH));
                 let checked = config.unwrap_or(crate::privilege::config_path());
-                if used != checked {
+                if !same_file(used, checked) {
                     out.warning(format!(
                         "{origin}: the module reads config {}, not the {} checked here. Fix: \
                          run 'totpctl --config {} check' as well.",

@@ -122,6 +122,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         created_at: Some(now),
         activated_at: None,
         recovery: Vec::new(),
+        serial: None,
     };
     // The one rule for labels is the record parser's: check by a round trip
     // before the .jpg is written.
@@ -238,6 +239,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             &user,
             out,
             "Code from the token (empty to activate later): ",
+            "the token",
         );
     };
     if to_stdout {
@@ -247,7 +249,8 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::Output("the QR code to standard output".into(), e))?;
     }
-    let terminal = qr::terminal(link, qr::TerminalStyle::choose(out.is_terminal()))?;
+    let style = qr::TerminalStyle::choose(out.is_terminal());
+    let terminal = qr::terminal(link, style)?;
     out.line(&format!(
         "Enrolling '{user}': {}.",
         describe(kind, params, counter)
@@ -255,6 +258,18 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
     out.line("Scan this QR code with the authenticator app:");
     out.line("");
     out.text(terminal.as_str());
+    if style == qr::TerminalStyle::Plain && out.is_terminal() {
+        // NO_COLOR: drawn in the terminal's own colours.
+        out.line(&format!(
+            "(NO_COLOR is set, so the code is drawn in the terminal's own colours: on a light \
+             background it is inverted and some apps cannot scan it. Scan {} instead, or run \
+             again without NO_COLOR.)",
+            match &qr_path {
+                Some(path) => format!("the .jpg, {}", path.display()),
+                None => "the .jpg".to_owned(),
+            }
+        ));
+    }
     out.line("");
     if let (Some(columns), Ok(needed)) = (out.columns(), qr::columns(link)) {
         if needed > columns {
@@ -291,6 +306,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
         &user,
         out,
         "Code from the app (empty to activate later): ",
+        "the app",
     )
 }
 
@@ -334,7 +350,15 @@ fn read_seed(ctx: &Context, format: SeedFormat) -> Result<SecretBytes, CliError>
     .map_err(|e| CliError::Usage(format!("--seed-stdin: the {e} (--format {what})")))
 }
 
-fn ask_for_code(ctx: &Context, user: &UserName, out: Out, question: &str) -> Result<(), CliError> {
+/// Ask for a code from `device` ("the app", "the token"); none leaves the
+/// record pending.
+fn ask_for_code(
+    ctx: &Context,
+    user: &UserName,
+    out: Out,
+    question: &str,
+    device: &str,
+) -> Result<(), CliError> {
     match prompt::read_code(question).map_err(|e| CliError::Output("the prompt".into(), e))? {
         Some(typed) => {
             let codes = super::activate::activate_with(ctx, user, &typed)?;
@@ -344,7 +368,7 @@ fn ask_for_code(ctx: &Context, user: &UserName, out: Out, question: &str) -> Res
         None => {
             out.line("");
             out.line(&format!(
-                "The enrollment is pending. Once the app shows codes, activate it with: \
+                "The enrollment is pending. Once {device} shows codes, activate it with: \
                  totpctl activate {user}"
             ));
             Ok(())

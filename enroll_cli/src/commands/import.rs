@@ -1,6 +1,8 @@
-//! `totpctl import-google-authenticator USER [PATH]`: turn a
-//! google-authenticator-libpam file into an active record, so users keep the
-//! app entry they have.
+//! `totpctl import-google-authenticator USER [PATH]` and `--all`: turn
+//! google-authenticator-libpam files into active records, so users keep the
+//! app entries they have. `--all` takes every account's file (where the
+//! `--secret` template, as in the old stack's `secret=`, says), checks them
+//! all, and writes nothing unless every one is good.
 //!
 //! The file is the base32 secret on the first line, option lines starting with
 //! `" ` (`" TOTP_AUTH`, `" STEP_SIZE 30`, `" RATE_LIMIT 3 30`, ...), then 8-digit
@@ -15,12 +17,13 @@
 use crate::cli::ImportArgs;
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
+use nix::unistd::User;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use totp_core::enrollment;
-use totp_core::names::printable;
+use totp_core::names::{printable, UserName};
 use totp_core::otp::{Algorithm, OtpParams, OtpType};
 use totp_core::record::{Status, UserRecord};
 use totp_core::recovery::{self, RecoveryHash};
@@ -44,18 +47,220 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
+/// One account's file, read and checked, ready to install.
+struct Planned {
+    user: UserName,
+    path: PathBuf,
+    kind: OtpType,
+    params: OtpParams,
+    imported: Imported,
+    hashes: Vec<RecoveryHash>,
+    /// What installing it does: enroll, or replace which enrollment.
+    change: &'static str,
+}
+
+impl Planned {
+    /// The summary line of this account (no secret, no code).
+    fn describe(&self) -> String {
+        let mut text = match self.imported.hotp_counter {
+            Some(next) => format!("HOTP, SHA1, 6 digits, next counter {next}"),
+            None => format!("TOTP, SHA1, 6 digits, {} s", self.params.period),
+        };
+        if let (OtpType::Totp, Some(skew)) = (self.kind, self.imported.skew.filter(|&s| s != 0)) {
+            text.push_str(&format!(", clock skew {skew:+} steps"));
+        }
+        text.push_str(&format!(", {} scratch codes", self.hashes.len()));
+        text
+    }
+}
+
 pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("import-google-authenticator", inv)?;
-    let (user, account) = context::system_user(&args.user)?;
-    let path = match &args.path {
-        Some(path) => path.clone(),
-        None if account.dir.as_os_str().is_empty() => {
-            return Err(CliError::NoHome(user.to_string()))
+    let template = args.secret.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+    check_template(template)?;
+    let mut plan = Vec::new();
+    if args.all {
+        let accounts = super::check::accounts(None)
+            .map_err(|e| CliError::ImportRead(PathBuf::from("getent passwd"), e))?;
+        let mut bad = Vec::new();
+        for account in accounts {
+            let Some(path) = expand(template, &account) else {
+                continue;
+            };
+            // An account without the file has nothing to move.
+            if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+                continue;
+            }
+            match plan_one(&ctx, &account.name, &path, args.force) {
+                Ok(planned) => plan.push(planned),
+                Err(e) => bad.push(format!("{}: {}", printable(account.name.as_bytes()), e)),
+            }
         }
-        None => account.dir.join(".google_authenticator"),
+        if !bad.is_empty() {
+            for line in &bad {
+                eprintln!("totpctl: {line}");
+            }
+            return Err(CliError::ImportBatch(
+                PathBuf::from(template),
+                format!("{} account(s) cannot be imported (listed above)", bad.len()),
+            ));
+        }
+        if plan.is_empty() {
+            return Err(CliError::ImportBatch(
+                PathBuf::from(template),
+                "no account has this file".into(),
+            ));
+        }
+    } else {
+        let Some(name) = args.user.as_deref() else {
+            return Err(CliError::Usage(
+                "give USER, or --all for every account".into(),
+            ));
+        };
+        let (user, account) = context::system_user(name)?;
+        let path = match (&args.path, expand(template, &account)) {
+            (Some(path), _) => path.clone(),
+            (None, Some(path)) => path,
+            (None, None) => return Err(CliError::NoHome(user.to_string())),
+        };
+        plan.push(plan_one(&ctx, name, &path, args.force).map_err(|e| e.into_error(&path))?);
+    }
+
+    if !args.all && !args.dry_run {
+        // One account: its notes, then what was done, at length.
+        let Some(planned) = plan.pop() else {
+            return Ok(());
+        };
+        for note in &planned.imported.notes {
+            eprintln!("totpctl: note: {note}");
+        }
+        ctx.ensure_dirs()?;
+        let (user, path, what, scratch) = (
+            planned.user.clone(),
+            planned.path.clone(),
+            match planned.imported.hotp_counter {
+                Some(next) => format!("HOTP, SHA1, 6 digits, next counter {next}"),
+                None => format!("SHA1, 6 digits, {} s", planned.params.period),
+            },
+            planned.hashes.len(),
+        );
+        install(&ctx, planned)?;
+        println!(
+            "Imported {} for '{user}': two-factor login is active with the same app entry \
+             ({what}).",
+            path.display()
+        );
+        println!(
+            "{scratch} scratch codes are kept as recovery codes; each works once. \
+             'totpctl recovery-codes {user} --regenerate' replaces them."
+        );
+        println!(
+            "The file itself is left in place; remove it once pam_google_authenticator is no \
+             longer in the PAM stack."
+        );
+        return Ok(());
+    }
+    for planned in &plan {
+        println!(
+            "{}: {}{} {}: {}",
+            planned.user,
+            if args.dry_run { "would " } else { "" },
+            planned.change,
+            planned.path.display(),
+            planned.describe()
+        );
+        for note in &planned.imported.notes {
+            println!("{}: note: {note}", planned.user);
+        }
+    }
+    if args.dry_run {
+        println!(
+            "Dry run: {} file(s) checked; nothing was changed.",
+            plan.len()
+        );
+        return Ok(());
+    }
+    ctx.ensure_dirs()?;
+    let count = plan.len();
+    for planned in plan {
+        install(&ctx, planned)?;
+    }
+    println!(
+        "{count} account(s) imported: two-factor login is active with the same app entries, \
+         and each scratch code works once as a recovery code. The files are left in place; \
+         remove them once pam_google_authenticator is no longer in any PAM stack."
+    );
+    Ok(())
+}
+
+/// Where google-authenticator looks by default (its `secret=` default).
+const DEFAULT_TEMPLATE: &str = "~/.google_authenticator";
+
+/// A `--secret` template is an absolute path or starts with `~/`, and may
+/// hold `${USER}` and `${HOME}`, as google-authenticator's `secret=` does.
+fn check_template(template: &str) -> Result<(), CliError> {
+    let rest = template.replace("${USER}", "u").replace("${HOME}", "/h");
+    if !(rest.starts_with('/') || rest.starts_with("~/")) || rest.contains("${") {
+        return Err(CliError::Usage(format!(
+            "--secret {}: give an absolute path or one starting with ~/; ${{USER}} and \
+             ${{HOME}} are the only variables",
+            printable(template.as_bytes())
+        )));
+    }
+    Ok(())
+}
+
+/// The file of `account` named by `template`; None if it needs a home
+/// directory and the account has none.
+fn expand(template: &str, account: &User) -> Option<PathBuf> {
+    let home = account.dir.to_str().filter(|h| !h.is_empty() && *h != "/");
+    let needs_home = template.starts_with("~/") || template.contains("${HOME}");
+    let home = match (needs_home, home) {
+        (true, None) => return None,
+        (_, home) => home.unwrap_or_default(),
     };
-    let text = read_file(&path).map_err(|e| CliError::ImportRead(path.clone(), e))?;
-    let imported = parse(&text).map_err(|e| CliError::ImportFormat(path.clone(), e))?;
+    let text = match template.strip_prefix("~/") {
+        Some(rest) => format!("{home}/{rest}"),
+        None => template.to_owned(),
+    };
+    Some(PathBuf::from(
+        text.replace("${USER}", &account.name)
+            .replace("${HOME}", home),
+    ))
+}
+
+/// Why one account's file cannot be imported.
+enum Bad {
+    Read(String),
+    Format(String),
+    Other(Box<CliError>),
+}
+
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(e) | Self::Format(e) => f.write_str(e),
+            Self::Other(e) => f.write_str(&super::batch::first_part(e)),
+        }
+    }
+}
+
+impl Bad {
+    fn into_error(self, path: &Path) -> CliError {
+        match self {
+            Self::Read(e) => CliError::ImportRead(path.into(), e),
+            Self::Format(e) => CliError::ImportFormat(path.into(), e),
+            Self::Other(e) => *e,
+        }
+    }
+}
+
+/// Read, parse and check one account's file, and what it would replace.
+/// Nothing is written.
+fn plan_one(ctx: &Context, name: &str, path: &Path, force: bool) -> Result<Planned, Bad> {
+    let (user, account) = context::system_user(name).map_err(|e| Bad::Other(Box::new(e)))?;
+    let text = read_file(path, account.uid.as_raw()).map_err(Bad::Read)?;
+    let imported = parse(&text).map_err(Bad::Format)?;
     drop(text);
     let kind = match imported.hotp_counter {
         Some(_) => OtpType::Hotp,
@@ -65,36 +270,50 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
         OtpType::Totp => imported.period,
         OtpType::Hotp => 30,
     };
-    let params = OtpParams::new(Algorithm::SHA1, 6, period)
-        .map_err(|e| CliError::ImportFormat(path.clone(), e))?;
+    let params = OtpParams::new(Algorithm::SHA1, 6, period).map_err(Bad::Format)?;
     let mut hashes: Vec<RecoveryHash> = Vec::new();
     for (id, code) in (1..).zip(imported.scratch.iter()) {
-        match recovery::hash_existing(id, code)? {
+        match recovery::hash_existing(id, code).map_err(|e| Bad::Other(Box::new(e.into())))? {
             Some(hash) => hashes.push(hash),
-            None => {
-                return Err(CliError::ImportFormat(
-                    path,
-                    format!("scratch code {id} is not 8 digits"),
-                ))
-            }
+            None => return Err(Bad::Format(format!("scratch code {id} is not 8 digits"))),
         }
     }
-
-    ctx.ensure_dirs()?;
-    let lock = ctx.lock(&user)?;
-    match ctx.load_record(&user) {
-        Ok(Some(existing)) if existing.status == Status::Active && !args.force => {
-            return Err(CliError::AlreadyActive {
+    let change = match ctx.load_record(&user) {
+        Ok(None) => "import",
+        Ok(Some(r)) if r.status == Status::Pending => "replace the pending enrollment with",
+        Ok(Some(_)) if force => "replace the active enrollment with",
+        Ok(Some(_)) => {
+            return Err(Bad::Other(Box::new(CliError::AlreadyActive {
                 user: user.to_string(),
                 command: "import-google-authenticator",
-            });
+            })))
         }
-        Ok(_) => {}
-        Err(CliError::CorruptRecord { .. }) if args.force => {}
-        Err(e) => return Err(e),
-    }
+        Err(CliError::CorruptRecord { .. }) if force => "replace the unreadable record with",
+        Err(e) => return Err(Bad::Other(Box::new(e))),
+    };
+    Ok(Planned {
+        user,
+        path: path.into(),
+        kind,
+        params,
+        imported,
+        hashes,
+        change,
+    })
+}
+
+/// Install one planned account as an active record, with its HOTP counter
+/// or its learned skew, under its lock.
+fn install(ctx: &Context, planned: Planned) -> Result<(), CliError> {
+    let Planned {
+        user,
+        kind,
+        params,
+        imported,
+        hashes,
+        ..
+    } = planned;
     let now = now_unix();
-    let scratch_count = hashes.len();
     let record = UserRecord {
         status: Status::Active,
         kind,
@@ -105,7 +324,9 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
         created_at: Some(now),
         activated_at: Some(now),
         recovery: hashes,
+        serial: None,
     };
+    let lock = ctx.lock(&user)?;
     enrollment::install(&lock, &record, imported.hotp_counter.unwrap_or(0))?;
     if let (OtpType::Totp, Some(skew)) = (kind, imported.skew.filter(|&s| s != 0)) {
         let mut state = lock.read_state().state;
@@ -113,32 +334,14 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
         lock.write_state(&state)?;
     }
     drop(lock);
-
-    for note in &imported.notes {
-        eprintln!("totpctl: note: {note}");
-    }
-    println!(
-        "Imported {} for '{user}': two-factor login is active with the same app entry \
-         ({}).",
-        path.display(),
-        match imported.hotp_counter {
-            Some(next) => format!("HOTP, SHA1, 6 digits, next counter {next}"),
-            None => format!("SHA1, 6 digits, {} s", params.period),
-        }
-    );
-    println!(
-        "{scratch_count} scratch codes are kept as recovery codes; each works once. \
-         'totpctl recovery-codes {user} --regenerate' replaces them."
-    );
-    println!(
-        "The file itself is left in place; remove it once pam_google_authenticator is no \
-         longer in the PAM stack."
-    );
     Ok(())
 }
 
-/// Read the file without following a symlink: a regular file, bounded in size.
-fn read_file(path: &Path) -> Result<Zeroizing<String>, String> {
+/// Read the file without following a symlink: a regular file with one
+/// link, owned by the account (as google-authenticator itself requires) or
+/// by root, bounded in size. So a user cannot have another account's file
+/// (a hard link, a symlink) imported as theirs.
+fn read_file(path: &Path, owner: u32) -> Result<Zeroizing<String>, String> {
     let mut file = File::options()
         .read(true)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
@@ -150,6 +353,18 @@ fn read_file(path: &Path) -> Result<Zeroizing<String>, String> {
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("it is not a regular file".into());
+    }
+    if meta.uid() != owner && meta.uid() != 0 {
+        return Err(format!(
+            "it is owned by uid {}, neither the account's (uid {owner}) nor root's",
+            meta.uid()
+        ));
+    }
+    if meta.nlink() != 1 {
+        return Err(format!(
+            "it has {} hard links; copy it to a file of its own first",
+            meta.nlink()
+        ));
     }
     if meta.len() > FILE_LIMIT as u64 {
         return Err(format!("it is larger than {FILE_LIMIT} bytes"));
@@ -182,6 +397,9 @@ pub fn parse(text: &str) -> Result<Imported, String> {
     let mut skew = None;
     let mut scratch = Vec::new();
     let mut notes = Vec::new();
+    // Where the WINDOW_SIZE note goes: its text depends on HOTP_COUNTER,
+    // which may come later in the file.
+    let mut window_size = None;
     for (n, line) in lines {
         let line = line.trim_end_matches('\r');
         if let Some(option) = line.strip_prefix("\" ") {
@@ -207,9 +425,10 @@ pub fn parse(text: &str) -> Result<Imported, String> {
                             format!("line {n}: TIME_SKEW is not a number of steps")
                         })?);
                 }
-                "WINDOW_SIZE" => notes.push(
-                    "WINDOW_SIZE is not imported; the [otp] window in config.toml applies".into(),
-                ),
+                "WINDOW_SIZE" => {
+                    window_size = Some(notes.len());
+                    notes.push(String::new());
+                }
                 "RATE_LIMIT" => notes.push(
                     "RATE_LIMIT is not imported; the [throttle] settings in config.toml apply"
                         .into(),
@@ -233,6 +452,14 @@ pub fn parse(text: &str) -> Result<Imported, String> {
                 "line {n} is neither an option nor an 8-digit scratch code"
             ));
         }
+    }
+    if let Some(at) = window_size {
+        notes[at] = match hotp_counter {
+            Some(_) => "WINDOW_SIZE is not imported; the [otp] look_ahead in config.toml applies \
+                        (how many HOTP codes ahead of the counter are accepted)"
+                .into(),
+            None => "WINDOW_SIZE is not imported; the [otp] window in config.toml applies".into(),
+        };
     }
     Ok(Imported {
         secret,
@@ -264,6 +491,46 @@ mod tests {
         let hotp = parse("JBSWY3DPEHPK3PXP\n\" HOTP_COUNTER 42\n\" TIME_SKEW -2\n").unwrap();
         assert_eq!((hotp.hotp_counter, hotp.skew), (Some(42), Some(-2)));
         assert!(hotp.notes.is_empty());
+    }
+
+    #[test]
+    fn secret_templates_as_google_authenticator_expands_them() {
+        let account = |home: &str| User {
+            name: "alice".into(),
+            passwd: std::ffi::CString::default(),
+            uid: nix::unistd::Uid::from_raw(1000),
+            gid: nix::unistd::Gid::from_raw(1000),
+            gecos: std::ffi::CString::default(),
+            dir: PathBuf::from(home),
+            shell: PathBuf::from("/bin/sh"),
+        };
+        let alice = account("/home/alice");
+        for (template, expected) in [
+            (
+                "~/.google_authenticator",
+                Some("/home/alice/.google_authenticator"),
+            ),
+            ("${HOME}/.ga", Some("/home/alice/.ga")),
+            ("/var/lib/ga/${USER}", Some("/var/lib/ga/alice")),
+            ("/srv/${USER}/${HOME}", Some("/srv/alice//home/alice")),
+        ] {
+            assert_eq!(
+                expand(template, &alice).as_deref(),
+                expected.map(std::path::Path::new),
+                "{template}"
+            );
+        }
+        // No home: only templates that do not need one.
+        let homeless = account("/");
+        assert_eq!(expand("~/.google_authenticator", &homeless), None);
+        assert_eq!(
+            expand("/var/lib/ga/${USER}", &homeless).as_deref(),
+            Some(std::path::Path::new("/var/lib/ga/alice"))
+        );
+        for bad in ["relative/${USER}", "/x/${UID}", "$HOME/x"] {
+            assert!(check_template(bad).is_err(), "{bad}");
+        }
+        assert!(check_template("/etc/ga/${USER}").is_ok());
     }
 
     #[test]

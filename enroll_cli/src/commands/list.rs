@@ -50,8 +50,13 @@ fn text_line(report: &Report) -> String {
                     state.hotp_next.unwrap_or(0)
                 ),
             };
+            let serial = record
+                .serial
+                .as_deref()
+                .map(|s| format!(" serial={s}"))
+                .unwrap_or_default();
             format!(
-                "{} {} {kind} recovery={}/{} failures={} locked={}",
+                "{} {} {kind}{serial} recovery={}/{} failures={} locked={}",
                 report.user,
                 record.status,
                 recovery_left(record, state),

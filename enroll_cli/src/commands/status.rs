@@ -94,6 +94,9 @@ impl Report {
                 state.hotp_next.unwrap_or(0)
             )),
         }
+        if let Some(serial) = &record.serial {
+            out.push_str(&format!("token serial:    {serial}\n"));
+        }
         out.push_str(&format!("created:         {}\n", when(record.created_at)));
         out.push_str(&format!("activated:       {}\n", when(record.activated_at)));
         if record.kind == OtpType::Totp {
@@ -157,6 +160,11 @@ impl Report {
                 .opt_number("created_at", record.created_at)
                 .opt_number("activated_at", record.activated_at)
                 .number("hotp_next", state.hotp_next.unwrap_or(0)),
+        };
+        // A hardware token's serial, only when the record has one.
+        let object = match &record.serial {
+            Some(serial) => object.string("serial", serial),
+            None => object,
         };
         object
             .number("failures", u64::from(state.failures))
