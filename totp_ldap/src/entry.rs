@@ -1,0 +1,199 @@
+//! A user's entry as read, and the state's attributes both ways.
+
+use crate::{RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS};
+use std::collections::{HashMap, HashSet};
+use totp_core::state::LoginState;
+use totp_core::store::{StateRead, StoreError};
+use zeroize::Zeroizing;
+
+/// A user's entry as read: the record's text, the state and its serial.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) record: Option<Zeroizing<String>>,
+    pub(crate) serial: Option<i64>,
+    pub(crate) state: Result<LoginState, String>,
+}
+
+impl Entry {
+    pub(crate) fn from_attrs(mut attrs: HashMap<String, Vec<String>>) -> Self {
+        let record = attrs
+            .remove(&RECORD_ATTR.to_ascii_lowercase())
+            .and_then(|mut v| v.pop())
+            .map(Zeroizing::new);
+        let serial = attrs
+            .remove(&SERIAL_ATTR.to_ascii_lowercase())
+            .and_then(|v| v.first().and_then(|s| s.parse().ok()));
+        Self {
+            record,
+            serial,
+            state: state_from_attrs(&attrs),
+        }
+    }
+
+    pub(crate) fn state_read(&self, dn: &str) -> StateRead {
+        match &self.state {
+            Ok(state) => StateRead {
+                state: state.clone(),
+                problem: None,
+            },
+            Err(e) => StateRead {
+                state: LoginState::new(),
+                problem: Some(format!(
+                    "login state of {dn} is corrupt ({e}); starting afresh"
+                )),
+            },
+        }
+    }
+}
+
+/// The state's attributes and their values; an empty list deletes it.
+pub(crate) fn state_values(s: &LoginState) -> Vec<(&'static str, Vec<String>)> {
+    fn one<T: ToString>(v: Option<T>) -> Vec<String> {
+        v.map(|v| v.to_string()).into_iter().collect()
+    }
+    let nonzero = |n: u32| one((n != 0).then_some(n));
+    let [last_step, failures, hotp_next, skew, resync_offset, resync_step, resync_at, since, not_before, last_failure_at, locked_until, last_success_at, rhost, used] =
+        STATE_ATTRS;
+    vec![
+        (last_step, one(s.last_step)),
+        (failures, nonzero(s.failures)),
+        (hotp_next, one(s.hotp_next)),
+        (skew, one(s.skew)),
+        (resync_offset, one(s.resync_offset)),
+        (resync_step, one(s.resync_step)),
+        (resync_at, one(s.resync_at)),
+        (since, nonzero(s.failures_since_success)),
+        (not_before, one(s.not_before)),
+        (last_failure_at, one(s.last_failure_at)),
+        (locked_until, one(s.locked_until)),
+        (last_success_at, one(s.last_success_at)),
+        (rhost, one(s.last_success_rhost.clone())),
+        (used, s.used_recovery.iter().map(u32::to_string).collect()),
+    ]
+}
+
+pub(crate) fn state_from_attrs(attrs: &HashMap<String, Vec<String>>) -> Result<LoginState, String> {
+    fn get<T: std::str::FromStr>(
+        attrs: &HashMap<String, Vec<String>>,
+        name: &str,
+    ) -> Result<Option<T>, String> {
+        match attrs.get(&name.to_ascii_lowercase()).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => one
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name} is not a valid number")),
+            Some(_) => Err(format!("{name} has several values")),
+        }
+    }
+    let [last_step, failures, hotp_next, skew, resync_offset, resync_step, resync_at, since, not_before, last_failure_at, locked_until, last_success_at, rhost, used] =
+        STATE_ATTRS;
+    let used_recovery = attrs
+        .get(&used.to_ascii_lowercase())
+        .map(|values| {
+            values
+                .iter()
+                .map(|v| {
+                    v.parse()
+                        .map_err(|_| format!("{used} is not a valid number"))
+                })
+                .collect::<Result<Vec<u32>, String>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let rhost = match attrs.get(&rhost.to_ascii_lowercase()).map(Vec::as_slice) {
+        None | Some([]) => None,
+        Some([one]) => Some(one.clone()),
+        Some(_) => return Err(format!("{rhost} has several values")),
+    };
+    Ok(LoginState {
+        version: totp_core::state::FORMAT_VERSION,
+        last_step: get(attrs, last_step)?,
+        failures: get(attrs, failures)?.unwrap_or(0),
+        hotp_next: get(attrs, hotp_next)?,
+        skew: get(attrs, skew)?,
+        resync_offset: get(attrs, resync_offset)?,
+        resync_step: get(attrs, resync_step)?,
+        resync_at: get(attrs, resync_at)?,
+        failures_since_success: get(attrs, since)?.unwrap_or(0),
+        not_before: get(attrs, not_before)?,
+        last_failure_at: get(attrs, last_failure_at)?,
+        locked_until: get(attrs, locked_until)?,
+        last_success_at: get(attrs, last_success_at)?,
+        last_success_rhost: rhost,
+        used_recovery,
+    })
+}
+
+pub(crate) fn set<const N: usize>(values: [String; N]) -> HashSet<String> {
+    values.into_iter().collect()
+}
+
+pub(crate) fn lowercase_keys(attrs: HashMap<String, Vec<String>>) -> HashMap<String, Vec<String>> {
+    attrs
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// The serial of a new entry: random, so that an entry removed and made
+/// again does not start where the old one did, and a compare-and-swap
+/// begun on the old one cannot succeed on the new one.
+pub(crate) fn initial_serial() -> Result<i64, StoreError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Unavailable(format!("no random serial: {e}")))?;
+    // 40 bits: far from the end, however many writes follow.
+    Ok(i64::from_le_bytes(bytes) & ((1 << 40) - 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_attributes() {
+        let state = LoginState {
+            last_step: Some(57_000_000),
+            failures: 3,
+            hotp_next: Some(12),
+            skew: Some(-2),
+            resync_offset: Some(4),
+            resync_step: Some(57_000_004),
+            resync_at: Some(1_700_000_000),
+            failures_since_success: 13,
+            not_before: Some(1_700_000_004),
+            last_failure_at: Some(1_700_000_001),
+            locked_until: Some(1_700_000_900),
+            last_success_at: Some(1_699_999_000),
+            last_success_rhost: Some("192.0.2.7".into()),
+            used_recovery: vec![2, 5],
+            ..LoginState::new()
+        };
+        let attrs: HashMap<String, Vec<String>> = state_values(&state)
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        assert_eq!(state_from_attrs(&attrs).unwrap(), state);
+        let empty: HashMap<String, Vec<String>> = state_values(&LoginState::new())
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert!(
+            empty.is_empty(),
+            "a fresh state writes no attribute: {empty:?}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_attribute_is_reported_not_guessed() {
+        let mut attrs = HashMap::new();
+        attrs.insert("totpfailures".to_owned(), vec!["many".to_owned()]);
+        assert!(state_from_attrs(&attrs)
+            .unwrap_err()
+            .contains("totpFailures"));
+        attrs.insert("totpfailures".to_owned(), vec!["1".into(), "2".into()]);
+        assert!(state_from_attrs(&attrs).unwrap_err().contains("several"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The compare-and-swap session on one user's entry.
+
+use crate::entry::{initial_serial, set, state_values};
+use crate::store::LdapStore;
+use crate::{rc, Identity, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR};
+use ldap3::Mod;
+use std::cell::RefCell;
+use totp_core::names::UserName;
+use totp_core::record::UserRecord;
+use totp_core::state::LoginState;
+use totp_core::store::{BackendLock, StateRead, StoreError};
+use zeroize::Zeroizing;
+
+/// A user's session on the LDAP store: no lock, a remembered serial.
+pub struct LdapLock<'a> {
+    pub(crate) store: &'a LdapStore,
+    pub(crate) user: UserName,
+    pub(crate) known: RefCell<Known>,
+    /// The record the caller loaded before taking this lock, if it did: a
+    /// read that finds another (a reset and a new enrollment meanwhile)
+    /// stops every write, so no answer is checked against a secret that is
+    /// no longer the user's.
+    pub(crate) expected: RefCell<Option<Zeroizing<String>>>,
+}
+
+/// What the lock knows of the entry's state.
+pub(crate) enum Known {
+    /// Nothing read yet: a write reads the serial first (a caller that
+    /// replaces the whole state without looking, such as an enrollment).
+    Unread,
+    /// The serial read or written last (`None`: the entry has none).
+    Serial(Option<i64>),
+    /// A read failed, found another record, or a write lost its race: no
+    /// write until a read succeeds. A state that was not read must never
+    /// replace the one that is there (it would forget the last step used,
+    /// the failures and the lockout).
+    Unusable(String),
+}
+
+impl LdapLock<'_> {
+    pub fn user(&self) -> &UserName {
+        &self.user
+    }
+
+    pub fn read_state(&self) -> StateRead {
+        let dn = self.store.entry_dn(&self.user);
+        let (known, read) = match self.store.read_entry(&self.user) {
+            Ok(Some(entry)) => match &*self.expected.borrow() {
+                Some(expected)
+                    if entry.record.as_ref().map(|r| r.as_str()) != Some(expected.as_str()) =>
+                {
+                    (
+                        Known::Unusable(format!(
+                            "the enrollment in {dn} changed during this login"
+                        )),
+                        None,
+                    )
+                }
+                _ => (Known::Serial(entry.serial), Some(entry.state_read(&dn))),
+            },
+            Ok(None) if self.expected.borrow().is_some() => (
+                Known::Unusable(format!("{dn} was removed during this login")),
+                None,
+            ),
+            Ok(None) => (Known::Serial(None), None),
+            Err(e) => (
+                Known::Unusable(format!("the login state could not be read: {e}")),
+                None,
+            ),
+        };
+        let problem = match &known {
+            Known::Unusable(why) => Some(why.clone()),
+            _ => None,
+        };
+        *self.known.borrow_mut() = known;
+        read.unwrap_or(StateRead {
+            state: LoginState::new(),
+            problem,
+        })
+    }
+
+    pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
+        let dn = self.store.entry_dn(&self.user);
+        let serial = match &*self.known.borrow() {
+            Known::Serial(serial) => Some(*serial),
+            Known::Unusable(why) => {
+                return Err(StoreError::Unavailable(format!(
+                    "{why}; the state there is not replaced"
+                )))
+            }
+            Known::Unread => None,
+        };
+        let serial = match serial {
+            Some(serial) => serial,
+            None => match self.store.read_entry(&self.user)? {
+                Some(entry) => entry.serial,
+                None => return Err(no_entry(&dn)),
+            },
+        };
+        // TOML's integers end at i64::MAX; so do the state's (see
+        // LoginState::to_toml), so refuse what the files backend refuses.
+        state
+            .to_toml()
+            .map_err(|e| StoreError::Unavailable(format!("state of {}: {e}", self.user)))?;
+        let next = match serial {
+            None => initial_serial()?,
+            Some(old) => old.checked_add(1).ok_or_else(|| {
+                StoreError::Unavailable(format!("{SERIAL_ATTR} of {dn} is at its end"))
+            })?,
+        };
+        let mut mods: Vec<Mod<String>> = Vec::new();
+        // An entry without a serial (made by hand): the add of the first one
+        // is the swap; a second writer fails with constraintViolation
+        // (single-valued).
+        if let Some(old) = serial {
+            mods.push(Mod::Delete(SERIAL_ATTR.into(), set([old.to_string()])));
+        }
+        mods.push(Mod::Add(SERIAL_ATTR.into(), set([next.to_string()])));
+        for (name, values) in state_values(state) {
+            mods.push(Mod::Replace(name.into(), values.into_iter().collect()));
+        }
+        let result = self.store.with_session(Identity::Host, |s| {
+            s.conn.with_timeout(s.timeout).modify(&dn, mods)
+        })?;
+        match result.rc {
+            0 => {
+                *self.known.borrow_mut() = Known::Serial(Some(next));
+                Ok(())
+            }
+            rc::NO_SUCH_ATTRIBUTE | rc::CONSTRAINT_VIOLATION => {
+                *self.known.borrow_mut() =
+                    Known::Unusable("another writer came first; read again".into());
+                Err(StoreError::Conflict(format!("the login state of {dn}")))
+            }
+            rc::NO_SUCH_OBJECT => Err(no_entry(&dn)),
+            _ => Err(self.store.refused(&dn, &result)),
+        }
+    }
+
+    pub fn write_record(&self, record: &UserRecord) -> Result<(), StoreError> {
+        let dn = self.store.entry_dn(&self.user);
+        let text = record
+            .to_toml()
+            .map_err(|e| StoreError::Unavailable(format!("record of {}: {e}", self.user)))?;
+        let text: String = text.to_string();
+        let user = self.user.as_str().to_owned();
+        let serial = initial_serial()?;
+        let added = self.store.with_session(Identity::Admin, |s| {
+            let attrs = vec![
+                ("objectClass".to_owned(), set([OBJECT_CLASS.to_owned()])),
+                ("uid".to_owned(), set([user])),
+                (SERIAL_ATTR.to_owned(), set([serial.to_string()])),
+                (RECORD_ATTR.to_owned(), set([text.clone()])),
+            ];
+            s.conn.with_timeout(s.timeout).add(&dn, attrs)
+        })?;
+        if added.rc == rc::ENTRY_ALREADY_EXISTS {
+            // Names match without case in LDAP: replace only this user's own.
+            if self.store.read_entry(&self.user)?.is_none() {
+                return Err(StoreError::Unavailable(format!(
+                    "{dn} belongs to another spelling of {}; not replaced",
+                    self.user
+                )));
+            }
+            let replaced = self.store.with_session(Identity::Admin, |s| {
+                s.conn.with_timeout(s.timeout).modify(
+                    &dn,
+                    vec![Mod::Replace(RECORD_ATTR.to_owned(), set([text.clone()]))],
+                )
+            })?;
+            if replaced.rc != 0 {
+                return Err(self.store.refused(&dn, &replaced));
+            }
+        } else if added.rc != 0 {
+            return Err(self.store.refused(&dn, &added));
+        }
+        *self.known.borrow_mut() = Known::Unread;
+        *self.store.loaded.borrow_mut() = Some((self.user.clone(), Zeroizing::new(text.clone())));
+        *self.expected.borrow_mut() = Some(Zeroizing::new(text));
+        Ok(())
+    }
+
+    pub fn remove_all(&self) -> Result<bool, StoreError> {
+        let dn = self.store.entry_dn(&self.user);
+        if self.store.read_entry(&self.user)?.is_none() {
+            return Ok(false);
+        }
+        let result = self.store.with_session(Identity::Admin, |s| {
+            s.conn.with_timeout(s.timeout).delete(&dn)
+        })?;
+        *self.known.borrow_mut() = Known::Serial(None);
+        *self.expected.borrow_mut() = None;
+        *self.store.loaded.borrow_mut() = None;
+        match result.rc {
+            0 => Ok(true),
+            rc::NO_SUCH_OBJECT => Ok(false),
+            _ => Err(self.store.refused(&dn, &result)),
+        }
+    }
+}
+
+fn no_entry(dn: &str) -> StoreError {
+    StoreError::Unavailable(format!("{dn} does not exist (reset meanwhile?)"))
+}
+
+impl BackendLock for LdapLock<'_> {
+    fn user(&self) -> &UserName {
+        LdapLock::user(self)
+    }
+    fn read_state(&self) -> StateRead {
+        LdapLock::read_state(self)
+    }
+    fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
+        LdapLock::write_state(self, state)
+    }
+    fn write_record(&self, record: &UserRecord) -> Result<(), StoreError> {
+        LdapLock::write_record(self, record)
+    }
+    fn remove_all(&self) -> Result<bool, StoreError> {
+        LdapLock::remove_all(self)
+    }
+}
