@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod otp;
+
 /// The directory's suffix.
 pub const SUFFIX: &str = "dc=example,dc=org";
 /// The store: one `uid=USER` entry per user below it.
@@ -147,6 +149,42 @@ impl Slapd {
         let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::DurableFile);
         slapd.owns = Some(top);
         slapd.seed();
+        slapd
+    }
+
+    /// A server for `ldap.verify = "directory"`: slapd.conf with the otp and
+    /// ppolicy modules and the shipped `ldap/directory.conf` (in place of
+    /// `acl.conf`), seeded from the shipped `ldap/directory-entries.ldif`
+    /// (with this test's passwords) plus the other hosts and the outsider.
+    pub fn start_directory_checked(name: &str) -> Slapd {
+        let top = fresh_dir(name);
+        make_shared(&top);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Otp);
+        slapd.owns = Some(top);
+        slapd.seed_directory_checked();
+        slapd
+    }
+
+    /// The same with cn=config: `ldap/pam_totp.ldif` added and
+    /// `ldap/directory.ldif` applied over LDAP, as an admin would.
+    pub fn start_directory_checked_cn_config(name: &str) -> Slapd {
+        let top = fresh_dir(name);
+        make_shared(&top);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Directory);
+        slapd.owns = Some(top);
+        let admin = slapd.config_admin();
+        for (tool, file) in [("ldapadd", "pam_totp.ldif"), ("ldapmodify", "directory.ldif")] {
+            let path = shipped(file);
+            let run = ldap_run(slapd.ldap_cmd(tool, Some(&admin)).arg("-f").arg(&path), "");
+            assert_eq!(
+                run.rc,
+                0,
+                "{tool} -f {} on cn=config failed: {}",
+                path.display(),
+                run.stderr
+            );
+        }
+        slapd.seed_directory_checked();
         slapd
     }
 
@@ -502,10 +540,13 @@ impl Slapd {
             let ldaps_port = mirror.map_or_else(free_port, |(_, port)| port);
             let ldap_port = free_port();
             let config = match mode {
-                Mode::File | Mode::DurableFile => {
+                Mode::File | Mode::DurableFile | Mode::Otp => {
                     let path = dir.join("slapd.conf");
                     let durable = matches!(mode, Mode::DurableFile);
-                    let text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
+                    let mut text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
+                    if matches!(mode, Mode::Otp) {
+                        text = otp::directory_checked_conf(&text);
+                    }
                     std::fs::write(&path, text).unwrap();
                     Config::File(path)
                 }
@@ -640,6 +681,8 @@ impl Drop for Slapd {
 #[derive(Clone, Copy)]
 enum Mode {
     File,
+    /// slapd.conf with the otp and ppolicy overlays and `directory.conf`.
+    Otp,
     /// slapd.conf without `dbnosync`.
     DurableFile,
     Directory,

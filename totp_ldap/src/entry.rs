@@ -1,6 +1,6 @@
 //! A user's entry as read, and the state's attributes both ways.
 
-use crate::{RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS};
+use crate::{SERIAL_ATTR, STATE_ATTRS};
 use std::collections::{HashMap, HashSet};
 use totp_core::state::LoginState;
 use totp_core::store::{StateRead, StoreError};
@@ -9,15 +9,17 @@ use zeroize::Zeroizing;
 /// A user's entry as read: the record's text, the state and its serial.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
+    /// The record of this host's mode: `totpRecord` when hosts check codes,
+    /// `totpPublicRecord` when the directory does (see `directory_verify`).
     pub(crate) record: Option<Zeroizing<String>>,
     pub(crate) serial: Option<i64>,
     pub(crate) state: Result<LoginState, String>,
 }
 
 impl Entry {
-    pub(crate) fn from_attrs(mut attrs: HashMap<String, Vec<String>>) -> Self {
+    pub(crate) fn from_attrs(mut attrs: HashMap<String, Vec<String>>, record_attr: &str) -> Self {
         let record = attrs
-            .remove(&RECORD_ATTR.to_ascii_lowercase())
+            .remove(&record_attr.to_ascii_lowercase())
             .and_then(|mut v| v.pop())
             .map(Zeroizing::new);
         let serial = attrs

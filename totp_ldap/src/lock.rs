@@ -5,7 +5,9 @@ use crate::store::LdapStore;
 use crate::{rc, Identity, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR};
 use ldap3::Mod;
 use std::cell::RefCell;
+use totp_core::directory_check::Verdict;
 use totp_core::names::UserName;
+use totp_core::otp::Code;
 use totp_core::record::UserRecord;
 use totp_core::state::LoginState;
 use totp_core::store::{BackendLock, StateRead, StoreError};
@@ -138,6 +140,9 @@ impl LdapLock<'_> {
     }
 
     pub fn write_record(&self, record: &UserRecord) -> Result<(), StoreError> {
+        if self.store.checks_in_directory() {
+            return self.write_directory_record(record);
+        }
         let dn = self.store.entry_dn(&self.user);
         let text = record
             .to_toml()
@@ -199,7 +204,7 @@ impl LdapLock<'_> {
     }
 }
 
-fn no_entry(dn: &str) -> StoreError {
+pub(crate) fn no_entry(dn: &str) -> StoreError {
     StoreError::Unavailable(format!("{dn} does not exist (reset meanwhile?)"))
 }
 
@@ -218,5 +223,8 @@ impl BackendLock for LdapLock<'_> {
     }
     fn remove_all(&self) -> Result<bool, StoreError> {
         LdapLock::remove_all(self)
+    }
+    fn check_code(&self, record: &UserRecord, code: &Code) -> Result<Verdict, StoreError> {
+        LdapLock::check_code(self, record, code)
     }
 }

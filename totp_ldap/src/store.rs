@@ -37,6 +37,9 @@ pub struct LdapStore {
     pub(crate) loaded: RefCell<Option<(UserName, Zeroizing<String>)>>,
     /// Servers that failed before one answered, for `failover_notes`.
     pub(crate) notes: RefCell<Vec<String>>,
+    /// `otp.window` and `otp.look_ahead`, for the parameters entries of the
+    /// directory-checked mode (see [`LdapStore::with_otp_limits`]).
+    pub(crate) otp_limits: (u32, u32),
 }
 
 impl LdapStore {
@@ -49,7 +52,18 @@ impl LdapStore {
             cache: RefCell::new(None),
             loaded: RefCell::new(None),
             notes: RefCell::new(Vec::new()),
+            otp_limits: {
+                let otp = totp_core::config::OtpConfig::default();
+                (otp.window, otp.look_ahead)
+            },
         }
+    }
+
+    /// The window and look-ahead that new directory-checked tokens get
+    /// (`otp.window`, `otp.look_ahead` of the config).
+    pub fn with_otp_limits(mut self, otp: &totp_core::config::OtpConfig) -> Self {
+        self.otp_limits = (otp.window, otp.look_ahead);
+        self
     }
 
     pub fn config(&self) -> &LdapConfig {
@@ -79,7 +93,7 @@ impl LdapStore {
     /// (LDAP matches names without case; Unix does not) is not this user's.
     pub(crate) fn read_entry(&self, user: &UserName) -> Result<Option<Entry>, StoreError> {
         let dn = self.entry_dn(user);
-        let mut attrs = vec!["uid", RECORD_ATTR, SERIAL_ATTR];
+        let mut attrs = vec!["uid", self.record_attr(), SERIAL_ATTR];
         attrs.extend(STATE_ATTRS);
         let base = self.cfg.base_dn.clone();
         let found = self.with_session(Identity::Host, |s| {
@@ -122,7 +136,7 @@ impl LdapStore {
         if !uid.iter().any(|u| u == user.as_str()) {
             return Ok(None);
         }
-        Ok(Some(Entry::from_attrs(attrs)))
+        Ok(Some(Entry::from_attrs(attrs, self.record_attr())))
     }
 
     /// The entry, from the cache if it is this user's, else read (and cached).
@@ -145,11 +159,28 @@ impl LdapStore {
         let Some(entry) = self.entry(user)? else {
             return Ok(None);
         };
+        // An entry this bind sees without this mode's record is an error,
+        // never "not enrolled": an entry of the other mode (not migrated, or
+        // migrated while this host still checks codes itself), or access
+        // rules that hide the record.
         let Some(text) = entry.record else {
-            return Ok(None);
+            return Err(StoreError::Ldap {
+                server: self.server_name(),
+                error: format!(
+                    "{} has no {} that this bind can read (ldap.verify = \"{}\": an entry \
+                     of the other mode, or access rules that hide it)",
+                    self.entry_dn(user),
+                    self.record_attr(),
+                    if self.checks_in_directory() { "directory" } else { "host" },
+                ),
+            });
         };
-        let record =
-            UserRecord::parse(&text).map_err(|e| StoreError::Corrupt(self.entry_dn(user), e))?;
+        let record = if self.checks_in_directory() {
+            UserRecord::parse_public(&text)
+        } else {
+            UserRecord::parse(&text)
+        }
+        .map_err(|e| StoreError::Corrupt(self.entry_dn(user), e))?;
         *self.loaded.borrow_mut() = Some((user.clone(), text));
         Ok(Some(record))
     }
@@ -223,6 +254,9 @@ impl LdapStore {
         record: &UserRecord,
         state: &LoginState,
     ) -> Result<bool, StoreError> {
+        if self.checks_in_directory() {
+            return self.add_directory_entry(user, record, state);
+        }
         let dn = self.entry_dn(user);
         let text = record
             .to_toml()

@@ -1,0 +1,97 @@
+//! The directory-checked mode's server (`ldap.verify = "directory"`): the
+//! shipped `ldap/directory.conf` (otp and ppolicy overlays, access rules)
+//! and `ldap/directory-entries.ldif`, as an admin installs them.
+
+use super::{ldap_run, shipped, Slapd, ADMIN_DN, HOSTS, OUTSIDER_DN, SUFFIX};
+
+/// The test's slapd.conf turned into the directory-checked one: the two
+/// modules loaded, and `directory.conf` in place of `acl.conf`.
+pub(super) fn directory_checked_conf(text: &str) -> String {
+    let acl = format!("include {}\n", shipped("acl.conf").display());
+    let directory = format!("include {}\n", shipped("directory.conf").display());
+    assert!(text.contains(&acl), "the test config no longer includes acl.conf");
+    text.replacen(
+        "moduleload back_mdb\n",
+        "moduleload back_mdb\nmoduleload otp.la\nmoduleload ppolicy.la\n",
+        1,
+    )
+    .replacen(&acl, &directory, 1)
+}
+
+impl Slapd {
+    /// Add the shipped entries, with this test's password hashes in place
+    /// of the placeholders, plus the hosts and the outsider the tests use.
+    pub(super) fn seed_directory_checked(&self) {
+        let shipped_ldif = std::fs::read_to_string(shipped("directory-entries.ldif")).unwrap();
+        let mut ldif = String::new();
+        for line in shipped_ldif.lines() {
+            let line = match line {
+                "userPassword: {SSHA}REPLACE-WITH-THE-HASH-OF-HOST-A-PASSWORD" => {
+                    format!("userPassword: {}", self.hash("host-a"))
+                }
+                "userPassword: {SSHA}REPLACE-WITH-THE-HASH-OF-THE-ADMIN-PASSWORD" => {
+                    format!("userPassword: {}", self.hash("totp-admin"))
+                }
+                other => {
+                    assert!(!other.contains("REPLACE-WITH"), "a new placeholder: {other}");
+                    other.to_owned()
+                }
+            };
+            ldif.push_str(&line);
+            ldif.push('\n');
+        }
+        assert!(ldif.contains(ADMIN_DN) && ldif.contains("cn=host-a,"));
+        for host in HOSTS.iter().filter(|h| **h != "host-a") {
+            ldif += &format!(
+                "\ndn: cn={host},ou=totp-hosts,{SUFFIX}\nobjectClass: applicationProcess\n\
+                 objectClass: simpleSecurityObject\ncn: {host}\nuserPassword: {}\n",
+                self.hash(host)
+            );
+        }
+        ldif += &format!(
+            "\ndn: {OUTSIDER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+             cn: outsider\nuserPassword: {}\n",
+            self.hash("outsider")
+        );
+        let run = ldap_run(&mut self.ldap_cmd("ldapadd", Some(&self.root())), &ldif);
+        assert_eq!(run.rc, 0, "seeding the directory failed: {}", run.stderr);
+    }
+
+    /// A simple bind as `dn` with `password` over ldaps (`ldapwhoami`):
+    /// its LDAP result code (0: in; 49: invalid credentials).
+    pub fn try_bind(&self, dn: &str, password: &str) -> i32 {
+        self.try_bind_uri(&self.ldaps_uri(), dn, password)
+    }
+
+    /// The same against any URI (`ldapi_uri`, say).
+    pub fn try_bind_uri(&self, uri: &str, dn: &str, password: &str) -> i32 {
+        let dir = self.work_dir();
+        let file = dir.join(format!("bind-{}.pw", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        super::write_private(&file, password);
+        let run = ldap_run(
+            self.ldap_cmd_uri("ldapwhoami", None, uri)
+                .arg("-D")
+                .arg(dn)
+                .arg("-y")
+                .arg(&file),
+            "",
+        );
+        let _ = std::fs::remove_file(&file);
+        run.rc
+    }
+
+    /// A SASL bind (`-Y MECH -U user`) with `password`: its result code.
+    pub fn try_sasl_bind(&self, mech: &str, user: &str, password: &str) -> i32 {
+        let run = ldap_run(
+            std::process::Command::new("ldapwhoami")
+                .env("LDAPCONF", self.shared.join("ldap.conf"))
+                .env("LDAPRC", "pam_totp-test-no-ldaprc")
+                .env("LDAPTLS_CACERT", self.ca_file())
+                .args(["-H", &self.ldaps_uri(), "-o", "nettimeout=5", "-Y", mech])
+                .args(["-U", user, "-w", password, "-Q"]),
+            "",
+        );
+        run.rc
+    }
+}
