@@ -325,6 +325,28 @@ impl LdapStore {
     }
 }
 
+impl LdapStore {
+    /// Clear slapo-ppolicy's lockout of `user`'s entry, as the admin
+    /// (`totpctl unlock`): deleting `pwdAccountLockedTime` makes ppolicy
+    /// drop the failure times too. Nothing to do outside this mode.
+    pub fn clear_password_lockout(&self, user: &UserName) -> Result<(), StoreError> {
+        if !self.checks_in_directory() {
+            return Ok(());
+        }
+        let dn = self.entry_dn(user);
+        let result = self.with_session(Identity::Admin, |s| {
+            s.conn.with_timeout(s.timeout).modify(
+                &dn,
+                vec![Mod::Replace(b"pwdAccountLockedTime".to_vec(), HashSet::new())],
+            )
+        })?;
+        match result.rc {
+            0 | rc::NO_SUCH_OBJECT => Ok(()),
+            _ => Err(self.refused(&dn, &result)),
+        }
+    }
+}
+
 impl LdapLock<'_> {
     /// `write_record` of this mode, as the admin. A record whose secret is
     /// in hand (a new enrollment, an import) makes the entry a new token:
