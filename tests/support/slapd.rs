@@ -173,7 +173,10 @@ impl Slapd {
         let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Directory);
         slapd.owns = Some(top);
         let admin = slapd.config_admin();
-        for (tool, file) in [("ldapadd", "pam_totp.ldif"), ("ldapmodify", "directory.ldif")] {
+        for (tool, file) in [
+            ("ldapadd", "pam_totp.ldif"),
+            ("ldapmodify", "directory.ldif"),
+        ] {
             let path = shipped(file);
             let run = ldap_run(slapd.ldap_cmd(tool, Some(&admin)).arg("-f").arg(&path), "");
             assert_eq!(

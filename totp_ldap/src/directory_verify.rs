@@ -38,7 +38,9 @@
 
 use crate::entry::{initial_serial, lowercase_keys, state_from_attrs, state_values};
 use crate::lock::{no_entry, Known};
-use crate::{rc, Identity, LdapLock, LdapStore, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS};
+use crate::{
+    rc, Identity, LdapLock, LdapStore, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR, STATE_ATTRS,
+};
 use ldap3::{LdapError, Mod, Scope, SearchEntry};
 use sha1::{Digest, Sha1};
 use std::collections::HashSet;
@@ -162,8 +164,18 @@ impl LdapStore {
             .to_public_toml()
             .map_err(|e| StoreError::Unavailable(format!("record of {user}: {e}")))?;
         let (user_class, token_class, token_attr, params_attr) = match record.kind {
-            OtpType::Totp => ("oathTOTPUser", "oathTOTPToken", "oathTOTPToken", "oathTOTPParams"),
-            OtpType::Hotp => ("oathHOTPUser", "oathHOTPToken", "oathHOTPToken", "oathHOTPParams"),
+            OtpType::Totp => (
+                "oathTOTPUser",
+                "oathTOTPToken",
+                "oathTOTPToken",
+                "oathTOTPParams",
+            ),
+            OtpType::Hotp => (
+                "oathHOTPUser",
+                "oathHOTPToken",
+                "oathHOTPToken",
+                "oathHOTPParams",
+            ),
         };
         let mut attrs = vec![
             attr("objectClass", [user_class, token_class]),
@@ -271,16 +283,18 @@ impl LdapStore {
             .and_then(|v| v.first())
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| StoreError::Corrupt(dn.clone(), format!("no valid {SERIAL_ATTR}")))?;
-        let record =
-            UserRecord::parse(&text).map_err(|e| StoreError::Corrupt(dn.clone(), e))?;
+        let record = UserRecord::parse(&text).map_err(|e| StoreError::Corrupt(dn.clone(), e))?;
         // The state as of this serial: the Modify below applies only if the
         // serial is still this one.
         let state = self.read_state_at(user, serial)?;
-        let next = serial
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Unavailable(format!("{SERIAL_ATTR} of {dn} is at its end")))?;
+        let next = serial.checked_add(1).ok_or_else(|| {
+            StoreError::Unavailable(format!("{SERIAL_ATTR} of {dn} is at its end"))
+        })?;
         let mut mods: Vec<Mod<Vec<u8>>> = vec![
-            Mod::Delete(SERIAL_ATTR.as_bytes().to_vec(), set_of([serial.to_string()])),
+            Mod::Delete(
+                SERIAL_ATTR.as_bytes().to_vec(),
+                set_of([serial.to_string()]),
+            ),
             Mod::Add(SERIAL_ATTR.as_bytes().to_vec(), set_of([next.to_string()])),
             Mod::Delete(RECORD_ATTR.as_bytes().to_vec(), HashSet::new()),
         ];
@@ -337,7 +351,10 @@ impl LdapStore {
         let result = self.with_session(Identity::Admin, |s| {
             s.conn.with_timeout(s.timeout).modify(
                 &dn,
-                vec![Mod::Replace(b"pwdAccountLockedTime".to_vec(), HashSet::new())],
+                vec![Mod::Replace(
+                    b"pwdAccountLockedTime".to_vec(),
+                    HashSet::new(),
+                )],
             )
         })?;
         match result.rc {
@@ -393,7 +410,9 @@ impl LdapLock<'_> {
                 for name in gone {
                     mods.push(Mod::Replace(name.as_bytes().to_vec(), HashSet::new()));
                 }
-                for (name, mut values) in store.token_attrs(&self.user, record, &LoginState::new())? {
+                for (name, mut values) in
+                    store.token_attrs(&self.user, record, &LoginState::new())?
+                {
                     if name.as_slice() == b"objectClass" {
                         values.insert(OBJECT_CLASS.as_bytes().to_vec());
                     }
@@ -446,7 +465,9 @@ impl LdapLock<'_> {
             let back = if host_dn.is_empty() {
                 s.conn.with_timeout(t).sasl_external_bind()?
             } else {
-                s.conn.with_timeout(t).simple_bind(&host_dn, &host_password)?
+                s.conn
+                    .with_timeout(t)
+                    .simple_bind(&host_dn, &host_password)?
             };
             back.success()?;
             match bound.rc {

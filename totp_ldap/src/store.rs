@@ -171,7 +171,11 @@ impl LdapStore {
                      of the other mode, or access rules that hide it)",
                     self.entry_dn(user),
                     self.record_attr(),
-                    if self.checks_in_directory() { "directory" } else { "host" },
+                    if self.checks_in_directory() {
+                        "directory"
+                    } else {
+                        "host"
+                    },
                 ),
             });
         };
