@@ -476,3 +476,41 @@ fn the_cn_config_material_checks_codes_the_same_way() {
     assert!(values.iter().any(|(k, _)| k == "totppublicrecord"));
     assert_eq!(slapd.try_bind(&slapd.user_dn(USER), CHECK_PASSWORD), 49);
 }
+
+#[test]
+fn a_hotp_token_is_an_oath_hotp_token_that_starts_at_its_counter() {
+    ensure_user(USER, &[]);
+    let slapd = Slapd::start_directory_checked("verify-hotp");
+    let hosts = fleet(&slapd, "hotp", "");
+    let run = totpctl(
+        &hosts[0],
+        &["--json", "enroll", "--type", "hotp", "--counter", "5", USER],
+        b"",
+    );
+    assert!(run.success, "enroll: {}", run.shown());
+    let doc = &run.stdout;
+    let start = doc.find("secret=").unwrap() + "secret=".len();
+    let secret = doc[start..].split(['&', '"']).next().unwrap().to_owned();
+    let entry = slapd.user_entry(USER).unwrap();
+    assert!(entry
+        .values("objectClass")
+        .contains(&"oathHOTPToken".to_owned()));
+    assert_eq!(entry.get("oathHOTPToken"), Some(slapd.user_dn(USER)));
+    // The directory starts after the counters the token has used.
+    assert_eq!(attr(&slapd, USER, "oathHOTPCounter"), Some("4".into()));
+    let run = totpctl(
+        &hosts[1],
+        &["--json", "activate", USER],
+        format!("{}\n", oathtool_hotp(&secret, 5)).as_bytes(),
+    );
+    assert!(run.success, "activate: {}", run.shown());
+    // A used counter is refused on every host; a later one moves on.
+    let six = oathtool_hotp(&secret, 6);
+    login(&hosts[1], USER, &six).expect(true, "success", "code accepted (HOTP counter 6)");
+    login(&hosts[2], USER, &six).expect(false, "denied", "wrong code");
+    login(&hosts[0], USER, &oathtool_hotp(&secret, 5)).expect(false, "denied", "wrong code");
+    let nine = oathtool_hotp(&secret, 9);
+    login(&hosts[2], USER, &nine).expect(true, "success", "code accepted (HOTP counter 9)");
+    assert_eq!(attr(&slapd, USER, "oathHOTPCounter"), Some("9".into()));
+    assert_eq!(attr(&slapd, USER, "totpHotpNext"), Some("10".into()));
+}

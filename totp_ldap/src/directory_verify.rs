@@ -426,9 +426,35 @@ impl LdapLock<'_> {
                 return Err(store.refused(&dn, &result));
             }
         }
+        self.fresh_hotp
+            .set(record.kind == OtpType::Hotp && !record.secret.is_held_by_directory());
         *self.known.borrow_mut() = Known::Unread;
         *store.loaded.borrow_mut() = Some((self.user.clone(), Zeroizing::new(public.clone())));
         *self.expected.borrow_mut() = Some(Zeroizing::new(public));
+        Ok(())
+    }
+
+    /// A new HOTP token starts at the counter `state` expects next (an
+    /// imported hardware token may be far along): the overlay's
+    /// `oathHOTPCounter` is the last one used, so `next - 1`, written as
+    /// the admin before that state.
+    pub(crate) fn start_hotp_counter(&self, state: &LoginState) -> Result<(), StoreError> {
+        let Some(used) = state.hotp_next.and_then(|n| n.checked_sub(1)) else {
+            return Ok(());
+        };
+        let dn = self.store.entry_dn(&self.user);
+        let result = self.store.with_session(Identity::Admin, |s| {
+            s.conn.with_timeout(s.timeout).modify(
+                &dn,
+                vec![Mod::Replace(
+                    HOTP_COUNTER.as_bytes().to_vec(),
+                    HashSet::from([used.to_string().into_bytes()]),
+                )],
+            )
+        })?;
+        if result.rc != 0 {
+            return Err(self.store.refused(&dn, &result));
+        }
         Ok(())
     }
 

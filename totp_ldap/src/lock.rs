@@ -23,6 +23,9 @@ pub struct LdapLock<'a> {
     /// stops every write, so no answer is checked against a secret that is
     /// no longer the user's.
     pub(crate) expected: RefCell<Option<Zeroizing<String>>>,
+    /// A HOTP token this lock just wrote (`ldap.verify = "directory"`): the
+    /// first state written gives the directory its starting counter.
+    pub(crate) fresh_hotp: std::cell::Cell<bool>,
 }
 
 /// What the lock knows of the entry's state.
@@ -82,6 +85,9 @@ impl LdapLock<'_> {
     }
 
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
+        if self.fresh_hotp.take() {
+            self.start_hotp_counter(state)?;
+        }
         let dn = self.store.entry_dn(&self.user);
         let serial = match &*self.known.borrow() {
             Known::Serial(serial) => Some(*serial),

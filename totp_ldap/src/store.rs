@@ -212,6 +212,7 @@ impl LdapStore {
             user: user.clone(),
             known: RefCell::new(Known::Unread),
             expected: RefCell::new(expected),
+            fresh_hotp: std::cell::Cell::new(false),
         })
     }
 
