@@ -514,3 +514,52 @@ fn a_hotp_token_is_an_oath_hotp_token_that_starts_at_its_counter() {
     assert_eq!(attr(&slapd, USER, "oathHOTPCounter"), Some("9".into()));
     assert_eq!(attr(&slapd, USER, "totpHotpNext"), Some("10".into()));
 }
+
+#[test]
+fn totpctl_check_proves_the_mode_on_the_live_directory_and_catches_the_wrong_order() {
+    ensure_user(USER, &[]);
+    let slapd = Slapd::start_directory_checked("verify-check");
+    let a = host(&slapd, "check", "host-a", "");
+    enroll(&a, USER);
+    let run = totpctl(&a, &["check", "--pam-dir", "/nonexistent"], b"");
+    for line in [
+        "no key material",
+        "the check password alone does not bind",
+        "SASL binds (DIGEST-MD5",
+        "locks after 100 wrong binds",
+        "slapd-ppolicy runs before the otp overlay",
+        "takes this host's writes (a write provider)",
+        "this host cannot write oathSecret",
+    ] {
+        let line = line.replace("slapd-ppolicy", "slapo-ppolicy");
+        assert!(
+            run.stdout.contains(&line),
+            "missing '{line}': {}",
+            run.shown()
+        );
+    }
+    assert!(
+        !run.stdout.contains("LDAP: a right code"),
+        "{}",
+        run.shown()
+    );
+    // The probe token is gone again.
+    let probe = slapd.search(
+        Some(&slapd.root()),
+        BASE_DN,
+        "(cn=pam_totp-check-probe)",
+        &[],
+    );
+    assert!(probe.entries.is_empty());
+
+    // ppolicy before otp: a right code in a lockout is used up; check says so.
+    let wrong = Slapd::start_directory_checked_wrong_order("verify-check-order");
+    let b = host(&wrong, "check-order", "host-b", "");
+    enroll(&b, USER);
+    let run = totpctl(&b, &["check", "--pam-dir", "/nonexistent"], b"");
+    assert!(
+        run.stdout.contains("ppolicy runs after the otp overlay"),
+        "{}",
+        run.shown()
+    );
+}

@@ -165,6 +165,17 @@ impl Slapd {
         slapd
     }
 
+    /// The same, but with the two overlays in the wrong order (ppolicy
+    /// before otp): what `totpctl check` must catch.
+    pub fn start_directory_checked_wrong_order(name: &str) -> Slapd {
+        let top = fresh_dir(name);
+        make_shared(&top);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::OtpWrongOrder);
+        slapd.owns = Some(top);
+        slapd.seed_directory_checked();
+        slapd
+    }
+
     /// The same with cn=config: `ldap/pam_totp.ldif` added and
     /// `ldap/directory.ldif` applied over LDAP, as an admin would.
     pub fn start_directory_checked_cn_config(name: &str) -> Slapd {
@@ -543,12 +554,14 @@ impl Slapd {
             let ldaps_port = mirror.map_or_else(free_port, |(_, port)| port);
             let ldap_port = free_port();
             let config = match mode {
-                Mode::File | Mode::DurableFile | Mode::Otp => {
+                Mode::File | Mode::DurableFile | Mode::Otp | Mode::OtpWrongOrder => {
                     let path = dir.join("slapd.conf");
                     let durable = matches!(mode, Mode::DurableFile);
                     let mut text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
-                    if matches!(mode, Mode::Otp) {
-                        text = otp::directory_checked_conf(&text);
+                    if matches!(mode, Mode::Otp | Mode::OtpWrongOrder) {
+                        let wrong = matches!(mode, Mode::OtpWrongOrder)
+                            .then(|| dir.join("wrong-order.conf"));
+                        text = otp::directory_checked_conf(&text, wrong.as_deref());
                     }
                     std::fs::write(&path, text).unwrap();
                     Config::File(path)
@@ -686,6 +699,8 @@ enum Mode {
     File,
     /// slapd.conf with the otp and ppolicy overlays and `directory.conf`.
     Otp,
+    /// The same with ppolicy before otp (a copy of `directory.conf`).
+    OtpWrongOrder,
     /// slapd.conf without `dbnosync`.
     DurableFile,
     Directory,

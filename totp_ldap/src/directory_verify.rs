@@ -364,6 +364,80 @@ impl LdapStore {
     }
 }
 
+/// The RDN of the token `totpctl check` adds for a moment, as the admin,
+/// to prove the overlays' order (see [`LdapStore::add_probe_token`]).
+pub const PROBE_RDN: &str = "cn=pam_totp-check-probe";
+
+impl LdapStore {
+    /// Add a throwaway TOTP token under the base, with a fresh random seed
+    /// that the caller gets back (it exists only for the check), the shipped
+    /// password policy and the check password: `totpctl check` locks it
+    /// with wrong binds and shows that a right code is then refused and not
+    /// used up. Removed by [`LdapStore::remove_probe_token`].
+    pub fn add_probe_token(&self) -> Result<(String, totp_core::secret::SecretBytes), StoreError> {
+        use totp_core::otp::OtpParams;
+        let dn = format!("{PROBE_RDN},{}", self.cfg.base_dn);
+        let _ = self.remove_probe_token();
+        let secret = totp_core::secret::SecretBytes::generate()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let params = OtpParams::new(Algorithm::SHA1, 6, 30).map_err(StoreError::Unavailable)?;
+        let probe = UserRecord {
+            status: totp_core::record::Status::Active,
+            kind: OtpType::Totp,
+            secret: totp_core::secret::SecretBytes::from_bytes(Zeroizing::new(
+                secret.as_bytes().to_vec(),
+            ))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            params,
+            label: None,
+            issuer: None,
+            created_at: None,
+            activated_at: None,
+            recovery: Vec::new(),
+        };
+        let params_dn = self.ensure_params(&probe)?;
+        let attrs = vec![
+            attr(
+                "objectClass",
+                [
+                    "applicationProcess",
+                    "simpleSecurityObject",
+                    "oathTOTPUser",
+                    "oathTOTPToken",
+                ],
+            ),
+            attr("cn", [PROBE_RDN.trim_start_matches("cn=")]),
+            attr("oathTOTPToken", [dn.as_str()]),
+            attr("oathTOTPParams", [params_dn]),
+            attr("userPassword", [check_password_hash()?]),
+            attr("pwdPolicySubentry", [self.policy_dn()]),
+            (
+                b"oathSecret".to_vec(),
+                HashSet::from([secret.as_bytes().to_vec()]),
+            ),
+        ];
+        let added = self.with_session(Identity::Admin, |s| {
+            s.conn.with_timeout(s.timeout).add(&dn, attrs)
+        })?;
+        if added.rc != 0 {
+            return Err(self.refused(&dn, &added));
+        }
+        Ok((dn, secret))
+    }
+
+    /// Remove the probe token of [`LdapStore::add_probe_token`].
+    pub fn remove_probe_token(&self) -> Result<(), StoreError> {
+        let dn = format!("{PROBE_RDN},{}", self.cfg.base_dn);
+        let result = self.with_session(Identity::Admin, |s| {
+            s.conn.with_timeout(s.timeout).delete(&dn)
+        })?;
+        match result.rc {
+            0 | rc::NO_SUCH_OBJECT => Ok(()),
+            _ => Err(self.refused(&dn, &result)),
+        }
+    }
+}
+
 impl LdapLock<'_> {
     /// `write_record` of this mode, as the admin. A record whose secret is
     /// in hand (a new enrollment, an import) makes the entry a new token:

@@ -4,6 +4,7 @@
 pub mod activate;
 pub mod batch;
 pub mod check;
+mod check_directory;
 mod check_ldap;
 pub mod enroll;
 pub mod generate;

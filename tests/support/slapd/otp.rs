@@ -5,10 +5,26 @@
 use super::{ldap_run, shipped, Slapd, ADMIN_DN, HOSTS, OUTSIDER_DN, SUFFIX};
 
 /// The test's slapd.conf turned into the directory-checked one: the two
-/// modules loaded, and `directory.conf` in place of `acl.conf`.
-pub(super) fn directory_checked_conf(text: &str) -> String {
+/// modules loaded, and `directory.conf` in place of `acl.conf` (or, with
+/// `wrong_order`, a copy written there with ppolicy before otp).
+pub(super) fn directory_checked_conf(text: &str, wrong_order: Option<&std::path::Path>) -> String {
     let acl = format!("include {}\n", shipped("acl.conf").display());
-    let directory = format!("include {}\n", shipped("directory.conf").display());
+    let mut included = shipped("directory.conf");
+    if let Some(copy) = wrong_order {
+        let shipped_text = std::fs::read_to_string(&included).unwrap();
+        let swapped = shipped_text.replacen(
+            "overlay otp\noverlay ppolicy\n",
+            "overlay ppolicy\noverlay otp\n",
+            1,
+        );
+        assert_ne!(
+            swapped, shipped_text,
+            "directory.conf no longer has the two overlay lines"
+        );
+        std::fs::write(copy, swapped).unwrap();
+        included = copy.to_path_buf();
+    }
+    let directory = format!("include {}\n", included.display());
     assert!(
         text.contains(&acl),
         "the test config no longer includes acl.conf"
