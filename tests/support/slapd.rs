@@ -165,6 +165,17 @@ impl Slapd {
         slapd
     }
 
+    /// [`Slapd::start_directory_checked`], durable (no `dbnosync`), for
+    /// benchmarks of a real deployment's write latency.
+    pub fn start_directory_checked_durable(name: &str) -> Slapd {
+        let top = fresh_dir(name);
+        make_shared(&top);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::OtpDurable);
+        slapd.owns = Some(top);
+        slapd.seed_directory_checked();
+        slapd
+    }
+
     /// The same, but with the two overlays in the wrong order (ppolicy
     /// before otp): what `totpctl check` must catch.
     pub fn start_directory_checked_wrong_order(name: &str) -> Slapd {
@@ -554,11 +565,15 @@ impl Slapd {
             let ldaps_port = mirror.map_or_else(free_port, |(_, port)| port);
             let ldap_port = free_port();
             let config = match mode {
-                Mode::File | Mode::DurableFile | Mode::Otp | Mode::OtpWrongOrder => {
+                Mode::File
+                | Mode::DurableFile
+                | Mode::Otp
+                | Mode::OtpDurable
+                | Mode::OtpWrongOrder => {
                     let path = dir.join("slapd.conf");
-                    let durable = matches!(mode, Mode::DurableFile);
+                    let durable = matches!(mode, Mode::DurableFile | Mode::OtpDurable);
                     let mut text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
-                    if matches!(mode, Mode::Otp | Mode::OtpWrongOrder) {
+                    if matches!(mode, Mode::Otp | Mode::OtpDurable | Mode::OtpWrongOrder) {
                         let wrong = matches!(mode, Mode::OtpWrongOrder)
                             .then(|| dir.join("wrong-order.conf"));
                         text = otp::directory_checked_conf(&text, wrong.as_deref());
@@ -701,6 +716,8 @@ enum Mode {
     Otp,
     /// The same with ppolicy before otp (a copy of `directory.conf`).
     OtpWrongOrder,
+    /// [`Mode::Otp`] without `dbnosync`.
+    OtpDurable,
     /// slapd.conf without `dbnosync`.
     DurableFile,
     Directory,

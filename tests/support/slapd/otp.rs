@@ -122,3 +122,31 @@ impl Slapd {
         )
     }
 }
+
+impl Slapd {
+    /// Add many entries fast: stop the server, `slapadd -q` the LDIF
+    /// offline, start it again (slapd.conf servers only).
+    pub fn bulk_load(&mut self, ldif: &str) {
+        let super::Config::File(conf) = self.config.clone() else {
+            panic!("bulk_load needs a slapd.conf server");
+        };
+        let file = self.dir.join("bulk.ldif");
+        std::fs::write(&file, ldif).unwrap();
+        self.stop();
+        let out = std::process::Command::new("/usr/sbin/slapadd")
+            .arg("-q")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-l")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = std::fs::remove_file(&file);
+        self.restart();
+    }
+}
