@@ -69,6 +69,9 @@ pub const HOTP_COUNTER: &str = "oathHOTPCounter";
 /// and by the tests, as a stolen host would look).
 pub const KEY_ATTRS: [&str; 4] = ["oathSecret", "totpRecord", "oathTokenPIN", "oathEncKey"];
 
+/// An attribute and its values, as ldap3's Add and Modify take them.
+type Attr = (Vec<u8>, HashSet<Vec<u8>>);
+
 /// LDAP's invalidCredentials: a wrong, used or late code, or a locked entry.
 const INVALID_CREDENTIALS: u32 = 49;
 
@@ -119,7 +122,7 @@ impl LdapStore {
             .unwrap_or_default()
             .to_owned();
         let p = record.params;
-        let mut attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = vec![
+        let mut attrs: Vec<Attr> = vec![
             attr("cn", [cn]),
             attr("oathOTPLength", [p.digits.to_string()]),
             attr("oathHMACAlgorithm", [hmac_oid(p.algorithm).to_owned()]),
@@ -152,7 +155,7 @@ impl LdapStore {
         user: &UserName,
         record: &UserRecord,
         state: &LoginState,
-    ) -> Result<Vec<(Vec<u8>, HashSet<Vec<u8>>)>, StoreError> {
+    ) -> Result<Vec<Attr>, StoreError> {
         if record.secret.is_held_by_directory() {
             return Err(StoreError::Unavailable(format!(
                 "the secret of {user} is in the directory already; a token needs the secret in hand"
@@ -630,7 +633,7 @@ pub fn hmac_oid(algorithm: Algorithm) -> &'static str {
     }
 }
 
-fn attr<const N: usize, V: AsRef<[u8]>>(name: &str, values: [V; N]) -> (Vec<u8>, HashSet<Vec<u8>>) {
+fn attr<const N: usize, V: AsRef<[u8]>>(name: &str, values: [V; N]) -> Attr {
     (
         name.as_bytes().to_vec(),
         values.iter().map(|v| v.as_ref().to_vec()).collect(),
