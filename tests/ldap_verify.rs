@@ -17,20 +17,11 @@ const USER: &str = "pamtotp-dirv";
 const CHECK_PASSWORD: &str = "pam_totp-directory";
 
 fn host(slapd: &Slapd, test: &str, host: &str, extra: &str) -> Sandbox {
-    let bind = slapd.host(host);
-    let admin = slapd.admin();
     let sb = Sandbox::new(&format!("ldapv-{test}-{host}"));
-    sb.write_config(&format!(
-        "[store]\nbackend = \"ldap\"\n[ldap]\nverify = \"directory\"\nuris = [\"{}\"]\n\
-         base_dn = \"{BASE_DN}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n\
-         admin_bind_dn = \"{}\"\nadmin_bind_password_file = \"{}\"\nca_file = \"{}\"\n\
-         starttls = true\ntimeout_ms = 1000\n{extra}",
-        slapd.starttls_uri(),
-        bind.dn,
-        bind.password_file.display(),
-        admin.dn,
-        admin.password_file.display(),
-        slapd.ca_file().display()
+    sb.write_config(&slapd.host_config(
+        host,
+        &[slapd.starttls_uri()],
+        &format!("verify = \"directory\"\ntimeout_ms = 1000\n{extra}"),
     ));
     sb.service("totp", "");
     sb
@@ -68,11 +59,21 @@ fn attr(slapd: &Slapd, user: &str, name: &str) -> Option<String> {
 /// Enroll `user` through `sb` (totpctl, the admin bind) and activate it
 /// with the previous step's code: the base32 secret, as the QR code holds it.
 fn enroll(sb: &Sandbox, user: &str) -> String {
+    enroll_with_recovery(sb, user).0
+}
+
+/// [`enroll`], and the recovery codes the activation showed.
+fn enroll_with_recovery(sb: &Sandbox, user: &str) -> (String, Vec<String>) {
     let run = totpctl(sb, &["--json", "enroll", user], b"");
     assert!(run.success, "enroll: {}", run.shown());
     let doc = &run.stdout;
     let start = doc.find("secret=").expect("an otpauth URI") + "secret=".len();
     let secret = doc[start..].split(['&', '"']).next().unwrap().to_owned();
+    // The previous step's code (so the current one is left for a login),
+    // not in the last seconds of a step: the directory's window is ±1.
+    while now() % 30 > 26 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let code = oathtool(&secret, "SHA1", 6, 30, -30);
     let run = totpctl(
         sb,
@@ -84,7 +85,17 @@ fn enroll(sb: &Sandbox, user: &str) -> String {
         "activate through the directory: {}",
         run.shown()
     );
-    secret
+    let list = run
+        .stdout
+        .split("\"recovery_codes\":[")
+        .nth(1)
+        .unwrap_or_default();
+    let codes = list[..list.find(']').unwrap_or(0)]
+        .split(',')
+        .map(|c| c.trim_matches('"').to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    (secret, codes)
 }
 
 /// A code for the step after the last one used, waiting for it if needed.
@@ -145,7 +156,8 @@ fn a_stolen_host_reads_nothing_a_code_can_be_made_from_and_a_code_works_once() {
     ensure_user(USER, &[]);
     let slapd = Slapd::start_directory_checked("verify-story");
     let hosts = fleet(&slapd, "story", "");
-    let secret = enroll(&hosts[0], USER);
+    let (secret, recovery) = enroll_with_recovery(&hosts[0], USER);
+    assert!(!recovery.is_empty(), "the activation shows recovery codes");
     let raw = decode_base32(&secret);
     let entry = slapd.user_entry(USER).unwrap();
     // What the directory holds (the rootdn sees it): the seed only in
@@ -165,6 +177,10 @@ fn a_stolen_host_reads_nothing_a_code_can_be_made_from_and_a_code_works_once() {
     for sb in &hosts {
         login(sb, USER, &code).expect(false, "denied", "wrong code");
     }
+    // Recovery codes stay on the hosts' side (salted hashes in the public
+    // record): one works once, across the fleet.
+    login(&hosts[1], USER, &recovery[0]).expect(true, "success", "recovery code");
+    login(&hosts[2], USER, &recovery[0]).expect(false, "denied", "already used");
 
     // Root on any host has its bind: it reads nothing of the seed, in any
     // encoding, anywhere in the directory; nor does anyone else but root.

@@ -84,19 +84,10 @@ fn sandbox(name: &str, config: &str) -> Sandbox {
 }
 
 fn ldap_config(slapd: &Slapd, verify: &str) -> String {
-    let bind = slapd.host("host-a");
-    let admin = slapd.admin();
-    format!(
-        "[store]\nbackend = \"ldap\"\n[ldap]\nverify = \"{verify}\"\nuris = [\"{}\"]\n\
-         base_dn = \"{BASE_DN}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n\
-         admin_bind_dn = \"{}\"\nadmin_bind_password_file = \"{}\"\nca_file = \"{}\"\n\
-         starttls = true\n",
-        slapd.starttls_uri(),
-        bind.dn,
-        bind.password_file.display(),
-        admin.dn,
-        admin.password_file.display(),
-        slapd.ca_file().display()
+    slapd.host_config(
+        "host-a",
+        &[slapd.starttls_uri()],
+        &format!("verify = \"{verify}\"\n"),
     )
 }
 
@@ -122,9 +113,23 @@ fn login(sb: &Sandbox, user: &str, generator: &Generator) -> Duration {
     let code = generator.code_at_step(now / 30);
     let mut input = code.as_bytes().to_vec();
     input.push(b'\n');
-    let (run, took) = integration::run_timed(&mut sb.pamtester_command("totp", user, &[]), &input);
-    assert!(run.success, "{user}: {}", run.shown());
-    took
+    for _ in 0..5 {
+        let (run, took) =
+            integration::run_timed(&mut sb.pamtester_command("totp", user, &[]), &input);
+        // pam_wrapper's copy of the service directory (/tmp/pam.X) can
+        // collide with another process's on a busy machine; then the login
+        // ran against another config and never reached this store: again.
+        if !run.success
+            && run
+                .stderr
+                .contains("Failed to create pam_wrapper config dir")
+        {
+            continue;
+        }
+        assert!(run.success, "{user}: {}", run.shown());
+        return took;
+    }
+    panic!("{user}: pam_wrapper could not make its service directory");
 }
 
 /// The `per_mille`-th value of `times` (500: the median).
@@ -185,9 +190,7 @@ fn main() {
         p50[k] = a;
         println!("   {name:<24} p50 {a:7.2} ms   p95 {b:7.2} ms");
     }
-    let p95: Vec<f64> = (0..3)
-        .map(|k| ms(percentile(&mut times[k], 950)))
-        .collect();
+    let p95: Vec<f64> = (0..3).map(|k| ms(percentile(&mut times[k], 950))).collect();
     println!(
         "   directory / host-checked: p50 {:.2} x, p95 {:.2} x (goal <= 1.1)",
         p50[2] / p50[1],

@@ -132,11 +132,20 @@ impl Slapd {
     /// A server configured with slapd.conf, including the shipped
     /// `ldap/pam_totp.schema` and `ldap/acl.conf`, seeded and answering.
     pub fn start(name: &str) -> Slapd {
+        Self::start_seeded(name, Mode::File)
+    }
+
+    /// A single server of `mode` in a fresh directory, seeded for its mode.
+    fn start_seeded(name: &str, mode: Mode) -> Slapd {
         let top = fresh_dir(name);
         make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::File);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, mode);
         slapd.owns = Some(top);
-        slapd.seed();
+        if matches!(mode, Mode::Otp | Mode::OtpDurable | Mode::OtpWrongOrder) {
+            slapd.seed_directory_checked();
+        } else {
+            slapd.seed();
+        }
         slapd
     }
 
@@ -144,12 +153,7 @@ impl Slapd {
     /// every write is synced to disk before slapd answers, as on a real
     /// deployment. For benchmarks of write latency; tests want the fast one.
     pub fn start_durable(name: &str) -> Slapd {
-        let top = fresh_dir(name);
-        make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::DurableFile);
-        slapd.owns = Some(top);
-        slapd.seed();
-        slapd
+        Self::start_seeded(name, Mode::DurableFile)
     }
 
     /// A server for `ldap.verify = "directory"`: slapd.conf with the otp and
@@ -157,58 +161,25 @@ impl Slapd {
     /// `acl.conf`), seeded from the shipped `ldap/directory-entries.ldif`
     /// (with this test's passwords) plus the other hosts and the outsider.
     pub fn start_directory_checked(name: &str) -> Slapd {
-        let top = fresh_dir(name);
-        make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Otp);
-        slapd.owns = Some(top);
-        slapd.seed_directory_checked();
-        slapd
+        Self::start_seeded(name, Mode::Otp)
     }
 
     /// [`Slapd::start_directory_checked`], durable (no `dbnosync`), for
     /// benchmarks of a real deployment's write latency.
     pub fn start_directory_checked_durable(name: &str) -> Slapd {
-        let top = fresh_dir(name);
-        make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::OtpDurable);
-        slapd.owns = Some(top);
-        slapd.seed_directory_checked();
-        slapd
+        Self::start_seeded(name, Mode::OtpDurable)
     }
 
     /// The same, but with the two overlays in the wrong order (ppolicy
     /// before otp): what `totpctl check` must catch.
     pub fn start_directory_checked_wrong_order(name: &str) -> Slapd {
-        let top = fresh_dir(name);
-        make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::OtpWrongOrder);
-        slapd.owns = Some(top);
-        slapd.seed_directory_checked();
-        slapd
+        Self::start_seeded(name, Mode::OtpWrongOrder)
     }
 
     /// The same with cn=config: `ldap/pam_totp.ldif` added and
     /// `ldap/directory.ldif` applied over LDAP, as an admin would.
     pub fn start_directory_checked_cn_config(name: &str) -> Slapd {
-        let top = fresh_dir(name);
-        make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Directory);
-        slapd.owns = Some(top);
-        let admin = slapd.config_admin();
-        for (tool, file) in [
-            ("ldapadd", "pam_totp.ldif"),
-            ("ldapmodify", "directory.ldif"),
-        ] {
-            let path = shipped(file);
-            let run = ldap_run(slapd.ldap_cmd(tool, Some(&admin)).arg("-f").arg(&path), "");
-            assert_eq!(
-                run.rc,
-                0,
-                "{tool} -f {} on cn=config failed: {}",
-                path.display(),
-                run.stderr
-            );
-        }
+        let slapd = Self::start_cn_config_with(name, "directory.ldif");
         slapd.seed_directory_checked();
         slapd
     }
@@ -218,12 +189,20 @@ impl Slapd {
     /// `ldap/acl.ldif` applied over LDAP, as an admin would. Seeded and
     /// answering. [`Slapd::config_admin`] binds to cn=config.
     pub fn start_cn_config(name: &str) -> Slapd {
+        let slapd = Self::start_cn_config_with(name, "acl.ldif");
+        slapd.seed();
+        slapd
+    }
+
+    /// A cn=config server with the shipped schema added and `rules` (a
+    /// shipped LDIF) applied over LDAP, not seeded.
+    fn start_cn_config_with(name: &str, rules: &str) -> Slapd {
         let top = fresh_dir(name);
         make_shared(&top);
         let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Directory);
         slapd.owns = Some(top);
         let admin = slapd.config_admin();
-        for (tool, file) in [("ldapadd", "pam_totp.ldif"), ("ldapmodify", "acl.ldif")] {
+        for (tool, file) in [("ldapadd", "pam_totp.ldif"), ("ldapmodify", rules)] {
             let path = shipped(file);
             let run = ldap_run(slapd.ldap_cmd(tool, Some(&admin)).arg("-f").arg(&path), "");
             assert_eq!(
@@ -234,7 +213,6 @@ impl Slapd {
                 run.stderr
             );
         }
-        slapd.seed();
         slapd
     }
 
@@ -355,6 +333,27 @@ impl Slapd {
     pub fn host(&self, name: &str) -> Bind {
         assert!(HOSTS.contains(&name), "no seeded host {name}");
         self.bind(&format!("cn={name},ou=totp-hosts,{SUFFIX}"), name)
+    }
+
+    /// The `[store]` and `[ldap]` sections of a fleet host that binds as
+    /// `host` (and as the admin, so totpctl can enroll there), talking to
+    /// `uris` with StartTLS; `extra` goes in `[ldap]` (`verify = ...`,
+    /// `timeout_ms = ...`) and may open further sections.
+    pub fn host_config(&self, host: &str, uris: &[String], extra: &str) -> String {
+        let bind = self.host(host);
+        let admin = self.admin();
+        let uris: Vec<String> = uris.iter().map(|u| format!("\"{u}\"")).collect();
+        format!(
+            "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [{}]\nbase_dn = \"{BASE_DN}\"\n\
+             bind_dn = \"{}\"\nbind_password_file = \"{}\"\nadmin_bind_dn = \"{}\"\n\
+             admin_bind_password_file = \"{}\"\nca_file = \"{}\"\nstarttls = true\n{extra}",
+            uris.join(", "),
+            bind.dn,
+            bind.password_file.display(),
+            admin.dn,
+            admin.password_file.display(),
+            self.ca_file().display()
+        )
     }
 
     /// The bind of `cn=totp-admin`, a member of `cn=totp-admins`.
@@ -784,23 +783,9 @@ pub fn parse_ldif(text: &str) -> Vec<Entry> {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding (LDIF's `attr:: value`).
+/// Standard base64 with padding (LDIF's `attr:: value`): the store's own.
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    totp_ldap::base64_encode(data)
 }
 
 pub fn base64_decode(text: &str) -> Vec<u8> {

@@ -343,9 +343,11 @@ impl LdapStore {
 }
 
 impl LdapStore {
-    /// Clear slapo-ppolicy's lockout of `user`'s entry, as the admin
-    /// (`totpctl unlock`): deleting `pwdAccountLockedTime` makes ppolicy
-    /// drop the failure times too. Nothing to do outside this mode.
+    /// Clear slapo-ppolicy's lockout and failure count of `user`'s entry,
+    /// as the admin (`totpctl unlock`). ppolicy drops the failure times
+    /// (which no client may write) when `pwdAccountLockedTime` is deleted,
+    /// and only then: so one Modify sets it and deletes it, which works
+    /// whether the entry was locked or not. Nothing to do outside this mode.
     pub fn clear_password_lockout(&self, user: &UserName) -> Result<(), StoreError> {
         if !self.checks_in_directory() {
             return Ok(());
@@ -621,7 +623,7 @@ pub fn check_password_hash() -> Result<String, StoreError> {
     hasher.update(salt);
     let mut bytes = hasher.finalize().to_vec();
     bytes.extend_from_slice(&salt);
-    Ok(format!("{{SSHA}}{}", base64(&bytes)))
+    Ok(format!("{{SSHA}}{}", base64_encode(&bytes)))
 }
 
 /// The RFC 8018 OID of an algorithm's HMAC, as `oathHMACAlgorithm` wants it.
@@ -644,7 +646,8 @@ fn set_of<const N: usize>(values: [String; N]) -> HashSet<Vec<u8>> {
     values.into_iter().map(String::into_bytes).collect()
 }
 
-fn base64(data: &[u8]) -> String {
+/// Standard base64 with padding (RFC 4648), as LDIF and `{SSHA}` use it.
+pub fn base64_encode(data: &[u8]) -> String {
     const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
@@ -679,9 +682,9 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b""), "");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
     }
 }

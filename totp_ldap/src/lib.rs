@@ -41,8 +41,8 @@ mod store;
 
 pub use connect::Session;
 pub use directory_verify::{
-    check_password_hash, hmac_oid, CHECK_PASSWORD, HOTP_COUNTER, KEY_ATTRS, POLICY_RDN, PROBE_RDN,
-    PUBLIC_RECORD_ATTR, TOTP_LAST_STEP,
+    base64_encode, check_password_hash, hmac_oid, CHECK_PASSWORD, HOTP_COUNTER, KEY_ATTRS,
+    POLICY_RDN, PROBE_RDN, PUBLIC_RECORD_ATTR, TOTP_LAST_STEP,
 };
 pub use lock::LdapLock;
 pub use store::LdapStore;
