@@ -579,3 +579,29 @@ fn totpctl_check_proves_the_mode_on_the_live_directory_and_catches_the_wrong_ord
         run.shown()
     );
 }
+
+/// The overlay's own record of a used step is not enough: it does not
+/// replicate (a failover to a second provider finds it unset), and parallel
+/// binds get through it. Only the host's swap of the step into the state
+/// admits: a code the overlay accepts again is refused as a replay.
+#[test]
+fn a_code_the_directory_accepts_twice_is_admitted_once() {
+    ensure_user(USER, &[]);
+    let slapd = Slapd::start_directory_checked("verify-forgot");
+    let hosts = fleet(&slapd, "forgot", "");
+    let secret = enroll(&hosts[0], USER);
+    let code = fresh_code(&slapd, USER, &secret);
+    login(&hosts[0], USER, &code).expect(true, "success", "code accepted");
+    // As on a provider the overlay's write never reached.
+    let run = slapd.modify(
+        Some(&slapd.root()),
+        &format!(
+            "dn: {}\nchangetype: modify\ndelete: oathTOTPLastTimeStep\n",
+            slapd.user_dn(USER)
+        ),
+    );
+    assert_eq!(run.rc, 0, "{}", run.stderr);
+    login(&hosts[1], USER, &code).expect(false, "denied", "replayed code");
+    // The directory did accept it: it recorded the step again.
+    assert!(attr(&slapd, USER, "oathTOTPLastTimeStep").is_some());
+}
