@@ -486,6 +486,8 @@ impl LdapLock<'_> {
                         HOTP_COUNTER,
                     ],
                 };
+                // A host-checked entry enrolled again here keeps no old seed.
+                mods.push(Mod::Replace(RECORD_ATTR.as_bytes().to_vec(), HashSet::new()));
                 for name in gone {
                     mods.push(Mod::Replace(name.as_bytes().to_vec(), HashSet::new()));
                 }
