@@ -487,7 +487,10 @@ impl LdapLock<'_> {
                     ],
                 };
                 // A host-checked entry enrolled again here keeps no old seed.
-                mods.push(Mod::Replace(RECORD_ATTR.as_bytes().to_vec(), HashSet::new()));
+                mods.push(Mod::Replace(
+                    RECORD_ATTR.as_bytes().to_vec(),
+                    HashSet::new(),
+                ));
                 for name in gone {
                     mods.push(Mod::Replace(name.as_bytes().to_vec(), HashSet::new()));
                 }
