@@ -622,3 +622,51 @@ fn a_code_the_directory_accepts_twice_is_admitted_once() {
     // The directory did accept it: it recorded the step again.
     assert!(attr(&slapd, USER, "oathTOTPLastTimeStep").is_some());
 }
+
+/// An admin's import writes directory-checked tokens too: a hardware HOTP
+/// token far along its counter and an 8-digit, 60-second TOTP token.
+#[test]
+fn imported_tokens_are_checked_by_the_directory() {
+    let (hotp_user, totp_user) = ("pamtotp-dirv-h", "pamtotp-dirv-t");
+    ensure_user(hotp_user, &[]);
+    ensure_user(totp_user, &[]);
+    let slapd = Slapd::start_directory_checked("verify-import");
+    let hosts = fleet(&slapd, "import", "");
+    let hex: String = decode_base32(SECRET)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let csv = hosts[0].root.join("tokens.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "user,seed,type,digits,period_or_counter\n{hotp_user},{hex},hotp,6,40\n\
+             {totp_user},{hex},totp,8,60\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&csv, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let run = totpctl(
+        &hosts[0],
+        &["import-tokens", &csv.display().to_string()],
+        b"",
+    );
+    assert!(run.success, "{}", run.shown());
+    for user in [hotp_user, totp_user] {
+        assert!(attr(&slapd, user, "totpRecord").is_none(), "{user}");
+        assert!(attr(&slapd, user, "totpPublicRecord").is_some(), "{user}");
+    }
+    assert_eq!(
+        attr(&slapd, hotp_user, "oathHOTPCounter"),
+        Some("39".into())
+    );
+    login(&hosts[1], hotp_user, &oathtool_hotp(SECRET, 39)).expect(false, "denied", "wrong code");
+    login(&hosts[1], hotp_user, &oathtool_hotp(SECRET, 41)).expect(
+        true,
+        "success",
+        "code accepted (HOTP counter 41)",
+    );
+    let code = oathtool(SECRET, "SHA1", 8, 60, 0);
+    login(&hosts[2], totp_user, &code).expect(true, "success", "code accepted");
+    login(&hosts[0], totp_user, &code).expect(false, "denied", "wrong code");
+}
