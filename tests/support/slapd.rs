@@ -156,34 +156,6 @@ impl Slapd {
         Self::start_seeded(name, Mode::DurableFile)
     }
 
-    /// A server for `ldap.verify = "directory"`: slapd.conf with the otp and
-    /// ppolicy modules and the shipped `ldap/directory.conf` (in place of
-    /// `acl.conf`), seeded from the shipped `ldap/directory-entries.ldif`
-    /// (with this test's passwords) plus the other hosts and the outsider.
-    pub fn start_directory_checked(name: &str) -> Slapd {
-        Self::start_seeded(name, Mode::Otp)
-    }
-
-    /// [`Slapd::start_directory_checked`], durable (no `dbnosync`), for
-    /// benchmarks of a real deployment's write latency.
-    pub fn start_directory_checked_durable(name: &str) -> Slapd {
-        Self::start_seeded(name, Mode::OtpDurable)
-    }
-
-    /// The same, but with the two overlays in the wrong order (ppolicy
-    /// before otp): what `totpctl check` must catch.
-    pub fn start_directory_checked_wrong_order(name: &str) -> Slapd {
-        Self::start_seeded(name, Mode::OtpWrongOrder)
-    }
-
-    /// The same with cn=config: `ldap/pam_totp.ldif` added and
-    /// `ldap/directory.ldif` applied over LDAP, as an admin would.
-    pub fn start_directory_checked_cn_config(name: &str) -> Slapd {
-        let slapd = Self::start_cn_config_with(name, "directory.ldif");
-        slapd.seed_directory_checked();
-        slapd
-    }
-
     /// A server configured with cn=config: a bootstrap config converted by
     /// `slaptest`, to which the shipped `ldap/pam_totp.ldif` is added and
     /// `ldap/acl.ldif` applied over LDAP, as an admin would. Seeded and
@@ -333,27 +305,6 @@ impl Slapd {
     pub fn host(&self, name: &str) -> Bind {
         assert!(HOSTS.contains(&name), "no seeded host {name}");
         self.bind(&format!("cn={name},ou=totp-hosts,{SUFFIX}"), name)
-    }
-
-    /// The `[store]` and `[ldap]` sections of a fleet host that binds as
-    /// `host` (and as the admin, so totpctl can enroll there), talking to
-    /// `uris` with StartTLS; `extra` goes in `[ldap]` (`verify = ...`,
-    /// `timeout_ms = ...`) and may open further sections.
-    pub fn host_config(&self, host: &str, uris: &[String], extra: &str) -> String {
-        let bind = self.host(host);
-        let admin = self.admin();
-        let uris: Vec<String> = uris.iter().map(|u| format!("\"{u}\"")).collect();
-        format!(
-            "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [{}]\nbase_dn = \"{BASE_DN}\"\n\
-             bind_dn = \"{}\"\nbind_password_file = \"{}\"\nadmin_bind_dn = \"{}\"\n\
-             admin_bind_password_file = \"{}\"\nca_file = \"{}\"\nstarttls = true\n{extra}",
-            uris.join(", "),
-            bind.dn,
-            bind.password_file.display(),
-            admin.dn,
-            admin.password_file.display(),
-            self.ca_file().display()
-        )
     }
 
     /// The bind of `cn=totp-admin`, a member of `cn=totp-admins`.
