@@ -62,14 +62,15 @@ fn our_schema(slapd: &Slapd) -> Vec<String> {
 fn the_shipped_schema_loads_and_tls_is_checked() {
     let slapd = Slapd::start("schema");
 
-    // Our 16 attribute types and one object class, with the OIDs the backend uses.
+    // Our 17 attribute types and one object class, with the OIDs the backend uses.
     let ours = our_schema(&slapd);
-    assert_eq!(ours.len(), 17, "{ours:#?}");
+    assert_eq!(ours.len(), 18, "{ours:#?}");
     for (oid, name) in [
         ("1.1", "totpRecord"),
         ("1.2", "totpSerial"),
         ("1.11", "totpUsedRecovery"),
         ("1.16", "totpResyncAt"),
+        ("1.17", "totpPublicRecord"),
         ("2.1", "totpUser"),
     ] {
         let prefix = format!("( 1.3.6.1.4.1.4203.666.11.77.{oid} NAME '{name}' ");
@@ -152,15 +153,18 @@ fn the_schema_holds_entries_to_their_shape() {
     slapd.add_user_entry("alice", &record());
     let dn = slapd.user_dn("alice");
 
-    // No record: objectClassViolation (65).
-    let no_record = slapd.modify(
+    // No serial: objectClassViolation (65). (No record is allowed since
+    // schema version 2: an entry the directory checks holds
+    // totpPublicRecord instead, and the store refuses an entry without the
+    // record of its mode as an error.)
+    let no_serial = slapd.modify(
         Some(&admin),
         &format!(
-            "dn: {}\nchangetype: add\nobjectClass: totpUser\nuid: bob\ntotpSerial: 0\n",
+            "dn: {}\nchangetype: add\nobjectClass: totpUser\nuid: bob\n",
             slapd.user_dn("bob")
         ),
     );
-    assert_eq!(no_record.rc, 65, "{no_record:?}");
+    assert_eq!(no_serial.rc, 65, "{no_serial:?}");
     // A second serial: SINGLE-VALUE, constraintViolation (19).
     let two_serials = slapd.modify(
         Some(&admin),
@@ -391,7 +395,7 @@ fn the_cn_config_files_load_and_give_the_same_schema_and_access() {
     let config = Slapd::start_cn_config("cn-config");
     let file = Slapd::start("cn-config-file");
     assert_eq!(our_schema(&config), our_schema(&file));
-    assert_eq!(our_schema(&config).len(), 17);
+    assert_eq!(our_schema(&config).len(), 18);
 
     // acl.ldif put its rules and limits first, and added the indexes.
     let database = config.search(

@@ -5,7 +5,7 @@
 //! libpam (pam_wrapper).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use integration::slapd::{Slapd, BASE_DN};
+use integration::slapd::Slapd;
 use integration::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,22 +15,8 @@ const USER: &str = "pamtotp-ldap";
 /// A host of the fleet: a sandbox whose config points at `uris`, binding
 /// as `host` (and as the admin, so totpctl can enroll there).
 fn host(slapd: &Slapd, test: &str, host: &str, uris: &[String], extra: &str) -> Sandbox {
-    let bind = slapd.host(host);
-    let admin = slapd.admin();
-    let uris: Vec<String> = uris.iter().map(|u| format!("\"{u}\"")).collect();
     let sb = Sandbox::new(&format!("ldap-{test}-{host}"));
-    sb.write_config(&format!(
-        "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [{}]\nbase_dn = \"{BASE_DN}\"\n\
-         bind_dn = \"{}\"\nbind_password_file = \"{}\"\nadmin_bind_dn = \"{}\"\n\
-         admin_bind_password_file = \"{}\"\nca_file = \"{}\"\nstarttls = true\n\
-         timeout_ms = 1000\n{extra}",
-        uris.join(", "),
-        bind.dn,
-        bind.password_file.display(),
-        admin.dn,
-        admin.password_file.display(),
-        slapd.ca_file().display()
-    ));
+    sb.write_config(&slapd.host_config(host, uris, &format!("timeout_ms = 1000\n{extra}")));
     sb.service("totp", "");
     sb
 }

@@ -391,8 +391,9 @@ pub struct UnlockArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Where to: ldap (the only other store there is)
-    #[arg(long, value_name = "ldap", value_parser = ["ldap"])]
+    /// Where to: ldap (this host's files into the directory), or directory (the
+    /// directory's host-checked entries into entries whose codes the directory checks)
+    #[arg(long, value_name = "ldap|directory", value_parser = ["ldap", "directory"])]
     pub to: String,
     /// Show what would be copied, and change nothing
     #[arg(long)]

@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod otp;
+
 /// The directory's suffix.
 pub const SUFFIX: &str = "dc=example,dc=org";
 /// The store: one `uid=USER` entry per user below it.
@@ -130,11 +132,20 @@ impl Slapd {
     /// A server configured with slapd.conf, including the shipped
     /// `ldap/pam_totp.schema` and `ldap/acl.conf`, seeded and answering.
     pub fn start(name: &str) -> Slapd {
+        Self::start_seeded(name, Mode::File)
+    }
+
+    /// A single server of `mode` in a fresh directory, seeded for its mode.
+    fn start_seeded(name: &str, mode: Mode) -> Slapd {
         let top = fresh_dir(name);
         make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::File);
+        let mut slapd = Self::launch(&top, &top.join("a"), None, mode);
         slapd.owns = Some(top);
-        slapd.seed();
+        if matches!(mode, Mode::Otp | Mode::OtpDurable | Mode::OtpWrongOrder) {
+            slapd.seed_directory_checked();
+        } else {
+            slapd.seed();
+        }
         slapd
     }
 
@@ -142,12 +153,7 @@ impl Slapd {
     /// every write is synced to disk before slapd answers, as on a real
     /// deployment. For benchmarks of write latency; tests want the fast one.
     pub fn start_durable(name: &str) -> Slapd {
-        let top = fresh_dir(name);
-        make_shared(&top);
-        let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::DurableFile);
-        slapd.owns = Some(top);
-        slapd.seed();
-        slapd
+        Self::start_seeded(name, Mode::DurableFile)
     }
 
     /// A server configured with cn=config: a bootstrap config converted by
@@ -155,12 +161,20 @@ impl Slapd {
     /// `ldap/acl.ldif` applied over LDAP, as an admin would. Seeded and
     /// answering. [`Slapd::config_admin`] binds to cn=config.
     pub fn start_cn_config(name: &str) -> Slapd {
+        let slapd = Self::start_cn_config_with(name, "acl.ldif");
+        slapd.seed();
+        slapd
+    }
+
+    /// A cn=config server with the shipped schema added and `rules` (a
+    /// shipped LDIF) applied over LDAP, not seeded.
+    fn start_cn_config_with(name: &str, rules: &str) -> Slapd {
         let top = fresh_dir(name);
         make_shared(&top);
         let mut slapd = Self::launch(&top, &top.join("a"), None, Mode::Directory);
         slapd.owns = Some(top);
         let admin = slapd.config_admin();
-        for (tool, file) in [("ldapadd", "pam_totp.ldif"), ("ldapmodify", "acl.ldif")] {
+        for (tool, file) in [("ldapadd", "pam_totp.ldif"), ("ldapmodify", rules)] {
             let path = shipped(file);
             let run = ldap_run(slapd.ldap_cmd(tool, Some(&admin)).arg("-f").arg(&path), "");
             assert_eq!(
@@ -171,7 +185,6 @@ impl Slapd {
                 run.stderr
             );
         }
-        slapd.seed();
         slapd
     }
 
@@ -524,10 +537,19 @@ impl Slapd {
             let ldaps_port = mirror.map_or_else(free_port, |(_, port)| port);
             let ldap_port = free_port();
             let config = match mode {
-                Mode::File | Mode::DurableFile => {
+                Mode::File
+                | Mode::DurableFile
+                | Mode::Otp
+                | Mode::OtpDurable
+                | Mode::OtpWrongOrder => {
                     let path = dir.join("slapd.conf");
-                    let durable = matches!(mode, Mode::DurableFile);
-                    let text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
+                    let durable = matches!(mode, Mode::DurableFile | Mode::OtpDurable);
+                    let mut text = slapd_conf(shared, dir, mirror.map(|(m, _)| m), durable);
+                    if matches!(mode, Mode::Otp | Mode::OtpDurable | Mode::OtpWrongOrder) {
+                        let wrong = matches!(mode, Mode::OtpWrongOrder)
+                            .then(|| dir.join("wrong-order.conf"));
+                        text = otp::directory_checked_conf(&text, wrong.as_deref());
+                    }
                     std::fs::write(&path, text).unwrap();
                     Config::File(path)
                 }
@@ -662,6 +684,12 @@ impl Drop for Slapd {
 #[derive(Clone, Copy)]
 enum Mode {
     File,
+    /// slapd.conf with the otp and ppolicy overlays and `directory.conf`.
+    Otp,
+    /// The same with ppolicy before otp (a copy of `directory.conf`).
+    OtpWrongOrder,
+    /// [`Mode::Otp`] without `dbnosync`.
+    OtpDurable,
     /// slapd.conf without `dbnosync`.
     DurableFile,
     Directory,
@@ -728,23 +756,9 @@ pub fn parse_ldif(text: &str) -> Vec<Entry> {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/// Standard base64 with padding (LDIF's `attr:: value`).
+/// Standard base64 with padding (LDIF's `attr:: value`): the store's own.
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    totp_ldap::base64_encode(data)
 }
 
 pub fn base64_decode(text: &str) -> Vec<u8> {

@@ -22,6 +22,7 @@
 
 use crate::answer::Answer;
 use crate::config::{OtpConfig, Throttle};
+use crate::directory_check::Asked;
 use crate::otp::{self, Code, Generator, HotpVerdict, OtpType, Verdict};
 use crate::record::UserRecord;
 use crate::state::LoginState;
@@ -111,6 +112,9 @@ pub enum Refusal {
     /// The answer was right, but the success could not be written: refused,
     /// and nothing is used up. The failure written before the compare stays.
     NotSaved { error: StoreError, looks_like: Miss },
+    /// The directory that holds the secret could not check the code
+    /// (`ldap.verify = "directory"`): refused; the failure counted stays.
+    NotChecked { error: StoreError, looks_like: Miss },
 }
 
 impl Refusal {
@@ -123,6 +127,9 @@ impl Refusal {
                 looks_like: miss, ..
             }
             | Self::NotSaved {
+                looks_like: miss, ..
+            }
+            | Self::NotChecked {
                 looks_like: miss, ..
             } => Some(*miss),
             Self::Locked(_) | Self::TooSoon { .. } => None,
@@ -214,10 +221,29 @@ pub fn attempt(
         }
     };
 
+    // A code the directory checks is sent there once (see directory_check).
+    let mut directory = match answer {
+        Answer::Code(code) if record.secret.is_held_by_directory() => Some(Asked::new(code)),
+        _ => None,
+    };
     loop {
         // 3. Compare.
         let counted = state.clone();
-        match compare(record, &mut state, answer, now, rules) {
+        let compared = match directory.as_mut() {
+            Some(asked) => match asked.decide(lock, record, &mut state, now, rules.otp) {
+                Ok(compared) => compared,
+                Err(error) => {
+                    return done(
+                        Err(Refusal::NotChecked { error, looks_like }),
+                        state,
+                        delay,
+                        &mut note,
+                    )
+                }
+            },
+            None => compare(record, &mut state, answer, now, rules),
+        };
+        match compared {
             // 4. Record a success; a wrong answer is already on disk.
             Ok(accepted) => {
                 throttle::record_success(&mut state, now, rhost);

@@ -76,6 +76,22 @@ pub struct LdapConfig {
     /// How long one server may take, from connecting to the last answer,
     /// before it counts as down (and the next URI is tried).
     pub timeout_ms: u64,
+    /// Who computes the codes: this host, from the record's secret, or the
+    /// directory (slapd's otp overlay), so that no host holds a seed.
+    pub verify: Verify,
+}
+
+/// `ldap.verify`: where a code is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// Every host reads the record, secret included, and computes the codes.
+    #[default]
+    Host,
+    /// The directory checks the code at bind time (slapo-otp); the host
+    /// reads no secret and keeps single use, throttling and recovery codes
+    /// by compare-and-swap. Clock skew is not learned (the window applies).
+    Directory,
 }
 
 impl Default for LdapConfig {
@@ -90,6 +106,7 @@ impl Default for LdapConfig {
             ca_file: PathBuf::new(),
             starttls: false,
             timeout_ms: 3000,
+            verify: Verify::Host,
         }
     }
 }

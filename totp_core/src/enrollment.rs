@@ -147,9 +147,11 @@ pub fn activate(
         Err(Refusal::TooSoon { wait }) => return Err(EnrollmentError::TooSoon { wait }),
         Err(Refusal::Wrong(Miss::Replayed)) => return Err(EnrollmentError::Replayed),
         Err(Refusal::Wrong(_)) => return Err(clock_hint(record, &answer, now, otp_cfg)),
-        Err(Refusal::NotCounted { error, .. } | Refusal::NotSaved { error, .. }) => {
-            return Err(EnrollmentError::Store(error))
-        }
+        Err(
+            Refusal::NotCounted { error, .. }
+            | Refusal::NotSaved { error, .. }
+            | Refusal::NotChecked { error, .. },
+        ) => return Err(EnrollmentError::Store(error)),
     };
     if !state.used_recovery.is_empty() {
         state.used_recovery.clear();
@@ -180,7 +182,8 @@ fn clock_hint(
     let Answer::Code(code) = answer else {
         return EnrollmentError::Wrong;
     };
-    if record.kind != OtpType::Totp {
+    // Only the directory can compute a secret it holds: no hint then.
+    if record.kind != OtpType::Totp || record.secret.is_held_by_directory() {
         return EnrollmentError::Wrong;
     }
     let generator = Generator::new(&record.secret, record.params);
@@ -253,6 +256,9 @@ impl ProofError {
                 Refusal::NotSaved { error, .. } => {
                     format!("right, but the success could not be saved: {error}")
                 }
+                Refusal::NotChecked { error, .. } => {
+                    format!("the directory could not check the code: {error}")
+                }
             },
         }
     }
@@ -276,6 +282,9 @@ impl fmt::Display for ProofError {
                     looks_like: miss, ..
                 }
                 | Refusal::NotSaved {
+                    looks_like: miss, ..
+                }
+                | Refusal::NotChecked {
                     looks_like: miss, ..
                 } => write!(f, "{}", miss.message()),
             },

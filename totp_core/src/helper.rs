@@ -104,9 +104,12 @@ pub fn verify_own(config: &Config, user: &UserName, raw: &[u8], now: u64) -> Ver
                 Err(Refusal::Locked(_) | Refusal::TooSoon { .. }) => HelperExit::Refused,
                 // A failure or success that could not be written reads
                 // exactly like a wrong answer, as the module shows it.
-                Err(Refusal::Wrong(_) | Refusal::NotCounted { .. } | Refusal::NotSaved { .. }) => {
-                    HelperExit::Wrong
-                }
+                Err(
+                    Refusal::Wrong(_)
+                    | Refusal::NotCounted { .. }
+                    | Refusal::NotSaved { .. }
+                    | Refusal::NotChecked { .. },
+                ) => HelperExit::Wrong,
             };
             let (outcome, _shown) = attempt_outcome(log, *attempt, &config.throttle, now);
             (exit, outcome)

@@ -14,6 +14,7 @@ pub mod answer;
 pub mod args;
 pub mod attempt;
 pub mod config;
+pub mod directory_check;
 pub mod enrollment;
 pub mod fsio;
 pub mod helper;

@@ -475,6 +475,10 @@ pub(crate) fn attempt_outcome(
             PamCode::AuthErr,
             &format!("the failure could not be recorded, so the answer was not compared: {e}"),
         ),
+        Err(Refusal::NotChecked { error: e, .. }) => log.broken(
+            PamCode::AuthErr,
+            &format!("the directory could not check the code (the failure is counted): {e}"),
+        ),
         Err(Refusal::NotSaved { error: e, .. }) => log.broken(
             PamCode::AuthErr,
             &format!("right answer, but refused: the success could not be saved: {e}"),

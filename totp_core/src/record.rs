@@ -37,7 +37,9 @@ struct RecordFile {
     /// `totp` (the default, so records written before HOTP stay valid) or `hotp`.
     #[serde(rename = "type", default, skip_serializing_if = "is_totp")]
     kind: OtpType,
-    secret: Zeroizing<String>,
+    /// Absent only in a public record (see [`UserRecord::parse_public`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<Zeroizing<String>>,
     algorithm: Algorithm,
     digits: u8,
     /// Required for TOTP; a HOTP record has none (its counter is in the state).
@@ -56,6 +58,16 @@ struct RecordFile {
     /// A hardware token's serial number, from the vendor's seed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     serial: Option<String>,
+}
+
+fn check_version(file: &RecordFile) -> Result<(), String> {
+    if file.version == FORMAT_VERSION {
+        return Ok(());
+    }
+    Err(format!(
+        "unsupported version {} (this build reads version {FORMAT_VERSION})",
+        file.version
+    ))
 }
 
 fn is_totp(kind: &OtpType) -> bool {
@@ -111,13 +123,31 @@ impl fmt::Debug for UserRecord {
 impl UserRecord {
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: RecordFile = toml::from_str(text).map_err(|e| describe_toml_error(&e, text))?;
-        if file.version != FORMAT_VERSION {
-            return Err(format!(
-                "unsupported version {} (this build reads version {FORMAT_VERSION})",
-                file.version
-            ));
+        check_version(&file)?;
+        let secret = match &file.secret {
+            Some(secret) => SecretBytes::from_base32(secret).map_err(|e| e.to_string())?,
+            // Worded as the TOML parser words a missing key (at the table's start).
+            None => return Err("line 1: missing field `secret`".into()),
+        };
+        Self::from_file(file, secret)
+    }
+
+    /// A record without its secret, as a directory that checks the codes
+    /// itself keeps it for the hosts (`ldap.verify = "directory"`): the same
+    /// TOML with no `secret` key. Its [`UserRecord::secret`] is the
+    /// stand-in of [`SecretBytes::held_by_directory`]: codes are compared by
+    /// the directory, never with it.
+    pub fn parse_public(text: &str) -> Result<Self, String> {
+        let file: RecordFile = toml::from_str(text).map_err(|e| describe_toml_error(&e, text))?;
+        if file.secret.is_some() {
+            return Err("a public record holds no secret, and this one does".into());
         }
-        let secret = SecretBytes::from_base32(&file.secret).map_err(|e| e.to_string())?;
+        let secret = SecretBytes::held_by_directory().map_err(|e| e.to_string())?;
+        Self::from_file(file, secret)
+    }
+
+    fn from_file(file: RecordFile, secret: SecretBytes) -> Result<Self, String> {
+        check_version(&file)?;
         let period = match (file.kind, file.period) {
             (OtpType::Totp, Some(period)) => period,
             (OtpType::Totp, None) => return Err("missing field `period`".into()),
@@ -148,12 +178,27 @@ impl UserRecord {
     }
 
     /// The TOML text to store. It holds the secret, so it is wiped on drop.
+    /// A record whose secret the directory holds has none to give: error.
     pub fn to_toml(&self) -> Result<Zeroizing<String>, String> {
+        if self.secret.is_held_by_directory() {
+            return Err("the secret of this record is held by the directory; \
+                        only its public part can be written"
+                .into());
+        }
+        self.serialise(Some(self.secret.to_base32()))
+    }
+
+    /// The record without its secret, for [`UserRecord::parse_public`].
+    pub fn to_public_toml(&self) -> Result<String, String> {
+        self.serialise(None).map(|text| text.to_string())
+    }
+
+    fn serialise(&self, secret: Option<Zeroizing<String>>) -> Result<Zeroizing<String>, String> {
         let file = RecordFile {
             version: FORMAT_VERSION,
             status: self.status,
             kind: self.kind,
-            secret: self.secret.to_base32(),
+            secret,
             algorithm: self.params.algorithm,
             digits: self.params.digits,
             period: (self.kind == OtpType::Totp).then_some(self.params.period),

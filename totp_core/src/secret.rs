@@ -12,7 +12,14 @@ pub const MAX_SECRET_BYTES: usize = 128;
 pub const NEW_SECRET_BYTES: usize = 20;
 
 /// Secret key material. No `Debug`, no `Display`, no `Clone`: it is wiped on drop.
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
+///
+/// The flag marks a secret that is not the user's: the record came from a
+/// directory that checks codes itself and keeps the seed (`ldap.verify =
+/// "directory"`). Its bytes are random, known to nobody and never stored, so
+/// a code computed from them by mistake matches nothing anyone can type;
+/// and a record holding it cannot be serialised (see
+/// [`SecretBytes::is_held_by_directory`]).
+pub struct SecretBytes(Zeroizing<Vec<u8>>, bool);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretError {
@@ -60,7 +67,7 @@ impl SecretBytes {
         if bytes.len() > MAX_SECRET_BYTES {
             return Err(SecretError::TooLong { bits });
         }
-        Ok(Self(bytes))
+        Ok(Self(bytes, false))
     }
 
     /// A fresh secret of [`NEW_SECRET_BYTES`] from getrandom(2).
@@ -68,6 +75,19 @@ impl SecretBytes {
         let mut bytes = Zeroizing::new(vec![0u8; NEW_SECRET_BYTES]);
         getrandom::fill(&mut bytes).map_err(|_| SecretError::Random)?;
         Self::from_bytes(bytes)
+    }
+
+    /// The stand-in for a seed that only the directory holds (see the type's
+    /// note): random, and marked so that no record can carry it anywhere.
+    pub fn held_by_directory() -> Result<Self, SecretError> {
+        let mut secret = Self::generate()?;
+        secret.1 = true;
+        Ok(secret)
+    }
+
+    /// Whether this is the stand-in of [`SecretBytes::held_by_directory`].
+    pub fn is_held_by_directory(&self) -> bool {
+        self.1
     }
 
     /// Decode RFC 4648 base32: case-insensitive, `=` padding optional,

@@ -241,7 +241,7 @@ impl LdapStore {
         })
     }
 
-    fn password(&self, path: &std::path::Path) -> Result<Zeroizing<String>, StoreError> {
+    pub(crate) fn password(&self, path: &std::path::Path) -> Result<Zeroizing<String>, StoreError> {
         if path.as_os_str().is_empty() {
             return Ok(Zeroizing::new(String::new()));
         }

@@ -11,6 +11,8 @@ use zeroize::Zeroizing;
 /// A user's entry as read: the record's text, the state and its serial.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
+    /// The record of this host's mode: `totpRecord` when hosts check codes,
+    /// `totpPublicRecord` when the directory does (see `directory_verify`).
     pub(crate) record: Option<Zeroizing<String>>,
     pub(crate) serial: Option<i64>,
     pub(crate) state: Result<LoginState, String>,
@@ -71,8 +73,12 @@ pub(crate) fn parse_entry(tag: StructureTag) -> Result<(String, Attrs), String> 
 /// record this bind cannot read is an error (the reason), never "not
 /// enrolled": the schema makes all three MUST, so when one is missing the
 /// access rules hide it, and a transition policy must not skip the code.
-pub(crate) fn judge(user: &UserName, mut attrs: Attrs) -> Result<Option<Entry>, String> {
-    if let Some(why) = unreadable(&attrs) {
+pub(crate) fn judge(
+    user: &UserName,
+    mut attrs: Attrs,
+    record_attr: &str,
+) -> Result<Option<Entry>, String> {
+    if let Some(why) = unreadable(&attrs, record_attr) {
         return Err(why);
     }
     let uid = attrs.remove("uid").unwrap_or_default();
@@ -80,12 +86,12 @@ pub(crate) fn judge(user: &UserName, mut attrs: Attrs) -> Result<Option<Entry>, 
         return Ok(None);
     }
     attrs.remove("objectclass");
-    Ok(Some(Entry::from_attrs(attrs)))
+    Ok(Some(Entry::from_attrs(attrs, record_attr)))
 }
 
 /// What of a user entry's object class, `uid` and record this bind cannot
 /// read (or that it is no user entry at all); `None` when all is there.
-pub(crate) fn unreadable(attrs: &Attrs) -> Option<String> {
+pub(crate) fn unreadable(attrs: &Attrs, record_attr: &str) -> Option<String> {
     let values = |name: &str| {
         attrs
             .get(&name.to_ascii_lowercase())
@@ -102,8 +108,8 @@ pub(crate) fn unreadable(attrs: &Attrs) -> Option<String> {
     if values("uid").is_empty() {
         return hidden("uid");
     }
-    if values(RECORD_ATTR).is_empty() {
-        return hidden(RECORD_ATTR);
+    if values(record_attr).is_empty() {
+        return hidden(record_attr);
     }
     None
 }
@@ -117,7 +123,7 @@ pub fn fuzz_entry(bytes: &[u8]) -> Result<Option<(LoginState, LoginState)>, Stri
     let (_, tag) = ldap3::asn1::parse_tag(bytes).map_err(|_| "not BER".to_owned())?;
     let (_, attrs) = parse_entry(tag)?;
     let user = UserName::parse(b"fuzz").map_err(|e| e.to_string())?;
-    let Some(entry) = judge(&user, attrs)? else {
+    let Some(entry) = judge(&user, attrs, RECORD_ATTR)? else {
         return Ok(None);
     };
     let _ = entry.state_read("uid=fuzz");
@@ -133,9 +139,9 @@ pub fn fuzz_entry(bytes: &[u8]) -> Result<Option<(LoginState, LoginState)>, Stri
 }
 
 impl Entry {
-    pub(crate) fn from_attrs(mut attrs: Attrs) -> Self {
+    pub(crate) fn from_attrs(mut attrs: Attrs, record_attr: &str) -> Self {
         let record = attrs
-            .remove(&RECORD_ATTR.to_ascii_lowercase())
+            .remove(&record_attr.to_ascii_lowercase())
             .and_then(|mut v| v.pop())
             .map(Zeroizing::new);
         let serial = attrs

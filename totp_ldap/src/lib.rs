@@ -33,17 +33,24 @@
 //! told), `entry` (an entry's attributes to and from the login state),
 //! `lock` (the compare-and-swap session, [`LdapLock`]), `store`
 //! ([`LdapStore`]: reads before the prompt, listing, the [`Backend`]) and
-//! `dn` (comparing the DNs a server returns).
+//! `dn` (comparing the DNs a server returns); `directory_verify`
+//! (`ldap.verify = "directory"`: the entry as a token that slapd's otp
+//! overlay checks, so no host holds a seed).
 
 #![forbid(unsafe_code)]
 
 mod connect;
+mod directory_verify;
 mod dn;
 mod entry;
 mod lock;
 mod store;
 
 pub use connect::Session;
+pub use directory_verify::{
+    base64_encode, check_password_hash, hmac_oid, CHECK_PASSWORD, HOTP_COUNTER, KEY_ATTRS,
+    POLICY_RDN, PROBE_RDN, PUBLIC_RECORD_ATTR, TOTP_LAST_STEP,
+};
 #[doc(hidden)]
 pub use entry::fuzz_entry;
 pub use lock::LdapLock;
@@ -100,5 +107,7 @@ pub enum Identity {
 /// The [`totp_core::store::Opener`] of the LDAP store: register it with
 /// [`totp_core::store::set_ldap_opener`].
 pub fn open(config: &Config) -> Result<Box<dyn Backend>, StoreError> {
-    Ok(Box::new(LdapStore::new(&config.ldap)))
+    Ok(Box::new(
+        LdapStore::new(&config.ldap).with_otp_limits(&config.otp),
+    ))
 }

@@ -5,7 +5,9 @@ use crate::store::LdapStore;
 use crate::{rc, Identity, OBJECT_CLASS, RECORD_ATTR, SERIAL_ATTR};
 use ldap3::Mod;
 use std::cell::RefCell;
+use totp_core::directory_check::Verdict;
 use totp_core::names::UserName;
+use totp_core::otp::Code;
 use totp_core::record::UserRecord;
 use totp_core::state::LoginState;
 use totp_core::store::{BackendLock, StateRead, StoreError};
@@ -21,6 +23,9 @@ pub struct LdapLock<'a> {
     /// stops every write, so no answer is checked against a secret that is
     /// no longer the user's.
     pub(crate) expected: RefCell<Option<Zeroizing<String>>>,
+    /// A HOTP token this lock just wrote (`ldap.verify = "directory"`): the
+    /// first state written gives the directory its starting counter.
+    pub(crate) fresh_hotp: std::cell::Cell<bool>,
 }
 
 /// What the lock knows of the entry's state.
@@ -101,6 +106,9 @@ impl LdapLock<'_> {
     }
 
     pub fn write_state(&self, state: &LoginState) -> Result<(), StoreError> {
+        if self.fresh_hotp.take() {
+            self.start_hotp_counter(state)?;
+        }
         let dn = self.store.entry_dn(&self.user);
         let mut confirm = false;
         let serial = match &*self.known.borrow() {
@@ -146,7 +154,7 @@ impl LdapLock<'_> {
             mods.push(Mod::Replace(name.into(), values.into_iter().collect()));
         }
         let assertion = match &*self.expected.borrow() {
-            Some(record) if confirm => Some(record_assertion(record)),
+            Some(record) if confirm => Some(record_assertion(self.store.record_attr(), record)),
             _ => None,
         };
         let result = self.store.with_session(Identity::Host, |s| {
@@ -172,6 +180,9 @@ impl LdapLock<'_> {
     }
 
     pub fn write_record(&self, record: &UserRecord) -> Result<(), StoreError> {
+        if self.store.checks_in_directory() {
+            return self.write_directory_record(record);
+        }
         let dn = self.store.entry_dn(&self.user);
         let text = record
             .to_toml()
@@ -240,7 +251,7 @@ impl LdapLock<'_> {
     }
 }
 
-fn no_entry(dn: &str) -> StoreError {
+pub(crate) fn no_entry(dn: &str) -> StoreError {
     StoreError::Unavailable(format!("{dn} does not exist (reset meanwhile?)"))
 }
 
@@ -260,17 +271,18 @@ impl BackendLock for LdapLock<'_> {
     fn remove_all(&self) -> Result<bool, StoreError> {
         LdapLock::remove_all(self)
     }
+    fn check_code(&self, record: &UserRecord, code: &Code) -> Result<Verdict, StoreError> {
+        LdapLock::check_code(self, record, code)
+    }
 }
 
-/// The critical assertion (RFC 4528) that the entry's record is `record`,
+/// The critical assertion (RFC 4528) that the entry's record (in `attr`) is `record`,
 /// every byte escaped (RFC 4515), so that any text makes a valid filter.
-fn record_assertion(record: &str) -> ldap3::controls::RawControl {
+fn record_assertion(attr: &str, record: &str) -> ldap3::controls::RawControl {
     use std::fmt::Write;
-    let mut filter = Zeroizing::new(String::with_capacity(
-        record.len() * 3 + RECORD_ATTR.len() + 3,
-    ));
+    let mut filter = Zeroizing::new(String::with_capacity(record.len() * 3 + attr.len() + 3));
     filter.push('(');
-    filter.push_str(RECORD_ATTR);
+    filter.push_str(attr);
     filter.push('=');
     for byte in record.bytes() {
         let _ = write!(filter, "\\{byte:02x}");

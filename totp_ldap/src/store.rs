@@ -45,6 +45,9 @@ pub struct LdapStore {
     pub(crate) notes: RefCell<Vec<String>>,
     /// The time with the directory left to this login.
     pub(crate) budget: Budget,
+    /// `otp.window` and `otp.look_ahead`, for the parameters entries of the
+    /// directory-checked mode (see [`LdapStore::with_otp_limits`]).
+    pub(crate) otp_limits: (u32, u32),
 }
 
 impl LdapStore {
@@ -58,7 +61,18 @@ impl LdapStore {
             loaded: RefCell::new(None),
             notes: RefCell::new(Vec::new()),
             budget: Budget::new(cfg.timeout_ms, cfg.uris.len()),
+            otp_limits: {
+                let otp = totp_core::config::OtpConfig::default();
+                (otp.window, otp.look_ahead)
+            },
         }
+    }
+
+    /// The window and look-ahead that new directory-checked tokens get
+    /// (`otp.window`, `otp.look_ahead` of the config).
+    pub fn with_otp_limits(mut self, otp: &totp_core::config::OtpConfig) -> Self {
+        self.otp_limits = (otp.window, otp.look_ahead);
+        self
     }
 
     pub fn config(&self) -> &LdapConfig {
@@ -94,7 +108,7 @@ impl LdapStore {
     pub(crate) fn read_entry(&self, user: &UserName) -> Result<Option<Entry>, StoreError> {
         self.begin(user);
         let dn = self.entry_dn(user);
-        let mut attrs = vec!["objectClass", "uid", RECORD_ATTR, SERIAL_ATTR];
+        let mut attrs = vec!["objectClass", "uid", self.record_attr(), SERIAL_ATTR];
         attrs.extend(STATE_ATTRS);
         let base = self.cfg.base_dn.clone();
         let found = self.with_session(Identity::Host, |s| {
@@ -135,7 +149,7 @@ impl LdapStore {
             error: format!("{dn}: {why}"),
         };
         let (_, attrs) = parse_entry(entry.0).map_err(refused)?;
-        judge(user, attrs).map_err(|why| self.hidden(&dn, &why))
+        judge(user, attrs, self.record_attr()).map_err(|why| self.hidden(&dn, &why))
     }
 
     /// The error of an entry that is there but cannot be read whole.
@@ -174,11 +188,32 @@ impl LdapStore {
         let Some(entry) = self.entry(user)? else {
             return Ok(None);
         };
+        // An entry this bind sees without this mode's record is an error,
+        // never "not enrolled": an entry of the other mode (not migrated, or
+        // migrated while this host still checks codes itself), or access
+        // rules that hide the record.
         let Some(text) = entry.record else {
-            return Ok(None);
+            return Err(StoreError::Ldap {
+                server: self.server_name(),
+                error: format!(
+                    "{} has no {} that this bind can read (ldap.verify = \"{}\": an entry \
+                     of the other mode, or access rules that hide it)",
+                    self.entry_dn(user),
+                    self.record_attr(),
+                    if self.checks_in_directory() {
+                        "directory"
+                    } else {
+                        "host"
+                    },
+                ),
+            });
         };
-        let record =
-            UserRecord::parse(&text).map_err(|e| StoreError::Corrupt(self.entry_dn(user), e))?;
+        let record = if self.checks_in_directory() {
+            UserRecord::parse_public(&text)
+        } else {
+            UserRecord::parse(&text)
+        }
+        .map_err(|e| StoreError::Corrupt(self.entry_dn(user), e))?;
         *self.loaded.borrow_mut() = Some((user.clone(), text));
         Ok(Some(record))
     }
@@ -216,6 +251,7 @@ impl LdapStore {
             user: user.clone(),
             known: RefCell::new(peeked),
             expected: RefCell::new(expected),
+            fresh_hotp: std::cell::Cell::new(false),
         })
     }
 
@@ -284,7 +320,7 @@ impl LdapStore {
                     &base,
                     Scope::OneLevel,
                     ALWAYS_TRUE,
-                    vec!["objectClass", "uid", RECORD_ATTR],
+                    vec!["objectClass", "uid", self.record_attr()],
                 )?
                 .success()?;
             Ok(entries)
@@ -294,7 +330,15 @@ impl LdapStore {
                 server: self.server_name(),
                 error,
             })?;
-            if let Some(why) = unreadable(&attrs) {
+            // Only user entries (uid=...): the directory-checked mode keeps
+            // its policy and parameters entries beside them.
+            if !dn
+                .get(..4)
+                .is_some_and(|rdn| rdn.eq_ignore_ascii_case("uid="))
+            {
+                continue;
+            }
+            if let Some(why) = unreadable(&attrs, self.record_attr()) {
                 return Ok(Some(format!("{dn} is there but {why}")));
             }
         }
@@ -310,6 +354,9 @@ impl LdapStore {
         state: &LoginState,
     ) -> Result<bool, StoreError> {
         self.begin(user);
+        if self.checks_in_directory() {
+            return self.add_directory_entry(user, record, state);
+        }
         let dn = self.entry_dn(user);
         let text = record
             .to_toml()

@@ -169,7 +169,10 @@ fn check_store(out: &mut Findings, config: &Config, store: &Store, args: &CheckA
         check_dir(out, "state_dir", files.state_dir(), missing_state);
     }
     if config.store.backend == totp_core::config::Backend::Ldap {
-        super::check_ldap::check(out, &totp_ldap::LdapStore::new(&config.ldap));
+        super::check_ldap::check(
+            out,
+            &totp_ldap::LdapStore::new(&config.ldap).with_otp_limits(&config.otp),
+        );
     }
     let accounts = accounts(args.passwd.as_deref());
     let records = check_records(out, store, accounts.as_deref().unwrap_or(&[]));

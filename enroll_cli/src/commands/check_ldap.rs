@@ -86,6 +86,9 @@ pub(super) fn check(out: &mut Findings, ldap: &LdapStore) {
     }
     check_secret_write(out, ldap);
     check_anonymous(out, ldap, &base);
+    if ldap.checks_in_directory() {
+        super::check_directory::check(out, ldap);
+    }
 }
 
 /// Every entry read as the host, as a login reads it: an entry whose
@@ -116,29 +119,35 @@ fn check_secret_write(out: &mut Findings, ldap: &LdapStore) {
     let dn = users
         .first()
         .map_or_else(|| ldap.config().base_dn.clone(), |user| ldap.entry_dn(user));
+    // Where the secret is: the record, or (checked by the directory) the seed.
+    let secret_attr = if ldap.checks_in_directory() {
+        "oathSecret"
+    } else {
+        RECORD_ATTR
+    };
     let probed = ldap.probe(Identity::Host, |conn, timeout| {
         conn.with_timeout(timeout).modify(
             &dn,
             vec![Mod::Delete(
-                RECORD_ATTR.to_owned(),
+                secret_attr.to_owned(),
                 [PROBE_VALUE.to_owned()].into_iter().collect(),
             )],
         )
     });
     match probed {
         Ok((_, r)) if r.rc == INSUFFICIENT_ACCESS => out.ok(format!(
-            "LDAP: this host cannot write {RECORD_ATTR} (secrets)"
+            "LDAP: this host cannot write {secret_attr} (secrets)"
         )),
         Ok((_, r)) if [0, NO_SUCH_ATTRIBUTE, OBJECT_CLASS_VIOLATION].contains(&r.rc) => {
             out.error(format!(
-                "LDAP: this host's bind {} may write {RECORD_ATTR}, the secrets: root on any host \
+                "LDAP: this host's bind {} may write {secret_attr}, the secrets: root on any host \
              could then enroll itself for anyone. Fix: install the access rules of \
              ldap/acl.conf (hosts write only the state attributes).",
                 ldap.config().bind_dn
             ))
         }
         Ok((_, r)) => out.warning(format!(
-            "LDAP: could not tell whether this host can write {RECORD_ATTR} (result code {})",
+            "LDAP: could not tell whether this host can write {secret_attr} (result code {})",
             r.rc
         )),
         Err(e) => out.warning(format!("LDAP: the write probe failed: {e}")),

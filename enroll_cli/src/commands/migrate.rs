@@ -10,6 +10,16 @@
 //! the files did since the first run, and nothing used there works again.
 //! An entry with another secret (enrolled anew elsewhere) is left alone.
 //! The files stay as they were.
+//! With `ldap.verify = "directory"` each new entry is written as a token
+//! the directory checks, starting after the last step or counter used; an
+//! entry already there is left alone in that mode (the host cannot read its
+//! seed to tell whether it is the same enrollment).
+//!
+//! `totpctl migrate --to directory [--dry-run]`: turn the directory's
+//! host-checked entries into directory-checked ones, each in one Modify
+//! guarded by its serial (see `LdapStore::convert_to_directory`): a login
+//! meanwhile makes it read again and convert again, so no used code comes
+//! back.
 
 use crate::audit;
 use crate::cli::MigrateArgs;
@@ -31,7 +41,10 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
         .validate()
         .map_err(|e| CliError::Store(StoreError::Unavailable(format!("[ldap]: {e}"))))?;
     let files = Store::new(&ctx.config.paths);
-    let ldap = LdapStore::new(&ctx.config.ldap);
+    let ldap = LdapStore::new(&ctx.config.ldap).with_otp_limits(&ctx.config.otp);
+    if args.to == "directory" {
+        return to_directory(&ctx, &ldap, args.dry_run);
+    }
     let users = files.list_users()?;
     let (mut copied, mut merged, mut skipped, mut failed) = (0usize, 0usize, 0usize, 0usize);
     let mut lines = Vec::new();
@@ -124,6 +137,61 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
     if failed > 0 {
         return Err(CliError::Store(StoreError::Unavailable(format!(
             "{failed} user(s) could not be copied (see above)"
+        ))));
+    }
+    Ok(())
+}
+
+/// How often a conversion that lost its race with a login is tried again.
+const CONVERT_RETRIES: u32 = 16;
+
+/// `--to directory`: every entry that still holds its secret in
+/// `totpRecord` becomes a token the directory checks.
+fn to_directory(ctx: &Context, ldap: &LdapStore, dry_run: bool) -> Result<(), CliError> {
+    let users = ldap.list_users()?;
+    let (mut converted, mut failed) = (0usize, 0usize);
+    for user in &users {
+        let line = if dry_run {
+            "would be converted if it still holds its secret".to_owned()
+        } else {
+            let mut tries = 0;
+            loop {
+                match ldap.convert_to_directory(user) {
+                    Ok(true) => {
+                        converted += 1;
+                        break "converted: the directory checks its codes".to_owned();
+                    }
+                    Ok(false) => break "not host-checked (converted already?): left".to_owned(),
+                    Err(StoreError::Conflict(_)) if tries < CONVERT_RETRIES => tries += 1,
+                    Err(e) => {
+                        failed += 1;
+                        break format!("FAILED: {e}");
+                    }
+                }
+            }
+        };
+        if ctx.json {
+            println!(
+                "{}",
+                json::Object::new()
+                    .string("user", user.as_str())
+                    .string("result", &line)
+                    .finish()
+            );
+        } else {
+            println!("{user}: {line}");
+        }
+    }
+    if !dry_run {
+        audit::audit_or_warn(
+            "migrate",
+            "-",
+            &format!("to=directory converted={converted} failed={failed}"),
+        );
+    }
+    if failed > 0 {
+        return Err(CliError::Store(StoreError::Unavailable(format!(
+            "{failed} user(s) could not be converted (see above)"
         ))));
     }
     Ok(())

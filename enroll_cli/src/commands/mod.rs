@@ -4,6 +4,7 @@
 pub mod activate;
 pub mod batch;
 pub mod check;
+mod check_directory;
 mod check_ldap;
 mod csv;
 pub mod enroll;

@@ -29,6 +29,10 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
     }
     lock.write_state(&state)?;
     drop(lock);
+    // The directory's own cap (ldap.verify = "directory"): slapo-ppolicy.
+    if ctx.config.store.backend == totp_core::config::Backend::Ldap {
+        totp_ldap::LdapStore::new(&ctx.config.ldap).clear_password_lockout(&user)?;
+    }
     let mut detail = format!(
         "failures={failures} locked={}",
         if was_locked.is_some() { "yes" } else { "no" }

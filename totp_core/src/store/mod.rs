@@ -20,7 +20,9 @@
 pub mod files;
 
 use crate::config::{Backend as BackendKind, Config, Paths};
+use crate::directory_check::Verdict;
 use crate::names::UserName;
+use crate::otp::Code;
 use crate::record::UserRecord;
 use crate::state::LoginState;
 use files::{FileLock, FileStore};
@@ -63,6 +65,20 @@ pub trait BackendLock {
     fn write_state(&self, state: &LoginState) -> Result<(), StoreError>;
     fn write_record(&self, record: &UserRecord) -> Result<(), StoreError>;
     fn remove_all(&self) -> Result<bool, StoreError>;
+    /// See [`UserLock::check_code`]. A store that keeps the secrets with
+    /// the records never checks codes itself.
+    fn check_code(&self, record: &UserRecord, code: &Code) -> Result<Verdict, StoreError> {
+        let _ = (record, code);
+        Err(no_directory_check())
+    }
+}
+
+fn no_directory_check() -> StoreError {
+    StoreError::Unavailable(
+        "the record's secret is held by the directory, and this store cannot have the \
+         directory check a code"
+            .into(),
+    )
 }
 
 /// Opens the LDAP store of a config.
@@ -265,6 +281,18 @@ impl UserLock<'_> {
         match &self.0 {
             LockInner::Files(l) => l.write_record(record),
             LockInner::Other(l) => l.write_record(record),
+        }
+    }
+
+    /// Have the directory check `code` against the secret it holds for
+    /// this user (`ldap.verify = "directory"`), and say which step or
+    /// counter it accepted; only for a record whose secret is
+    /// [`held by the directory`](crate::secret::SecretBytes::held_by_directory).
+    /// Accepting there uses nothing up here: see [`crate::directory_check`].
+    pub fn check_code(&self, record: &UserRecord, code: &Code) -> Result<Verdict, StoreError> {
+        match &self.0 {
+            LockInner::Files(_) => Err(no_directory_check()),
+            LockInner::Other(l) => l.check_code(record, code),
         }
     }
 
