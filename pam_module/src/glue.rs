@@ -55,20 +55,27 @@ impl PamServiceModule for PamTotp {
 
     /// Nothing to set, but one thing to make sure of: a code that a
     /// `forward_pass` line kept was accepted by a later pam_totp line. If
-    /// it was not (a stack that never checks it), fail, so clients that
-    /// honour setcred (sshd, login, su) end the login. Otherwise succeed,
-    /// so `auth` stacks that call setcred keep working.
+    /// it was not (a stack that never checks it), fail and say so. libpam
+    /// weighs a setcred result by the line's pam_authenticate result, which
+    /// for a forward_pass line is PAM_IGNORE, so under `required` this
+    /// failure alone does not end the login: pam_acct_mgmt (an `account`
+    /// line) does. Otherwise succeed, so `auth` stacks that call setcred
+    /// keep working.
     fn setcred(pamh: Pam, flags: PamFlags, _: Vec<String>) -> PamError {
         if flags.contains(PamFlags::DELETE_CRED) {
             return PamError::SUCCESS;
         }
-        guard_kept_code(&pamh, "pam_setcred", PamError::CRED_ERR).unwrap_or(PamError::SUCCESS)
+        guard_kept_code(&pamh, login::Stage::Credentials, PamError::CRED_ERR)
+            .unwrap_or(PamError::SUCCESS)
     }
 
-    /// The same check for an `account` line of pam_totp.so, for clients
-    /// that ignore a failed setcred (sudo); nothing else to say.
+    /// The same check for an `account` line of pam_totp.so, whose failure
+    /// su, login, sudo and cockpit-session honour; nothing else to say.
+    /// (sshd runs pam_authenticate in a child process, so the kept code
+    /// never reaches the process that calls this.)
     fn acct_mgmt(pamh: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        guard_kept_code(&pamh, "pam_acct_mgmt", PamError::PERM_DENIED).unwrap_or(PamError::IGNORE)
+        guard_kept_code(&pamh, login::Stage::Account, PamError::PERM_DENIED)
+            .unwrap_or(PamError::IGNORE)
     }
 
     fn open_session(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
@@ -86,7 +93,7 @@ impl PamServiceModule for PamTotp {
 
 /// `Some(failure)`, with its log line written, when a code a `forward_pass`
 /// line kept was not accepted by any pam_totp line of this transaction.
-fn guard_kept_code(pamh: &Pam, stage: &str, failure: PamError) -> Option<PamError> {
+fn guard_kept_code(pamh: &Pam, stage: login::Stage, failure: PamError) -> Option<PamError> {
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut io = Handle {
             pam: pamh,

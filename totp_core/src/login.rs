@@ -226,19 +226,36 @@ pub enum KeptCode {
     Refused,
 }
 
-/// A kept code nobody accepted, found at `stage` (`pam_setcred`, ...): the
-/// login must not go on. One line, naming the fix.
-pub fn kept_code_left(io: &mut dyn PamIo, stage: &str, kept: KeptCode) -> Outcome {
+/// Where a kept code nobody accepted is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// pam_acct_mgmt of an `account` line: its failure denies the login.
+    Account,
+    /// pam_setcred of the `auth` line: libpam weighs its result by what the
+    /// line returned at pam_authenticate, and a forward_pass line returned
+    /// PAM_IGNORE, so with `required` this failure is ignored.
+    Credentials,
+}
+
+/// A kept code nobody accepted, found at `stage`: the login must not go on.
+/// One line, naming the fix.
+pub fn kept_code_left(io: &mut dyn PamIo, stage: Stage, kept: KeptCode) -> Outcome {
     let what = match kept {
         KeptCode::Unchecked => "the code a forward_pass line kept was never checked",
         KeptCode::Refused => {
             "pam_totp refused the code a forward_pass line kept, yet the auth stack succeeded"
         }
     };
-    denied_outside(
-        io,
-        &format!("{stage}: {what}; login denied. {FORWARD_PASS_FIX}"),
-    )
+    let effect = match stage {
+        Stage::Account => "pam_acct_mgmt: {what}; login denied",
+        Stage::Credentials => {
+            "pam_setcred: {what}; credentials refused (libpam ignores this for a line whose \
+             pam_authenticate returned PAM_IGNORE: an 'account required pam_totp.so' line \
+             denies the login)"
+        }
+    }
+    .replace("{what}", what);
+    denied_outside(io, &format!("{effect}. {FORWARD_PASS_FIX}"))
 }
 
 /// Authenticate one login.
