@@ -9,7 +9,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration::*;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -47,24 +46,7 @@ puts "\nMARK-EXIT $status"
 
 /// A user with a password and a shell, enrolled in the sandbox.
 fn account(sb: &Sandbox, name: &str) {
-    if !Command::new("getent")
-        .args(["passwd", name])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        let status = Command::new("useradd")
-            .args(["--create-home", "--shell", "/bin/sh", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "useradd {name} failed");
-    }
-    let run = run_with_input(
-        &mut Command::new("chpasswd"),
-        format!("{name}:{PASSWORD}\n").as_bytes(),
-    );
-    assert!(run.success, "chpasswd failed: {}", run.stderr);
+    login_account(name, PASSWORD);
     sb.enroll(name);
 }
 
@@ -100,7 +82,7 @@ impl Pty {
 
     fn run(&self, sb: &Sandbox, answer: &str, argv: &[&str]) -> Session {
         let _ = std::fs::remove_file(&self.log);
-        let mut child = {
+        let child = {
             let _one_at_a_time = pam_start_guard();
             Command::new("expect")
                 .arg("-f")
@@ -120,23 +102,7 @@ impl Pty {
                 .spawn()
                 .unwrap()
         };
-        let mut output = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut output)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        child.wait().unwrap();
-        output.push_str(&err);
-        let output = output.replace('\r', "");
+        let output = expect_output(child);
         assert!(!output.contains("MARK-TIMEOUT"), "timed out:\n{output}");
         let lines = std::fs::read_to_string(&self.log)
             .unwrap_or_default()

@@ -15,7 +15,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration::*;
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -292,7 +291,7 @@ struct Rig {
 impl Rig {
     fn login(&self, code: &str) -> Login {
         let before = self.sshd.log_lines().len();
-        let mut child = Command::new("expect")
+        let child = Command::new("expect")
             .arg("-f")
             .arg(&self.script)
             .args([
@@ -306,23 +305,7 @@ impl Rig {
             .stderr(Stdio::piped())
             .spawn()
             .expect("expect is missing: apt-get install expect");
-        let mut output = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut output)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        child.wait().unwrap();
-        output.push_str(&err);
-        let output = output.replace('\r', "");
+        let output = expect_output(child);
         assert!(
             !output.contains("MARK-TIMEOUT"),
             "expect timed out:\n{output}\nsshd:\n{}",
@@ -379,7 +362,8 @@ fn median(mut values: Vec<u64>) -> u64 {
     values[values.len() / 2]
 }
 
-fn rig() -> Rig {
+/// `tag` names the sandbox and the account, so tests can run side by side.
+fn rig(tag: &str) -> Rig {
     assert!(
         nix_is_root(),
         "the sshd test creates a system user and runs sshd: run it as root"
@@ -391,7 +375,7 @@ fn rig() -> Rig {
         Path::new("/usr/sbin/sshd").exists(),
         "/usr/sbin/sshd is missing: apt-get install openssh-server"
     );
-    let sb = Sandbox::new("sshd");
+    let sb = Sandbox::new(tag);
     let shim = syslog_shim(&sb.root);
     let script = sb.root.join("login.exp");
     std::fs::write(&script, EXPECT_SCRIPT).unwrap();
@@ -405,7 +389,7 @@ fn rig() -> Rig {
          session required pam_permit.so\n\
          password required pam_deny.so\n",
     );
-    let account = Account::create(&format!("totpssh{}", std::process::id() % 1_000_000));
+    let account = Account::create(&format!("totp{tag}{}", std::process::id() % 1_000_000));
     let sshd = Sshd::start(&sb, &shim);
     Rig {
         sshd,
@@ -423,7 +407,7 @@ fn nix_is_root() -> bool {
 #[test]
 fn ssh_login_with_password_and_code() {
     let started = Instant::now();
-    let rig = rig();
+    let rig = rig("ssh");
     let user = rig.account.name.clone();
     rig.sb.enroll(&user);
 
@@ -546,7 +530,7 @@ fn ssh_login_with_password_and_code() {
 /// process that calls pam_setcred.)
 #[test]
 fn ssh_forward_pass_stacks() {
-    let rig = rig();
+    let rig = rig("fwd");
     let user = rig.account.name.clone();
     rig.sb.enroll(&user);
     let rest = "account required pam_permit.so\nsession required pam_permit.so\n\

@@ -76,24 +76,7 @@ fn sudo_with_forward_pass_stacks() {
     require_tool("sudo", "sudo");
     let user = "pamtotp-fwd-sudo";
     let sb = Sandbox::new("fwd-sudo");
-    if !Command::new("getent")
-        .args(["passwd", user])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        let status = Command::new("useradd")
-            .args(["--no-create-home", "--shell", "/bin/sh", user])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let run = run_with_input(
-        &mut Command::new("chpasswd"),
-        format!("{user}:{PASSWORD}\n").as_bytes(),
-    );
-    assert!(run.success, "{}", run.stderr);
+    login_account(user, PASSWORD);
     sb.enroll(user);
     // The module reads the real stacks: pam_dir is the default /etc/pam.d.
     std::fs::write(

@@ -874,3 +874,49 @@ impl Sandbox {
 
 /// The reason pam_totp gives for a forward_pass stack that checks no code.
 pub const FORWARD_PASS_REFUSED: &str = "so the code would never be checked; login denied. Fix: use the three-line stack of pam_totp(8)";
+
+/// What an `expect` script printed (stdout, then stderr), without carriage
+/// returns, once it has exited.
+pub fn expect_output(mut child: std::process::Child) -> String {
+    use std::io::Read;
+    let mut output = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    output.push_str(&err);
+    output.replace('\r', "")
+}
+
+/// A login account (home, /bin/sh) with `password`, for the real clients
+/// (su, login, sudo); kept if it exists, its password set again.
+pub fn login_account(name: &str, password: &str) {
+    let known = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !known {
+        let status = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "useradd {name} failed");
+    }
+    let run = run_with_input(
+        &mut Command::new("chpasswd"),
+        format!("{name}:{password}\n").as_bytes(),
+    );
+    assert!(run.success, "chpasswd failed: {}", run.stderr);
+}
