@@ -211,3 +211,71 @@ fn a_usersfile_written_by_pam_oath_moves_to_pam_totp() {
         "code accepted",
     );
 }
+
+/// google-authenticator with DISALLOW_REUSE: a code used at the real
+/// pam_google_authenticator is listed in the file as used. After
+/// `import-google-authenticator`, that same code is a replay at pam_totp;
+/// the next one logs in.
+#[test]
+fn a_code_used_at_pam_google_authenticator_is_not_accepted_again() {
+    let pam_ga = Path::new("/lib/x86_64-linux-gnu/security/pam_google_authenticator.so");
+    assert!(
+        pam_ga.exists(),
+        "pam_google_authenticator is not installed: apt-get install libpam-google-authenticator"
+    );
+    require_tool("google-authenticator", "libpam-google-authenticator");
+    let sb = Sandbox::new("import-ga-reuse");
+    sb.service("totp", "");
+    let file = sb.root.join("google_authenticator");
+    let out = Command::new("google-authenticator")
+        .args([
+            "--time-based",
+            "--disallow-reuse",
+            "--force",
+            "--quiet",
+            "--no-confirm",
+            "--no-rate-limit",
+            "--window-size=3",
+            "--qr-mode=NONE",
+            "--emergency-codes=1",
+        ])
+        .arg(format!("--secret={}", file.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "google-authenticator: {out:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\" DISALLOW_REUSE\n"), "{text}");
+    let secret = text.lines().next().unwrap().trim().to_owned();
+    sb.raw_service(
+        "ga",
+        &format!(
+            "auth required {} secret={} user=root\n",
+            pam_ga.display(),
+            file.display()
+        ),
+    );
+    let code = oathtool(&secret, "SHA1", 6, 30, 0);
+    let run = sb.pamtester("ga", "root", format!("{code}\n").as_bytes(), &[]);
+    assert!(run.success, "pam_google_authenticator refused: {run:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let used = text
+        .lines()
+        .find_map(|l| l.strip_prefix("\" DISALLOW_REUSE "))
+        .unwrap_or_else(|| panic!("no used step listed:\n{text}"));
+    assert!(!used.trim().is_empty());
+    // google-authenticator itself refuses it now.
+    let run = sb.pamtester("ga", "root", format!("{code}\n").as_bytes(), &[]);
+    assert!(!run.success, "pam_google_authenticator accepted a reuse");
+
+    let run = totpctl(&sb, &["import-google-authenticator", "root", &arg(&file)]);
+    assert!(run.success, "{run:?}");
+    login(&sb, "root", &code).expect(false, "denied", "replayed code");
+    login(&sb, "root", &oathtool(&secret, "SHA1", 6, 30, 30)).expect(
+        true,
+        "success",
+        "code accepted",
+    );
+    // Carried over, so no note says it is left behind.
+    assert!(!run.stderr.contains("DISALLOW_REUSE"), "{}", run.stderr);
+}

@@ -306,3 +306,36 @@ fn valgrind_finds_nothing_definitely_lost() {
         "{report}"
     );
 }
+
+/// `[store] backend = "ldap"` with no pam_totp_ldap.so beside pam_totp.so
+/// (a half-installed package): denied, with the standard outcome line
+/// (user, service, rhost) that says what is missing.
+#[test]
+fn a_missing_ldap_module_denies_with_the_standard_line() {
+    let sb = Sandbox::new("no-ldap-module");
+    let lonely = sb.root.join("lonely");
+    std::fs::create_dir(&lonely).unwrap();
+    let module = lonely.join("libpam_totp.so");
+    std::fs::copy(module_path(), &module).unwrap();
+    sb.write_config(
+        "[store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"ldapi://%2Frun%2Fpam_totp-none\"]\n\
+         base_dn = \"dc=example,dc=org\"\n",
+    );
+    sb.raw_service(
+        "ldap",
+        &format!(
+            "auth [success=ok ignore=ignore default=die] {} config={{config}}\n\
+             auth required pam_permit.so\n",
+            module.display()
+        ),
+    );
+    let run = sb.pamtester("ldap", "root", b"123456\n", &["rhost=host.example"]);
+    run.expect(false, "error", "store.backend = ldap needs ");
+    let line = run.outcome();
+    assert!(
+        line.starts_with("user=root service=ldap rhost=host.example result=error reason=")
+            && line.contains(&format!("{}/libpam_totp_ldap.so", lonely.display()))
+            && line.contains("; login denied"),
+        "{line}"
+    );
+}

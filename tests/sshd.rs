@@ -11,47 +11,14 @@
 //! (`environ[0] = NULL` in auth-pam.c) before pam_authenticate. pam_wrapper
 //! reads PAM_WRAPPER_DEBUGLEVEL at each log call, so the module's pam_syslog
 //! lines are lost there; and this machine may have no /dev/log either. So a
-//! tiny preloaded shim (compiled here with `cc`) stands in for the syslog
-//! sink: it takes a file name from the environment when it loads and appends
-//! each `pam_syslog` line to that file. Only the sink is replaced; the module
-//! builds and sends its line exactly as it does under a real syslog.
+//! tiny preloaded shim ([`syslog_shim`]) stands in for the syslog sink.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use integration::*;
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const SHIM: &str = r#"
-#include <fcntl.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-static char log_path[4096];
-__attribute__((constructor)) static void init(void) {
-    const char *p = getenv("PAM_TOTP_TEST_LOG");
-    if (p) snprintf(log_path, sizeof log_path, "%s", p);
-}
-void pam_vsyslog(const void *pamh, int prio, const char *fmt, va_list ap) {
-    (void)pamh;
-    if (!log_path[0]) return;
-    char buf[8192];
-    int n = snprintf(buf, sizeof buf, "SYSLOG(%d): ", prio);
-    int m = vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
-    if (m < 0) return;
-    n += m;
-    if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
-    buf[n++] = '\n';
-    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) { if (write(fd, buf, n) < 0) {} close(fd); }
-}
-void pam_syslog(const void *pamh, int prio, const char *fmt, ...) {
-    va_list ap; va_start(ap, fmt); pam_vsyslog(pamh, prio, fmt, ap); va_end(ap);
-}
-"#;
 
 /// The ssh client under expect. Arguments: port user password code.
 /// Prints markers the test asserts on, and the ssh exit status and duration.
@@ -63,6 +30,11 @@ set codes 0
 set start [clock milliseconds]
 spawn -noecho ssh -F /dev/null -p $port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o PreferredAuthentications=keyboard-interactive -o PubkeyAuthentication=no -o GSSAPIAuthentication=no -o NumberOfPasswordPrompts=1 $user@127.0.0.1 {echo LOGGED-IN-OK}
 expect {
+    "Password & verification code" {
+        puts "\nMARK-COMBINED-PROMPT"
+        send -- "$password$code\r"
+        exp_continue
+    }
     -re {[Pp]assword: ?} {
         incr passwords
         if {$passwords > 1} { puts "\nMARK-SECOND-PASSWORD-PROMPT" }
@@ -319,7 +291,7 @@ struct Rig {
 impl Rig {
     fn login(&self, code: &str) -> Login {
         let before = self.sshd.log_lines().len();
-        let mut child = Command::new("expect")
+        let child = Command::new("expect")
             .arg("-f")
             .arg(&self.script)
             .args([
@@ -333,23 +305,7 @@ impl Rig {
             .stderr(Stdio::piped())
             .spawn()
             .expect("expect is missing: apt-get install expect");
-        let mut output = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut output)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        child.wait().unwrap();
-        output.push_str(&err);
-        let output = output.replace('\r', "");
+        let output = expect_output(child);
         assert!(
             !output.contains("MARK-TIMEOUT"),
             "expect timed out:\n{output}\nsshd:\n{}",
@@ -406,7 +362,8 @@ fn median(mut values: Vec<u64>) -> u64 {
     values[values.len() / 2]
 }
 
-fn rig() -> Rig {
+/// `tag` names the sandbox and the account, so tests can run side by side.
+fn rig(tag: &str) -> Rig {
     assert!(
         nix_is_root(),
         "the sshd test creates a system user and runs sshd: run it as root"
@@ -418,21 +375,8 @@ fn rig() -> Rig {
         Path::new("/usr/sbin/sshd").exists(),
         "/usr/sbin/sshd is missing: apt-get install openssh-server"
     );
-    let sb = Sandbox::new("sshd");
-    let shim = sb.root.join("pam_syslog_to_file.so");
-    let source = sb.root.join("pam_syslog_to_file.c");
-    std::fs::write(&source, SHIM).unwrap();
-    let out = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-Wall", "-o"])
-        .arg(&shim)
-        .arg(&source)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "compiling the log shim failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let sb = Sandbox::new(tag);
+    let shim = syslog_shim(&sb.root);
     let script = sb.root.join("login.exp");
     std::fs::write(&script, EXPECT_SCRIPT).unwrap();
     // The stack an admin would write for "password + code" (see
@@ -445,7 +389,7 @@ fn rig() -> Rig {
          session required pam_permit.so\n\
          password required pam_deny.so\n",
     );
-    let account = Account::create(&format!("totpssh{}", std::process::id() % 1_000_000));
+    let account = Account::create(&format!("totp{tag}{}", std::process::id() % 1_000_000));
     let sshd = Sshd::start(&sb, &shim);
     Rig {
         sshd,
@@ -463,7 +407,7 @@ fn nix_is_root() -> bool {
 #[test]
 fn ssh_login_with_password_and_code() {
     let started = Instant::now();
-    let rig = rig();
+    let rig = rig("ssh");
     let user = rig.account.name.clone();
     rig.sb.enroll(&user);
 
@@ -575,4 +519,42 @@ fn ssh_login_with_password_and_code() {
         median(bad_ms.clone())
     );
     eprintln!("sshd test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A forward_pass stack through sshd's keyboard-interactive login: the
+/// right password with a wrong code never logs in, and the right password
+/// with the right code does wherever the stack checks the code. Stacks that
+/// check no code are refused by the forward_pass line, with one line that
+/// names the fix. (A failed pam_setcred cannot catch them here: sshd runs
+/// pam_authenticate in a forked process, whose PAM data never reaches the
+/// process that calls pam_setcred.)
+#[test]
+fn ssh_forward_pass_stacks() {
+    let rig = rig("fwd");
+    let user = rig.account.name.clone();
+    rig.sb.enroll(&user);
+    let rest = "account required pam_permit.so\nsession required pam_permit.so\n\
+                password required pam_deny.so\n";
+    for stack in forward_pass_stacks() {
+        let name = stack.name;
+        rig.sb.forward_service("sshd", &stack, rest);
+        rig.forget_state();
+        let wrong = rig.login(&wrong_code(SECRET));
+        assert!(
+            wrong.output.contains("MARK-COMBINED-PROMPT") || !stack.checks_code,
+            "{name}: {}",
+            wrong.output
+        );
+        assert!(wrong.denied(), "{name}: wrong code: {}", wrong.output);
+        let right = rig.login(&code_now(SECRET));
+        if stack.checks_code {
+            wrong.expect_log(&user, "denied", "wrong code (1 of 10 failures)");
+            assert!(right.logged_in(), "{name}: right code: {}", right.output);
+            right.expect_log(&user, "success", "code accepted");
+        } else {
+            wrong.expect_log(&user, "error", FORWARD_PASS_REFUSED);
+            assert!(right.denied(), "{name}: right code: {}", right.output);
+            right.expect_log(&user, "error", FORWARD_PASS_REFUSED);
+        }
+    }
 }

@@ -199,6 +199,29 @@ impl Context {
         Ok(self.store.lock(user)?)
     }
 
+    /// Refuse a name that is neither an account nor in the store, as
+    /// `passwd -S` does, before anything is created for it (a lock file).
+    /// A name with a record, or a state file, is known: root can still
+    /// look at, unlock or reset a deleted account's leftovers.
+    pub fn require_known(&self, user: &UserName) -> Result<(), CliError> {
+        match User::from_name(user.as_str()) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(e) => return Err(CliError::UserLookup(user.to_string(), e)),
+        }
+        if self.store.list_users()?.contains(user) {
+            return Ok(());
+        }
+        let state = self
+            .store
+            .files()
+            .map(|files| files.state_dir().join(format!("{user}.state")));
+        if state.is_some_and(|path| path.symlink_metadata().is_ok()) {
+            return Ok(());
+        }
+        Err(CliError::UnknownUser(user.to_string()))
+    }
+
     /// The user's record, telling a corrupt one apart so that the message can
     /// say how to replace it.
     pub fn load_record(&self, user: &UserName) -> Result<Option<UserRecord>, CliError> {

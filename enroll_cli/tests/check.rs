@@ -807,6 +807,25 @@ fn forward_pass_needs_a_pam_totp_line_after_the_password() {
         run.stdout
     );
     assert_eq!(run.code, Some(1));
+
+    // A sufficient password line ends the stack before the code is
+    // checked: the same rule as the module's, with the line that skips.
+    f.pam(
+        "common-auth",
+        &stack(&format!("auth required pam_totp.so config={conf}\n"))
+            .replace("auth requisite pam_unix.so", "auth sufficient pam_unix.so"),
+    );
+    let run = f.check(&[]);
+    assert!(
+        run.stdout.contains(&format!(
+            "error: {d}/pam.d/common-auth:1: forward_pass in PAM service common-auth: \
+             {d}/pam.d/common-auth:2 (pam_unix.so 'sufficient') can end the stack before \
+             {d}/pam.d/common-auth:3 checks the code, so the password alone logs in"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, Some(1));
 }
 
 #[test]
@@ -855,8 +874,8 @@ fn pam_includes_substacks_and_bad_arguments() {
             (
                 "service sshd",
                 &format!(
-                    "warning: PAM service file {d}/pam.d/none cannot be read (No such file or \
-                     directory (os error 2)); it is not checked."
+                    "warning: PAM service file {d}/pam.d/none cannot be read (does not \
+                     exist); it is not checked."
                 ),
             ),
         ],
@@ -866,8 +885,8 @@ fn pam_includes_substacks_and_bad_arguments() {
     let expected = expected.replace(
         &format!("error: {d}/pam.d/custom:2"),
         &format!(
-            "warning: PAM service file {d}/pam.d/missing-file cannot be read (No such file or \
-             directory (os error 2)); it is not checked.\nerror: {d}/pam.d/custom:2"
+            "warning: PAM service file {d}/pam.d/missing-file cannot be read (does not \
+             exist); it is not checked.\nerror: {d}/pam.d/custom:2"
         ),
     );
     assert_check(&run, 1, &expected);

@@ -82,6 +82,46 @@ fn unknown_user() {
     assert!(!env.dir.join("pamtotp-no-such-user-totp.jpg").exists());
 }
 
+/// `status`, `unlock` and `reset` of a name that is no account and has no
+/// record: refused as `passwd -S` refuses it, and no lock file is left
+/// behind. A deleted account's record can still be looked at, unlocked and
+/// reset.
+#[test]
+fn status_unlock_and_reset_of_an_unknown_user() {
+    let env = Env::new("unknown-admin");
+    let before = env.snapshot();
+    for command in ["status", "unlock", "reset"] {
+        let run = env.run(&[command, "pamtotp-no-such-user"]);
+        assert_fails(
+            &run,
+            1,
+            "totpctl: there is no user 'pamtotp-no-such-user' on this system; nothing was \
+             changed. Check the spelling with 'getent passwd pamtotp-no-such-user', or create \
+             the account first.\n",
+        );
+    }
+    assert_eq!(env.snapshot(), before);
+    let left: Vec<_> = fs::read_dir(env.dir.join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "files left in state/: {left:?}");
+
+    let deleted = "pamtotp-deleted-account";
+    fs::write(
+        env.record_path(deleted),
+        "version = 1\nstatus = \"active\"\nsecret = \"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\"\n\
+         algorithm = \"SHA1\"\ndigits = 6\nperiod = 30\n",
+    )
+    .unwrap();
+    fs::set_permissions(env.record_path(deleted), fs::Permissions::from_mode(0o600)).unwrap();
+    for command in ["status", "unlock", "reset"] {
+        let run = env.run(&[command, deleted]);
+        assert_eq!(run.code, Some(0), "{command}: {run:?}");
+    }
+    assert!(env.record(deleted).is_none());
+}
+
 #[test]
 fn user_names_with_a_slash_or_control_characters() {
     let env = Env::new("bad-names");

@@ -490,8 +490,7 @@ fn import_google_authenticator() {
     assert_eq!(
         run.stderr,
         "totpctl: note: RATE_LIMIT is not imported; the [throttle] settings in config.toml apply\n\
-         totpctl: note: WINDOW_SIZE is not imported; the [otp] window in config.toml applies\n\
-         totpctl: note: DISALLOW_REUSE is not imported; pam_totp always refuses a code used before\n"
+         totpctl: note: WINDOW_SIZE is not imported; the [otp] window in config.toml applies\n"
     );
     assert_eq!(
         run.stdout,

@@ -26,6 +26,9 @@ impl PamServiceModule for PamTotp {
             if outcome.code == PamCode::Delegate {
                 return None;
             }
+            if outcome.code == PamCode::Success {
+                io.accept_kept_code();
+            }
             // The line first, then the delay: a process killed during the
             // delay still leaves its line (and the failure is already on disk).
             write_log(&pamh, &outcome);
@@ -50,13 +53,29 @@ impl PamServiceModule for PamTotp {
         }
     }
 
-    /// Nothing to set: succeed, so `auth` stacks that call setcred keep working.
-    fn setcred(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::SUCCESS
+    /// Nothing to set, but one thing to make sure of: a code that a
+    /// `forward_pass` line kept was accepted by a later pam_totp line. If
+    /// it was not (a stack that never checks it), fail and say so. libpam
+    /// weighs a setcred result by the line's pam_authenticate result, which
+    /// for a forward_pass line is PAM_IGNORE, so under `required` this
+    /// failure alone does not end the login: pam_acct_mgmt (an `account`
+    /// line) does. Otherwise succeed, so `auth` stacks that call setcred
+    /// keep working.
+    fn setcred(pamh: Pam, flags: PamFlags, _: Vec<String>) -> PamError {
+        if flags.contains(PamFlags::DELETE_CRED) {
+            return PamError::SUCCESS;
+        }
+        guard_kept_code(&pamh, login::Stage::Credentials, PamError::CRED_ERR)
+            .unwrap_or(PamError::SUCCESS)
     }
 
-    fn acct_mgmt(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
-        PamError::IGNORE
+    /// The same check for an `account` line of pam_totp.so, whose failure
+    /// su, login, sudo and cockpit-session honour; nothing else to say.
+    /// (sshd runs pam_authenticate in a child process, so the kept code
+    /// never reaches the process that calls this.)
+    fn acct_mgmt(pamh: Pam, _: PamFlags, _: Vec<String>) -> PamError {
+        guard_kept_code(&pamh, login::Stage::Account, PamError::PERM_DENIED)
+            .unwrap_or(PamError::IGNORE)
     }
 
     fn open_session(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
@@ -70,6 +89,40 @@ impl PamServiceModule for PamTotp {
     fn chauthtok(_: Pam, _: PamFlags, _: Vec<String>) -> PamError {
         PamError::IGNORE
     }
+}
+
+/// `Some(failure)`, with its log line written, when a code a `forward_pass`
+/// line kept was not accepted by any pam_totp line of this transaction.
+fn guard_kept_code(pamh: &Pam, stage: login::Stage, failure: PamError) -> Option<PamError> {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut io = Handle {
+            pam: pamh,
+            silent: true,
+        };
+        let left = match io.kept_state()? {
+            Kept::Code(_) => login::KeptCode::Unchecked,
+            Kept::Taken => login::KeptCode::Refused,
+            Kept::Accepted => return None,
+            // Refused, and logged, at pam_authenticate.
+            Kept::Refused => return Some(failure),
+        };
+        let outcome = login::kept_code_left(&mut io, stage, left);
+        write_log(pamh, &outcome);
+        Some(failure)
+    }));
+    result.unwrap_or(Some(failure))
+}
+
+/// Write the standard outcome line (user, service, rhost) for a login
+/// denied before the login flow could decide it.
+pub(crate) fn log_denied(pamh: &Pam, why: &str) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let mut io = Handle {
+            pam: pamh,
+            silent: true,
+        };
+        write_log(pamh, &login::denied_outside(&mut io, why));
+    }));
 }
 
 fn pam_error(code: PamCode) -> PamError {
@@ -166,26 +219,28 @@ impl PamIo for Handle<'_> {
     }
 
     fn keep_code(&mut self, code: &[u8]) -> Result<(), String> {
-        let kept = KeptCode(Zeroizing::new(code.to_vec()));
-        // SAFETY: pamsm stores a boxed `KeptCode` under our own key; the only
-        // reader, `take_kept_code`, reads it back as `KeptCode`, the type
-        // `retrieve_data` requires.
-        unsafe { self.pam.send_data(KEPT_CODE, kept) }
+        self.set_kept(Kept::Code(Zeroizing::new(code.to_vec())))
             .map_err(|e| format!("pam_set_data failed: {e}"))
     }
 
     fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>> {
-        // SAFETY: the data under KEPT_CODE is only ever set by `keep_code`,
-        // as a `KeptCode`.
-        let kept: KeptCode = unsafe { self.pam.retrieve_data(KEPT_CODE) }.ok()?;
-        // Replace it with an empty one: libpam frees the old box, whose
-        // Zeroizing buffer wipes the code.
-        // SAFETY: as in `keep_code`.
-        let _ = unsafe {
-            self.pam
-                .send_data(KEPT_CODE, KeptCode(Zeroizing::new(Vec::new())))
+        let Kept::Code(code) = self.kept_state()? else {
+            return None;
         };
-        (!kept.0.is_empty()).then(|| kept.0.clone())
+        // Replace it with `Taken`: libpam frees the old box, whose
+        // Zeroizing buffer wipes the code. Should that fail, the code stays
+        // kept, and setcred and acct_mgmt fail: closed either way.
+        let _ = self.set_kept(Kept::Taken);
+        Some(code)
+    }
+
+    fn refuse_forward(&mut self) {
+        // Should this fail, the later line asks and checks the code itself.
+        let _ = self.set_kept(Kept::Refused);
+    }
+
+    fn forward_refused(&mut self) -> bool {
+        matches!(self.kept_state(), Some(Kept::Refused))
     }
 
     fn run_helper(
@@ -197,12 +252,45 @@ impl PamIo for Handle<'_> {
     }
 }
 
+impl Handle<'_> {
+    fn kept_state(&self) -> Option<Kept> {
+        // SAFETY: the data under KEPT_CODE is only ever set by `set_kept`,
+        // as a `KeptCode`, the type `retrieve_data` requires.
+        let kept: KeptCode = unsafe { self.pam.retrieve_data(KEPT_CODE) }.ok()?;
+        Some(kept.0)
+    }
+
+    fn set_kept(&self, kept: Kept) -> Result<(), PamError> {
+        // SAFETY: pamsm stores a boxed `KeptCode` under our own key; the only
+        // reader, `kept_state`, reads it back as `KeptCode`.
+        unsafe { self.pam.send_data(KEPT_CODE, KeptCode(kept)) }
+    }
+
+    /// The login succeeded: if a pam_totp line took a kept code in it,
+    /// that code was accepted.
+    fn accept_kept_code(&self) {
+        if matches!(self.kept_state(), Some(Kept::Taken)) {
+            let _ = self.set_kept(Kept::Accepted);
+        }
+    }
+}
+
 /// The PAM data key under which a `forward_pass` line keeps the code.
 const KEPT_CODE: &str = "pam_totp.kept_code";
 
-/// A code kept between two pam_totp lines; wiped when libpam drops it
-/// (replaced, or at pam_end).
+/// Where a code kept between two pam_totp lines is: kept (wiped when libpam
+/// drops it: replaced, or at pam_end), taken by a checking line, or
+/// accepted by it. setcred and acct_mgmt fail on anything but accepted.
 #[derive(Clone)]
-struct KeptCode(Zeroizing<Vec<u8>>);
+enum Kept {
+    Code(Zeroizing<Vec<u8>>),
+    Taken,
+    Accepted,
+    /// The forward_pass line refused the login: its stack checks no code.
+    Refused,
+}
+
+#[derive(Clone)]
+struct KeptCode(Kept);
 
 impl PamData for KeptCode {}

@@ -11,7 +11,7 @@ mod conv;
 mod glue;
 mod helper;
 
-use pamsm::{pam_module, LogLvl, Pam, PamError, PamFlags, PamLibExt, PamServiceModule};
+use pamsm::{pam_module, Pam, PamError, PamFlags, PamServiceModule};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -34,9 +34,9 @@ fn delegate(pamh: Pam, flags: PamFlags, args: &[String]) -> PamError {
     let entry = match LDAP_MODULE.get_or_init(load_ldap_module) {
         Ok(entry) => *entry,
         Err(why) => {
-            let _ = pamh.syslog(
-                LogLvl::ERR,
-                &format!("result=error reason=\"store.backend = ldap needs {why}; login denied\""),
+            glue::log_denied(
+                &pamh,
+                &format!("store.backend = ldap needs {why}; login denied"),
             );
             return PamError::AUTH_ERR;
         }

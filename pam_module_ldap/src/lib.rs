@@ -10,7 +10,7 @@ mod glue;
 #[path = "../../pam_module/src/helper.rs"]
 mod helper;
 
-use pamsm::{pam_module, LogLvl, Pam, PamError, PamFlags, PamLibExt, PamServiceModule};
+use pamsm::{pam_module, Pam, PamError, PamFlags, PamServiceModule};
 
 pam_module!(glue::PamTotp);
 
@@ -22,9 +22,9 @@ fn setup() {
 /// Never reached: with the LDAP store registered, the login flow has
 /// nothing to hand on. Deny, and say so.
 fn delegate(pamh: Pam, _: PamFlags, _: &[String]) -> PamError {
-    let _ = pamh.syslog(
-        LogLvl::ERR,
-        "result=error reason=\"internal error: LDAP store not registered; login denied\"",
+    glue::log_denied(
+        &pamh,
+        "internal error: LDAP store not registered; login denied",
     );
     PamError::AUTH_ERR
 }

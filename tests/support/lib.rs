@@ -147,9 +147,10 @@ impl Sandbox {
     /// not delays), then `extra` tables.
     pub fn write_config(&self, extra: &str) {
         let mut text = format!(
-            "[paths]\nusers_dir = \"{}\"\nstate_dir = \"{}\"\n",
+            "[paths]\nusers_dir = \"{}\"\nstate_dir = \"{}\"\npam_dir = \"{}\"\n",
             self.users_dir.display(),
-            self.state_dir.display()
+            self.state_dir.display(),
+            self.service_dir.display()
         );
         if !extra.contains("[throttle]") {
             text.push_str("[throttle]\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n");
@@ -761,4 +762,181 @@ impl totp_core::login::PamIo for Answering {
     fn take_kept_code(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
         None
     }
+}
+
+/// A preloaded stand-in for the syslog sink, for clients that empty their
+/// environment before PAM runs (sshd's PAM "thread") or own the terminal
+/// (su, login): it takes a file name from `PAM_TOTP_TEST_LOG` when it loads
+/// and appends each `pam_syslog` line to that file, as `SYSLOG(prio): line`.
+/// Only the sink is replaced; the module builds and sends its line exactly
+/// as it does under a real syslog. Compiled into `dir` with `cc`.
+pub fn syslog_shim(dir: &Path) -> PathBuf {
+    let shim = dir.join("pam_syslog_to_file.so");
+    let source = dir.join("pam_syslog_to_file.c");
+    std::fs::write(&source, SYSLOG_SHIM).unwrap();
+    let out = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-Wall", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .output()
+        .expect("a C compiler is needed for the log shim");
+    assert!(
+        out.status.success(),
+        "compiling the log shim failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    shim
+}
+
+const SYSLOG_SHIM: &str = r#"
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static char log_path[4096];
+__attribute__((constructor)) static void init(void) {
+    const char *p = getenv("PAM_TOTP_TEST_LOG");
+    if (p) snprintf(log_path, sizeof log_path, "%s", p);
+}
+void pam_vsyslog(const void *pamh, int prio, const char *fmt, va_list ap) {
+    (void)pamh;
+    if (!log_path[0]) return;
+    char buf[8192];
+    int n = snprintf(buf, sizeof buf, "SYSLOG(%d): ", prio);
+    int m = vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
+    if (m < 0) return;
+    n += m;
+    if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+    buf[n++] = '\n';
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) { if (write(fd, buf, n) < 0) {} close(fd); }
+}
+void pam_syslog(const void *pamh, int prio, const char *fmt, ...) {
+    va_list ap; va_start(ap, fmt); pam_vsyslog(pamh, prio, fmt, ap); va_end(ap);
+}
+"#;
+
+/// One `auth` stack a `forward_pass` user may write: the stack of the PAM
+/// service (`main`, with `{module}` and `{config}` to fill in), the files it
+/// includes, and whether it checks the code.
+pub struct ForwardStack {
+    pub name: &'static str,
+    pub main: String,
+    pub extra: Vec<(&'static str, String)>,
+    pub checks_code: bool,
+}
+
+/// google-authenticator's two lines, the documented three, and plausible
+/// wrong variants. pam_unix runs with `nodelay`: its 2 s delay after a
+/// failure only slows the tests.
+pub fn forward_pass_stacks() -> Vec<ForwardStack> {
+    let fwd = "auth required {module} config={config} forward_pass\n";
+    let check = "auth required {module} config={config}\n";
+    let two = format!("{fwd}auth required pam_unix.so use_first_pass nodelay\n");
+    let three = format!("{fwd}auth requisite pam_unix.so use_first_pass nodelay\n{check}");
+    vec![
+        ForwardStack {
+            name: "two lines (google-authenticator's)",
+            main: two.clone(),
+            extra: vec![],
+            checks_code: false,
+        },
+        ForwardStack {
+            name: "three lines (pam_totp(8))",
+            main: three.clone(),
+            extra: vec![],
+            checks_code: true,
+        },
+        ForwardStack {
+            name: "sufficient password line",
+            main: format!("{fwd}auth sufficient pam_unix.so use_first_pass nodelay\n{check}"),
+            extra: vec![],
+            checks_code: false,
+        },
+        ForwardStack {
+            name: "two lines in a substack",
+            main: "auth substack {dir}/fwd-auth\n".into(),
+            extra: vec![("fwd-auth", two.clone())],
+            checks_code: false,
+        },
+        ForwardStack {
+            name: "two lines included",
+            main: "auth include {dir}/fwd-auth\n".into(),
+            extra: vec![("fwd-auth", two)],
+            checks_code: false,
+        },
+        ForwardStack {
+            name: "three lines in a substack",
+            main: "auth substack {dir}/fwd-auth\n".into(),
+            extra: vec![("fwd-auth", three)],
+            checks_code: true,
+        },
+    ]
+}
+
+impl Sandbox {
+    /// Install `stack` as PAM service `service`, with `rest` (account,
+    /// session, password lines) after its auth lines.
+    /// `{dir}` is the sandbox's service directory: under pam_wrapper,
+    /// libpam looks for an included name in /etc/pam.d, so the tests include
+    /// by absolute path.
+    pub fn forward_service(&self, service: &str, stack: &ForwardStack, rest: &str) {
+        for (name, text) in &stack.extra {
+            self.raw_service(name, text);
+        }
+        let main = stack
+            .main
+            .replace("{dir}", &self.service_dir.display().to_string());
+        self.raw_service(service, &format!("{main}{rest}"));
+    }
+}
+
+/// The reason pam_totp gives for a forward_pass stack that checks no code.
+pub const FORWARD_PASS_REFUSED: &str = "so the code would never be checked; login denied. Fix: use the three-line stack of pam_totp(8)";
+
+/// What an `expect` script printed (stdout, then stderr), without carriage
+/// returns, once it has exited.
+pub fn expect_output(mut child: std::process::Child) -> String {
+    use std::io::Read;
+    let mut output = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut output)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    output.push_str(&err);
+    output.replace('\r', "")
+}
+
+/// A login account (home, /bin/sh) with `password`, for the real clients
+/// (su, login, sudo); kept if it exists, its password set again.
+pub fn login_account(name: &str, password: &str) {
+    let known = Command::new("getent")
+        .args(["passwd", name])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !known {
+        let status = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "useradd {name} failed");
+    }
+    let run = run_with_input(
+        &mut Command::new("chpasswd"),
+        format!("{name}:{password}\n").as_bytes(),
+    );
+    assert!(run.success, "chpasswd failed: {}", run.stderr);
 }

@@ -160,9 +160,35 @@ fn stages(c: &mut Criterion) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// What a `forward_pass` line adds before it asks: reading its service's
+/// stack (the documented three lines, one included file) and checking that
+/// a later line checks the code.
+fn forward_pass_stack(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("totp_core-bench-pamd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("common-auth"),
+        "auth required pam_totp.so forward_pass\nauth requisite pam_unix.so use_first_pass\n\
+         auth required pam_totp.so\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bench"),
+        "#%PAM-1.0\n@include common-auth\naccount required pam_unix.so\n\
+         session required pam_unix.so\n",
+    )
+    .unwrap();
+    c.bench_function("forward_pass: read and check its stack", |b| {
+        b.iter(|| totp_core::pamstack::check_forward_pass(&dir, "bench").unwrap())
+    });
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5));
-    targets = login, stages
+    targets = login, stages, forward_pass_stack
 }
 criterion_main!(benches);

@@ -189,6 +189,9 @@ impl LdapConfig {
 pub struct Paths {
     pub users_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// Where a `forward_pass` line reads its own service's stack (libpam's
+    /// directory; tests point it at pam_wrapper's).
+    pub pam_dir: PathBuf,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -258,6 +261,7 @@ impl Default for Paths {
         Self {
             users_dir: PathBuf::from(DEFAULT_USERS_DIR),
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+            pam_dir: PathBuf::from(crate::pamstack::DEFAULT_PAM_DIR),
         }
     }
 }
@@ -338,6 +342,7 @@ impl Config {
         for (key, path) in [
             ("paths.users_dir", &self.paths.users_dir),
             ("paths.state_dir", &self.paths.state_dir),
+            ("paths.pam_dir", &self.paths.pam_dir),
         ] {
             if !path.is_absolute() {
                 return Err(format!("{key} must be an absolute path"));

@@ -21,6 +21,7 @@ pub mod helper;
 pub mod login;
 pub mod names;
 pub mod otp;
+pub mod pamstack;
 pub mod policy;
 pub mod record;
 pub mod recovery;

@@ -11,6 +11,7 @@ use crate::config::{Backend, Config, Throttle, DEFAULT_CONFIG_PATH};
 use crate::fsio::FileError;
 use crate::helper::{HelperError, HelperExit, HelperRun, HELPER_PATH};
 use crate::names::{printable, UserName};
+use crate::pamstack;
 use crate::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision, Unprivileged};
 use crate::record::Status;
 use crate::state::LoginState;
@@ -50,6 +51,14 @@ pub trait PamIo {
     fn keep_code(&mut self, code: &[u8]) -> Result<(), String>;
     /// Take the code a `forward_pass` line kept, if any (it is then gone).
     fn take_kept_code(&mut self) -> Option<Zeroizing<Vec<u8>>>;
+    /// Note that a `forward_pass` line refused this login (its stack checks
+    /// no code), so a later pam_totp line refuses too, without asking,
+    /// counting or logging a second line.
+    fn refuse_forward(&mut self) {}
+    /// Did a `forward_pass` line refuse this login?
+    fn forward_refused(&mut self) -> bool {
+        false
+    }
     /// Run the setuid helper at `path` with `answer` on its standard input
     /// (never in its arguments or environment) and wait for that child
     /// only. A caller that cannot run programs keeps the default: no helper,
@@ -175,24 +184,88 @@ fn quoted(text: &str) -> String {
     out
 }
 
+/// What to do about a forward_pass line whose code nobody checks.
+pub const FORWARD_PASS_FIX: &str = "Fix: use the three-line stack of pam_totp(8): 'auth required pam_totp.so forward_pass', 'auth requisite pam_unix.so use_first_pass', 'auth required pam_totp.so'";
+
 const MISCONFIGURED: &str =
     "Two-factor login is not working for this account. Please contact an administrator.";
 
+impl Log {
+    /// The line for this PAM handle's service and remote host; the user is
+    /// filled in once known.
+    fn start(io: &dyn PamIo) -> Self {
+        Self {
+            user: "-".into(),
+            spelled: None,
+            service: io
+                .service()
+                .map_or_else(|| "-".into(), |s| printable(s.as_bytes())),
+            rhost: io
+                .rhost()
+                .filter(|r| !r.is_empty())
+                .map_or_else(|| "-".into(), |r| printable(r.as_bytes())),
+            note: None,
+            debug: Vec::new(),
+        }
+    }
+}
+
+/// The outcome line for a login this module never got to decide: `why` it
+/// was denied, with user, service and rhost as every outcome line has them
+/// (the LDAP module is missing, ...).
+pub fn denied_outside(io: &mut dyn PamIo, why: &str) -> Outcome {
+    let mut log = Log::start(io);
+    if let Ok(user) = io.user() {
+        log.user = printable(&user);
+    }
+    log.broken(PamCode::AuthErr, why)
+}
+
+/// What became of the code a `forward_pass` line kept, when the login is
+/// about to go on (pam_setcred, pam_acct_mgmt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeptCode {
+    /// No later pam_totp line took it: it was never checked.
+    Unchecked,
+    /// A pam_totp line took it and refused the login, yet the stack went on.
+    Refused,
+}
+
+/// Where a kept code nobody accepted is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// pam_acct_mgmt of an `account` line: its failure denies the login.
+    Account,
+    /// pam_setcred of the `auth` line: libpam weighs its result by what the
+    /// line returned at pam_authenticate, and a forward_pass line returned
+    /// PAM_IGNORE, so with `required` this failure is ignored.
+    Credentials,
+}
+
+/// A kept code nobody accepted, found at `stage`: the login must not go on.
+/// One line, naming the fix.
+pub fn kept_code_left(io: &mut dyn PamIo, stage: Stage, kept: KeptCode) -> Outcome {
+    let what = match kept {
+        KeptCode::Unchecked => "the code a forward_pass line kept was never checked",
+        KeptCode::Refused => {
+            "pam_totp refused the code a forward_pass line kept, yet the auth stack succeeded"
+        }
+    };
+    let effect = match stage {
+        Stage::Account => "pam_acct_mgmt: {what}; login denied",
+        Stage::Credentials => {
+            "pam_setcred: {what}; credentials refused (libpam ignores this for a line whose \
+             pam_authenticate returned PAM_IGNORE: an 'account required pam_totp.so' line \
+             denies the login)"
+        }
+    }
+    .replace("{what}", what);
+    denied_outside(io, &format!("{effect}. {FORWARD_PASS_FIX}"))
+}
+
 /// Authenticate one login.
 pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
-    let mut log = Log {
-        user: "-".into(),
-        spelled: None,
-        service: io
-            .service()
-            .map_or_else(|| "-".into(), |s| printable(s.as_bytes())),
-        rhost: io
-            .rhost()
-            .filter(|r| !r.is_empty())
-            .map_or_else(|| "-".into(), |r| printable(r.as_bytes())),
-        note: None,
-        debug: Vec::new(),
-    };
+    let mut log = Log::start(io);
 
     // 1. Module arguments, then the config file they may point to.
     let args = match ModuleArgs::parse(args) {
@@ -202,6 +275,17 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
             return log.broken(PamCode::ServiceErr, &e);
         }
     };
+    // A forward_pass line of this stack refused the login and said why:
+    // refuse too, without asking, counting, or a second line.
+    if !args.forward_pass && io.forward_refused() {
+        return Outcome {
+            code: PamCode::AuthErr,
+            level: Level::Silent,
+            line: String::new(),
+            debug: Vec::new(),
+            delay: Duration::ZERO,
+        };
+    }
     let config_path = args
         .config
         .as_deref()
@@ -268,8 +352,19 @@ pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     }
 
     // A forward_pass line only splits the answer, before any password check:
-    // it counts nothing, uses nothing up and reveals nothing.
+    // it counts nothing, uses nothing up and reveals nothing. It keeps a code
+    // only for a later pam_totp line, so first make sure that line exists
+    // and will run: otherwise the password alone would log in.
     if args.forward_pass {
+        let service = io.service().unwrap_or_default();
+        if let Err(why) = pamstack::check_forward_pass(&config.paths.pam_dir, &service) {
+            io.error(MISCONFIGURED);
+            io.refuse_forward();
+            return log.broken(
+                PamCode::AuthErr,
+                &format!("forward_pass: {why}, so the code would never be checked; login denied. {FORWARD_PASS_FIX}"),
+            );
+        }
         let store = Store::from_config(&config);
         let digits = resolved.as_ref().ok().and_then(|(user, account)| {
             let store = store.as_ref().ok()?;

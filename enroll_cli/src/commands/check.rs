@@ -24,6 +24,7 @@ use totp_core::fsio::{self, FileError, Trust};
 use totp_core::helper::HELPER_PATH;
 use totp_core::names::{printable, UserName};
 use totp_core::otp::OtpType;
+use totp_core::pamstack::{self, AuthLine};
 use totp_core::policy::{self, GroupDecision, Unenrolled, UnenrolledDecision, Unprivileged};
 use totp_core::record::Status;
 use totp_core::state::LoginState;
@@ -552,136 +553,34 @@ fn check_accounts(
     out.ok(summary);
 }
 
-/// One `auth` line of a PAM stack, after includes are followed.
-struct AuthLine {
-    origin: String,
-    /// `required`, `requisite`, `[success=ok default=die]`, ...
-    control: String,
-    module: String,
-    args: Vec<String>,
-}
-
-impl AuthLine {
-    /// Does a failure of this line end the stack at once (`requisite`, or a
-    /// bracket control whose default or auth_err action is `die`)?
-    fn stops_on_failure(&self) -> bool {
-        let control = self.control.to_ascii_lowercase();
-        if control == "requisite" {
-            return true;
-        }
-        let actions = control.trim_start_matches('[').trim_end_matches(']');
-        let action = |key: &str| {
-            actions
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-        };
-        action("auth_err").or(action("default")) == Some("die")
-    }
-}
-
-/// Split a PAM line into words; `[...]` groups (controls, arguments) are one
-/// word, and an argument's brackets are removed as libpam does.
-fn pam_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut rest = line.trim();
-    while !rest.is_empty() {
-        if let Some(inner) = rest.strip_prefix('[') {
-            let end = inner.find(']').unwrap_or(inner.len());
-            words.push(format!("[{}]", &inner[..end]));
-            rest = inner.get(end + 1..).unwrap_or("").trim_start();
-        } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            words.push(rest[..end].to_owned());
-            rest = rest[end..].trim_start();
-        }
-    }
-    words
-}
-
-/// Read `service` and what it includes, collecting its auth lines in order.
-fn read_stack(
-    out: &mut Findings,
-    pam_dir: &Path,
-    service: &str,
-    depth: usize,
-    lines: &mut Vec<AuthLine>,
-) -> bool {
-    let path = if service.starts_with('/') {
-        PathBuf::from(service)
-    } else {
-        pam_dir.join(service)
-    };
-    if depth > MAX_DEPTH {
-        out.warning(format!(
-            "{}: includes nest deeper than {MAX_DEPTH} (a loop?); the rest is not checked.",
-            path.display()
-        ));
-        return true;
-    }
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) => {
-            out.warning(format!(
-                "PAM service file {} cannot be read ({e}); it is not checked.",
-                path.display()
-            ));
-            return false;
-        }
-    };
-    let joined = text.replace("\\\n", " ");
-    for (number, line) in (1..).zip(joined.lines()) {
-        let line = line.split('#').next().unwrap_or("");
-        let words = pam_words(line);
-        let Some(first) = words.first() else { continue };
-        if first == "@include" {
-            if let Some(name) = words.get(1) {
-                read_stack(out, pam_dir, name, depth + 1, lines);
+/// Read `service`'s auth stack as the module does, reporting what cannot be
+/// read; `None` when the service file itself cannot be.
+fn read_stack(out: &mut Findings, pam_dir: &Path, service: &str) -> Option<Vec<AuthLine>> {
+    match pamstack::read_auth_stack(pam_dir, service) {
+        Ok(stack) => {
+            for problem in &stack.problems {
+                out.warning(format!("{problem}; it is not checked."));
             }
-            continue;
+            Some(stack.lines)
         }
-        let kind = first.trim_start_matches('-');
-        if !kind.eq_ignore_ascii_case("auth") || words.len() < 3 {
-            continue;
+        Err(problem) => {
+            out.warning(format!("{problem}; it is not checked."));
+            None
         }
-        if words[1] == "include" || words[1] == "substack" {
-            read_stack(out, pam_dir, &words[2], depth + 1, lines);
-            continue;
-        }
-        let module = Path::new(&words[2])
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let args = words[3..]
-            .iter()
-            .map(|w| {
-                w.strip_prefix('[')
-                    .and_then(|w| w.strip_suffix(']'))
-                    .unwrap_or(w)
-                    .to_owned()
-            })
-            .collect();
-        lines.push(AuthLine {
-            origin: format!("{}:{number}", path.display()),
-            control: words[1].clone(),
-            module,
-            args,
-        });
     }
-    true
 }
 
 fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: Option<&Path>) {
-    let mut lines = Vec::new();
-    if !read_stack(out, pam_dir, service, 0, &mut lines) {
+    let Some(lines) = read_stack(out, pam_dir, service) else {
         return;
-    }
+    };
     let password = lines
         .iter()
         .position(|l| PASSWORD_MODULES.contains(&l.module.as_str()));
     let totp: Vec<(usize, &AuthLine)> = lines
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.module == "pam_totp.so")
+        .filter(|(_, l)| pamstack::is_pam_totp(&l.module))
         .collect();
     if totp.is_empty() {
         out.ok(format!(
@@ -699,6 +598,17 @@ fn check_pam_service(out: &mut Findings, pam_dir: &Path, service: &str, config: 
             let checker = totp
                 .iter()
                 .find(|&&(j, l)| j > at && password.is_some_and(|p| p < j) && !forwards(l));
+            let unchecked = pamstack::unchecked_forward_pass(&lines[at..], forwards)
+                .map(|(_, why)| why)
+                .filter(|why| !why.starts_with("no pam_totp.so line"));
+            if let Some(why) = unchecked {
+                out.error(format!(
+                    "{origin}: forward_pass in PAM service {service}: {why}, so the password \
+                     alone logs in (pam_totp.so denies such a login). {}",
+                    totp_core::login::FORWARD_PASS_FIX
+                ));
+                continue;
+            }
             match (password, checker) {
                 (Some(p), Some(_)) if p > at && !lines[p].stops_on_failure() => out.error(format!(
                     "{origin}: with forward_pass, the password module {} ({}) must end the stack \
@@ -770,12 +680,12 @@ fn check_lockers(out: &mut Findings, pam_dir: &Path, config: &Config) {
             continue;
         }
         found += 1;
-        let mut lines = Vec::new();
-        if !read_stack(out, pam_dir, service, 0, &mut lines) {
+        let Some(lines) = read_stack(out, pam_dir, service) else {
             continue;
-        }
+        };
         let Some(line) = lines.iter().find(|l| {
-            l.module == "pam_totp.so" && ModuleArgs::parse(&l.args).is_ok_and(|a| !a.forward_pass)
+            pamstack::is_pam_totp(&l.module)
+                && ModuleArgs::parse(&l.args).is_ok_and(|a| !a.forward_pass)
         }) else {
             out.ok(format!(
                 "screen locker {name} (PAM service {service}): pam_totp.so is not in its stack; \
@@ -1039,20 +949,6 @@ fn warn_no_methods(out: &mut Findings, path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pam_words_keep_brackets_together() {
-        assert_eq!(
-            pam_words("auth [success=1 default=ignore] pam_totp.so [prompt=Code: ] debug"),
-            vec![
-                "auth",
-                "[success=1 default=ignore]",
-                "pam_totp.so",
-                "[prompt=Code: ]",
-                "debug"
-            ]
-        );
-    }
 
     #[test]
     fn include_wildcards() {

@@ -9,9 +9,11 @@
 //! scratch codes, one a line. The secret and the step size are kept; a
 //! `HOTP_COUNTER N` file (counter-based codes) becomes a HOTP record whose
 //! next counter is N, as google-authenticator-libpam expects next; a
-//! `TIME_SKEW N` (in steps) becomes the learned clock skew; the scratch codes
-//! become recovery codes (hashed; they work once, as before); every other
-//! option is left behind with a note. google-authenticator codes always have
+//! `TIME_SKEW N` (in steps) becomes the learned clock skew; the time steps
+//! `DISALLOW_REUSE` lists as used become the last accepted step, so a code
+//! just used at pam_google_authenticator is a replay at pam_totp too; the
+//! scratch codes become recovery codes (hashed; they work once, as before);
+//! every other option is left behind with a note. google-authenticator codes always have
 //! 6 digits, so an 8-digit answer can only be a scratch code.
 
 use crate::cli::ImportArgs;
@@ -42,6 +44,9 @@ pub struct Imported {
     pub hotp_counter: Option<u64>,
     /// `TIME_SKEW`: the clock skew google-authenticator learned, in steps.
     pub skew: Option<i64>,
+    /// `DISALLOW_REUSE`: the newest time step listed as used (as
+    /// google-authenticator counts it: without the skew).
+    pub used_step: Option<u64>,
     pub scratch: Vec<Zeroizing<Vec<u8>>>,
     /// One note per option that is not carried over.
     pub notes: Vec<String>,
@@ -328,10 +333,21 @@ fn install(ctx: &Context, planned: Planned) -> Result<(), CliError> {
     };
     let lock = ctx.lock(&user)?;
     enrollment::install(&lock, &record, imported.hotp_counter.unwrap_or(0))?;
-    if let (OtpType::Totp, Some(skew)) = (kind, imported.skew.filter(|&s| s != 0)) {
+    if kind == OtpType::Totp {
         let mut state = lock.read_state().state;
-        state.skew = Some(skew);
-        lock.write_state(&state)?;
+        let old = state.clone();
+        let skew = imported.skew.unwrap_or(0);
+        if skew != 0 {
+            state.skew = Some(skew);
+        }
+        // google-authenticator checks step + skew and lists the step: the
+        // code used was the one of step + skew.
+        state.last_step = imported
+            .used_step
+            .and_then(|step| step.checked_add_signed(skew));
+        if state != old {
+            lock.write_state(&state)?;
+        }
     }
     drop(lock);
     Ok(())
@@ -395,6 +411,7 @@ pub fn parse(text: &str) -> Result<Imported, String> {
     let mut period = 30;
     let mut hotp_counter = None;
     let mut skew = None;
+    let mut used_step = None;
     let mut scratch = Vec::new();
     let mut notes = Vec::new();
     // Where the WINDOW_SIZE note goes: its text depends on HOTP_COUNTER,
@@ -433,10 +450,14 @@ pub fn parse(text: &str) -> Result<Imported, String> {
                     "RATE_LIMIT is not imported; the [throttle] settings in config.toml apply"
                         .into(),
                 ),
-                "DISALLOW_REUSE" => notes.push(
-                    "DISALLOW_REUSE is not imported; pam_totp always refuses a code used before"
-                        .into(),
-                ),
+                "DISALLOW_REUSE" => {
+                    for word in value.split_whitespace() {
+                        let step: u64 = word.parse().map_err(|_| {
+                            format!("line {n}: DISALLOW_REUSE is not a list of time steps")
+                        })?;
+                        used_step = used_step.max(Some(step));
+                    }
+                }
                 other => notes.push(format!(
                     "option {} is not known and is ignored",
                     printable(other.as_bytes())
@@ -466,6 +487,7 @@ pub fn parse(text: &str) -> Result<Imported, String> {
         period,
         hotp_counter,
         skew,
+        used_step,
         scratch,
         notes,
     })
@@ -482,7 +504,12 @@ mod tests {
         assert_eq!(got.secret.bits(), 80);
         assert_eq!(got.period, 30);
         assert_eq!(got.scratch.len(), 2);
-        assert_eq!(got.notes.len(), 3);
+        assert_eq!(got.notes.len(), 2);
+        assert_eq!(got.used_step, Some(56666666));
+        let two = parse("JBSWY3DPEHPK3PXP\n\" DISALLOW_REUSE 56666667 56666665\n").unwrap();
+        assert_eq!(two.used_step, Some(56666667));
+        let none = parse("JBSWY3DPEHPK3PXP\n\" DISALLOW_REUSE\n").unwrap();
+        assert_eq!(none.used_step, None);
         let sixty = parse("JBSWY3DPEHPK3PXP\n\" STEP_SIZE 60\n\" TOTP_AUTH\n").unwrap();
         assert_eq!(sixty.period, 60);
         let eq = parse("JBSWY3DPEHPK3PXP\n\" STEP_SIZE=60\n").unwrap();
@@ -549,6 +576,10 @@ mod tests {
             ),
             ("JBSWY3DPEHPK3PXP\n\" TIME_SKEW 1.5\n", "line 2: TIME_SKEW"),
             ("JBSWY3DPEHPK3PXP\n\" STEP_SIZE x\n", "STEP_SIZE"),
+            (
+                "JBSWY3DPEHPK3PXP\n\" DISALLOW_REUSE 5 x\n",
+                "line 2: DISALLOW_REUSE",
+            ),
         ] {
             let err = parse(text).err().unwrap_or_default();
             assert!(err.contains(expected), "{text:?}: {err}");

@@ -62,6 +62,7 @@ pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
 pub fn reset(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("reset", inv)?;
     let user = context::user_name(&args.user)?;
+    ctx.require_known(&user)?;
     let lock = ctx.lock(&user)?;
     // Not parsed first: a corrupt record must be removable too.
     let existed = lock.remove_all()?;

@@ -17,6 +17,7 @@ use totp_core::time::{format_utc, now_unix};
 pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
     let ctx = Context::load("status", inv)?;
     let user = ctx.target("status", args.user.as_deref())?;
+    ctx.require_known(&user)?;
     let report = Report::read(&ctx, &user)?;
     ctx.audit_self("status", &user, "");
     if ctx.json {

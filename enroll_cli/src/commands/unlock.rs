@@ -12,6 +12,7 @@ use totp_core::time::{format_utc, now_unix};
 pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("unlock", inv)?;
     let user = context::user_name(&args.user)?;
+    ctx.require_known(&user)?;
     let lock = ctx.lock(&user)?;
     let mut state = lock.read_state().state;
     let now = now_unix();

@@ -328,6 +328,7 @@ pub(crate) mod testing {
         let paths = Paths {
             users_dir: dir.join("users"),
             state_dir: dir.join("state"),
+            ..Paths::default()
         };
         crate::fsio::ensure_private_dir(&paths.users_dir).unwrap();
         crate::fsio::ensure_private_dir(&paths.state_dir).unwrap();
