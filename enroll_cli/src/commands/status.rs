@@ -5,7 +5,7 @@ use crate::cli::StatusArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
-use totp_core::config::Throttle;
+use totp_core::config::{Backend, Throttle};
 use totp_core::enrollment::recovery_left;
 use totp_core::names::UserName;
 use totp_core::otp::OtpType;
@@ -20,7 +20,17 @@ pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
     let report = Report::read(&ctx, &user)?;
     ctx.audit_self("status", &user, "");
     if ctx.json {
-        println!("{}", report.json());
+        // Where the records live, for the Cockpit page: an LDAP host
+        // without the admin bind reads them but cannot write them.
+        let ldap = ctx.config.store.backend == Backend::Ldap;
+        let object = report
+            .json_object()
+            .string("store", if ldap { "ldap" } else { "files" })
+            .boolean(
+                "store_writes",
+                !ldap || !ctx.config.ldap.admin_bind_dn.is_empty(),
+            );
+        println!("{}", object.finish());
     } else {
         print!("{}", report.text());
     }
@@ -130,9 +140,13 @@ impl Report {
     }
 
     pub fn json(&self) -> String {
+        self.json_object().finish()
+    }
+
+    fn json_object(&self) -> json::Object {
         let object = json::Object::new().string("user", self.user.as_str());
         let Some((record, state)) = &self.enrolled else {
-            return object.string("status", "not_enrolled").finish();
+            return object.string("status", "not_enrolled");
         };
         let p = record.params;
         let object = object
@@ -171,7 +185,6 @@ impl Report {
             )
             .number("recovery_codes_left", recovery_left(record, state) as u64)
             .number("recovery_codes_total", record.recovery.len() as u64)
-            .finish()
     }
 }
 
