@@ -476,7 +476,7 @@ fn recovery_codes_disable_list_unlock_and_reset() {
     let value = ok(&env.run(&["disable", "root", "--json"]));
     assert_eq!(
         value.write(),
-        "{\"user\":\"root\",\"status\":\"not_enrolled\",\"store\":\"files\",\"store_writes\":true}"
+        "{\"user\":\"root\",\"status\":\"not_enrolled\"}"
     );
     assert_eq!(store_files(&env), Vec::<String>::new());
     let run = env.run(&["disable", "root", "--json"]);

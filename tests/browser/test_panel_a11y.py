@@ -239,7 +239,7 @@ def test_axe_finds_a_fault_when_there_is_one(browser):
     b = browser
     b.login(ALICE)
     b.open_panel()
-    b.d.execute_script("""document.getElementById("page").insertAdjacentHTML("beforeend",
+    b.d.execute_script("""document.getElementById("page").insertAdjacentHTML("afterbegin",
         '<button id="probe-button"></button><p id="probe-text" style="color:#999;background:#aaa">faint</p>')""")
     with pytest.raises(AssertionError) as failed:
         b.axe("with a fault added")

@@ -20,17 +20,7 @@ pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
     let report = Report::read(&ctx, &user)?;
     ctx.audit_self("status", &user, "");
     if ctx.json {
-        // Where the records live, for the Cockpit page: an LDAP host
-        // without the admin bind reads them but cannot write them.
-        let ldap = ctx.config.store.backend == Backend::Ldap;
-        let object = report
-            .json_object()
-            .string("store", if ldap { "ldap" } else { "files" })
-            .boolean(
-                "store_writes",
-                !ldap || !ctx.config.ldap.admin_bind_dn.is_empty(),
-            );
-        println!("{}", object.finish());
+        println!("{}", report.json());
     } else {
         print!("{}", report.text());
     }
@@ -43,6 +33,11 @@ pub struct Report {
     pub enrolled: Option<(UserRecord, LoginState)>,
     pub now: u64,
     throttle: Throttle,
+    /// Where the records live, and whether this host may write them (an
+    /// LDAP host without the admin bind reads them only): for the Cockpit
+    /// page, which offers only what works.
+    store: &'static str,
+    store_writes: bool,
 }
 
 impl Report {
@@ -59,11 +54,14 @@ impl Report {
                 Some((record, state))
             }
         };
+        let ldap = ctx.config.store.backend == Backend::Ldap;
         Ok(Self {
             user: user.clone(),
             enrolled,
             now,
             throttle: ctx.config.throttle.clone(),
+            store: if ldap { "ldap" } else { "files" },
+            store_writes: !ldap || !ctx.config.ldap.admin_bind_dn.is_empty(),
         })
     }
 
@@ -140,7 +138,10 @@ impl Report {
     }
 
     pub fn json(&self) -> String {
-        self.json_object().finish()
+        self.json_object()
+            .string("store", self.store)
+            .boolean("store_writes", self.store_writes)
+            .finish()
     }
 
     fn json_object(&self) -> json::Object {
