@@ -586,7 +586,7 @@ def test_disable_needs_a_code(browser):
 # ---- the administrator's story ----------------------------------------------
 
 def enroll_by_cli(user):
-    e = totpctl("enroll", user)
+    e = totpctl("enroll", user, "--force")
     secret = secret_of(e["uri"])
     a = totpctl("activate", user, input=oathtool(secret) + "\n")
     assert a["status"] == "active", a
