@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all build demo test test-cargo test-fuzz test-package test-browser lint deb bench clean
+.PHONY: all build demo test test-cargo test-fuzz test-package test-browser lint po deb bench clean
 
 all: build
 
@@ -45,10 +45,19 @@ test-browser: deb
 lint:
 	$(CARGO) fmt --all -- --check
 	/usr/bin/python3 scripts/copyright.py --check
+	/usr/bin/python3 scripts/po.py check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 deb:
 	scripts/build-deb.sh
+
+# The Cockpit page's messages: the template from the sources, then each
+# language merged with it (translate what msgmerge marks).
+po:
+	/usr/bin/python3 scripts/po.py pot
+	for lang in $$(/usr/bin/python3 scripts/po.py languages); do \
+	  msgmerge --quiet --update --backup=none --no-fuzzy-matching po/$$lang.po po/cockpit-totp.pot || exit 1; \
+	done
 
 bench:
 	bench/compare

@@ -30,6 +30,27 @@ cockpit_deb=$(find dist -maxdepth 1 -name "cockpit-totp_*.deb" | sort -V | tail 
 [ -n "$deb" ] && [ -n "$cockpit_deb" ] || die "no dist/libpam-totp_*.deb or dist/cockpit-totp_*.deb: run scripts/build-deb.sh first"
 scripts/deps.sh browser
 
+# axe-core, the accessibility checker the tests run on every state of the
+# page: fetched from the npm registry at this exact version and checked
+# against the integrity the registry published for it, kept in target/ for
+# the next run. Test-only: nothing of it is packaged.
+axe_version=4.14.1
+axe_integrity="sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+axe_dir="$top/target/npm/axe-core-$axe_version"
+if [ ! -s "$axe_dir/axe.min.js" ]; then
+	# npm may come with a nodejs from elsewhere; Debian has it apart.
+	if ! command -v npm >/dev/null; then
+		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
+	fi
+	mkdir -p "$axe_dir"
+	tarball=$(cd "$axe_dir" && npm pack --silent "axe-core@$axe_version" | tail -n 1)
+	got="sha512-$(openssl dgst -sha512 -binary "$axe_dir/$tarball" | base64 -w0)"
+	[ "$got" = "$axe_integrity" ] || die "axe-core $axe_version: integrity $got, expected $axe_integrity"
+	tar -xzf "$axe_dir/$tarball" -C "$axe_dir" --strip-components=1 package/axe.min.js package/LICENSE
+	rm -f "$axe_dir/$tarball"
+fi
+export AXE_JS="$axe_dir/axe.min.js"
+
 users="pamtotp-cp-alice pamtotp-cp-bob pamtotp-cp-carol pamtotp-cp-dave"
 pam_cockpit=/etc/pam.d/cockpit
 work=$(mktemp -d /tmp/pamtotp-browser.XXXXXX)

@@ -16,7 +16,7 @@ log() { printf 'build-deb: %s\n' "$*"; }
 die() { printf 'build-deb: error: %s\n' "$*" >&2; exit 1; }
 
 # Build dependencies.
-build_deps="debhelper devscripts lintian libpam0g-dev pkgconf"
+build_deps="debhelper devscripts lintian libpam0g-dev pkgconf python3"
 missing=""
 for p in $build_deps; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"

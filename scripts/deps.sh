@@ -12,8 +12,9 @@ test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expec
       slapd ldap-utils openssl python3-pskc mandoc"
 
 # The Cockpit page's browser test: a real Cockpit and a real Chromium.
+# openssl checks the axe-core tarball that npm fetches (browser-test.sh).
 browser="cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
-         python3-pytest sudo zbar-tools oathtool"
+         python3-pytest sudo zbar-tools oathtool openssl slapd ldap-utils"
 
 case "${1:-all}" in
 demo) want=$demo ;;

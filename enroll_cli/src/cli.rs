@@ -41,9 +41,11 @@ status, type (totp or hotp), algorithm, digits, period (totp) or counter
 qr_jpeg_base64 (the .jpg), and writes no .jpg unless --qr FILE is given;
 with --seed-stdin (a hardware token) there is no uri, key or QR code but
 \"hardware_token\":true. status shows type, and skew (steps) for totp or
-hotp_next for hotp. resync reads two codes, one a line, and prints user,
-type, resynced (true), and for hotp first_counter, hotp_next and moved_by,
-for totp last_step and skew. Available for enroll, activate, status, list,
+hotp_next for hotp, then store (files or ldap) and store_writes (false on an
+LDAP host without ldap.admin_bind_dn, whose records can be read but not
+written). resync reads two codes, one a line, and prints user, type,
+resynced (true), and for hotp first_counter, hotp_next and moved_by, for
+totp last_step and skew. Available for enroll, activate, status, list,
 recovery-codes, disable, reset, unlock, resync and self-service.
 
 Error codes:

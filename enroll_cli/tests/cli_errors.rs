@@ -472,7 +472,7 @@ fn not_enrolled() {
     let run = env.run(&["status", "root", "--json"]);
     assert_eq!(
         run.stdout,
-        "{\"user\":\"root\",\"status\":\"not_enrolled\"}\n"
+        "{\"user\":\"root\",\"status\":\"not_enrolled\",\"store\":\"files\",\"store_writes\":true}\n"
     );
     let run = env.run(&["list"]);
     assert_eq!((run.code, run.stdout.as_str()), (Some(0), ""));

@@ -463,7 +463,7 @@ fn status_and_list_show_everything_but_the_secret() {
         "{json}"
     );
     assert!(json.ends_with(
-        "\"failures\":0,\"failures_since_success\":0,\"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":10,\"recovery_codes_total\":10}"
+        "\"failures\":0,\"failures_since_success\":0,\"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":10,\"recovery_codes_total\":10,\"store\":\"files\",\"store_writes\":true}"
     ), "{json}");
     let run = env.run(&["list", "--json"]);
     assert_eq!(run.stdout, format!("[{json}]\n"));

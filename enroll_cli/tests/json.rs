@@ -341,13 +341,13 @@ fn status_in_every_state() {
     let value = ok(&env.run(&["status", "root", "--json"]));
     assert_eq!(
         value.write(),
-        "{\"user\":\"root\",\"status\":\"not_enrolled\"}"
+        "{\"user\":\"root\",\"status\":\"not_enrolled\",\"store\":\"files\",\"store_writes\":true}"
     );
     // --json may come anywhere (a global flag).
     let value = ok(&env.run(&["--json", "status", "root"]));
     assert_eq!(
         value.write(),
-        "{\"user\":\"root\",\"status\":\"not_enrolled\"}"
+        "{\"user\":\"root\",\"status\":\"not_enrolled\",\"store\":\"files\",\"store_writes\":true}"
     );
 
     let (enrolled, _) = enroll_json(&env, &["root"], PENDING_ROOT);
@@ -361,7 +361,7 @@ fn status_in_every_state() {
          \"activated_at\":\"<activated_at>\",\"last_step\":\"<last_step>\",\
          \"last_code_at\":\"<last_code_at>\",\"skew\":0,\"failures\":0,\"failures_since_success\":0,\
          \"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":0,\
-         \"recovery_codes_total\":0}"
+         \"recovery_codes_total\":0,\"store\":\"files\",\"store_writes\":true}"
     );
     assert!(matches!(value.get("created_at"), Some(Value::Number(_))));
     assert_eq!(value.get("activated_at"), Some(&Value::Null));
@@ -380,7 +380,7 @@ fn status_in_every_state() {
          \"activated_at\":\"<activated_at>\",\"last_step\":\"<last_step>\",\
          \"last_code_at\":\"<last_code_at>\",\"skew\":0,\"failures\":1,\"failures_since_success\":1,\
          \"locked_until\":null,\"locked_until_unlock\":false,\"recovery_codes_left\":10,\
-         \"recovery_codes_total\":10}"
+         \"recovery_codes_total\":10,\"store\":\"files\",\"store_writes\":true}"
     );
     let step = value.get("last_step").unwrap().clone();
     assert_eq!(step, Value::Number(now / 30));

@@ -802,7 +802,9 @@ fn json_as_the_user(alice: &TestUser, bob: &TestUser, copies: &Copies<'_>) {
     assert_run(
         &r,
         0,
-        &format!("{{\"user\":\"{ALICE}\",\"status\":\"not_enrolled\"}}\n"),
+        &format!(
+            "{{\"user\":\"{ALICE}\",\"status\":\"not_enrolled\",\"store\":\"files\",\"store_writes\":true}}\n"
+        ),
         "",
     );
     let home_before = list_dir(&alice.home);

@@ -5,7 +5,9 @@ Cockpit, cockpit-ws) and runs this file. The tests run in file order and
 tell the users' story: a user sets up two-factor login on the page and logs
 in with it; an administrator unlocks and resets; the page leaks no secret.
 Screenshots of each step go to $SCREENSHOTS. Timings are printed (PERF
-lines), never asserted.
+lines), never asserted. Every state the story passes through is checked by
+axe-core ($AXE_JS): no serious or critical violation. test_panel_a11y.py
+adds the dark theme, the phone width, the keyboard and the French page.
 """
 
 import base64
@@ -22,6 +24,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -30,6 +33,10 @@ SHOTS = os.environ["SCREENSHOTS"]
 ALICE, BOB, CAROL, DAVE = (f"pamtotp-cp-{n}" for n in ("alice", "bob", "carol", "dave"))
 PERF = {}
 KEEP = tempfile.mkdtemp(prefix="pamtotp-browser-keep-")
+AXE_JS = os.environ.get("AXE_JS", "")
+# Every axe run: (state, theme, violations of any impact), written to
+# $SCREENSHOTS/axe.json at the end.
+AXE_RUNS = []
 # Every code and secret the tests handle, to look for in logs and URLs.
 SEEN = set()
 
@@ -81,7 +88,7 @@ def wrong_code(secret):
 # ---- the browser ---------------------------------------------------------
 
 class Browser:
-    def __init__(self, width=1280, height=900):
+    def __init__(self, width=1280, height=800):
         self.profile = tempfile.mkdtemp(prefix="pamtotp-chromium-")
         self.downloads = tempfile.mkdtemp(prefix="pamtotp-downloads-")
         options = webdriver.ChromeOptions()
@@ -98,8 +105,13 @@ class Browser:
         self.d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         self.d.execute_cdp_cmd("Page.setDownloadBehavior",
                                {"behavior": "allow", "downloadPath": self.downloads})
+        self.d.set_script_timeout(60)
+        # The size of the page itself (the "desktop" of the issue: 1280x800).
+        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
         self.console = []
         self.urls = []
+        self.theme = "light"
 
     def quit(self):
         self.check_no_leak()
@@ -111,6 +123,61 @@ class Browser:
 
     def shot(self, name):
         self.d.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+    def resize(self, width, height, mobile=False):
+        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
+        time.sleep(0.3)
+
+    def axe(self, state):
+        """axe-core on the page's frame as it is now: no serious or
+        critical violation (the others are recorded in axe.json)."""
+        assert AXE_JS and os.path.exists(AXE_JS), "AXE_JS: scripts/browser-test.sh fetches axe-core"
+        if not self.d.execute_script("return typeof window.axe === 'object'"):
+            with open(AXE_JS, encoding="utf-8") as f:
+                self.d.execute_script(f.read())
+        result = self.d.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ["violations"] }).then(r => done(r.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary),
+            }))), e => done("axe failed: " + e));
+        """)
+        assert isinstance(result, list), result
+        AXE_RUNS.append({"state": state, "theme": self.theme, "violations": result})
+        with open(os.path.join(SHOTS, "axe.json"), "w") as f:
+            json.dump(AXE_RUNS, f, indent=1)
+        bad = [v for v in result if v["impact"] in ("serious", "critical")]
+        assert not bad, f"axe, {state} ({self.theme}): " + json.dumps(bad, indent=1)
+
+    def field_error(self, id_):
+        """The error shown at a field (it must be visible)."""
+        return self.visible(f"{id_}-error").text
+
+    def scroll_to(self, id_):
+        self.d.execute_script("document.getElementById(arguments[0]).scrollIntoView()", id_)
+
+    def focused(self):
+        return self.d.switch_to.active_element.get_attribute("id")
+
+    def in_view(self, id_):
+        """The element lies wholly inside the frame's viewport (else a
+        description of where it is)."""
+        where = self.d.execute_script("""
+            const r = document.getElementById(arguments[0]).getBoundingClientRect();
+            if (r.top >= -1 && r.bottom <= window.innerHeight + 1 && r.height > 0)
+                return true;
+            return `${arguments[0]}: top ${r.top}, bottom ${r.bottom}, viewport ${window.innerHeight}, ` +
+                `scrolled ${window.scrollY} of ${document.documentElement.scrollHeight}`;""", id_)
+        return where is True or where
+
+    def confirm(self, yes=True):
+        """Answer the page's confirmation dialog; returns its title and text."""
+        self.visible("confirm")
+        text = self.el("confirm-title").text + "\n" + self.el("confirm-text").text
+        self.click("confirm-yes" if yes else "confirm-no")
+        self.wait(lambda d: not d.find_element(By.ID, "confirm").is_displayed())
+        return text
 
     def collect(self):
         self.console += [entry["message"] for entry in self.d.get_log("browser")]
@@ -126,12 +193,15 @@ class Browser:
                 assert secret not in url, f"URL holds a secret or code: {url}"
 
     # -- Cockpit's login page --
-    def login(self, user, code=None, expect_shell=True):
+    def login(self, user, code=None, expect_shell=True, lang=None):
         """Password, then (if asked) the code. Returns the seconds from
         submitting the password to the code prompt, and from submitting the
-        code to the shell."""
+        code to the shell. `lang`: the shell's language, as Cockpit keeps
+        it (the CockpitLang cookie)."""
         self.d.delete_all_cookies()
         self.d.get(URL + "/")
+        if lang:
+            self.set_language(lang)
         self.wait(EC.visibility_of_element_located((By.ID, "login-user-input"))).send_keys(user)
         self.d.find_element(By.ID, "login-password-input").send_keys(password(user))
         start = time.monotonic()
@@ -151,6 +221,13 @@ class Browser:
             timings["to_shell"] = time.monotonic() - start
         return timings
 
+    def set_language(self, lang):
+        """Cockpit's display language (Session > Display language sets the
+        same cookie and reloads)."""
+        self.d.switch_to.default_content()
+        self.d.add_cookie({"name": "CockpitLang", "value": lang, "path": "/"})
+        self.d.execute_script("localStorage.setItem('cockpit.lang', arguments[0])", lang)
+
     def login_error(self):
         box = self.wait(EC.visibility_of_element_located((By.ID, "login-error-message")))
         return box.text
@@ -163,6 +240,8 @@ class Browser:
             (By.CSS_SELECTOR, "iframe[name='cockpit1:localhost/totp']")), timeout=30)
         self.d.switch_to.frame(frame)
         self.wait(lambda d: d.find_element(By.ID, "page").get_attribute("aria-busy") == "false")
+        self.wait(lambda d: d.find_element(By.ID, "state-label").text
+                  or d.find_element(By.ID, "unavailable").is_displayed())
 
     def el(self, id_):
         return self.d.find_element(By.ID, id_)
@@ -232,6 +311,10 @@ def browser():
 STORY = {}
 
 
+def facts(b):
+    return [dt.text for dt in b.d.find_elements(By.CSS_SELECTOR, "#facts dt")]
+
+
 def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     b = browser
     b.login(ALICE)
@@ -239,7 +322,9 @@ def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     b.open_panel()
     assert b.state() == "Not set up"
     PERF["first page load to status"] = time.monotonic() - start
+    assert facts(b) == ["User"]
     b.shot("01-user-not-set-up")
+    b.axe("not set up")
 
     # Set up: the QR and the key.
     start = time.monotonic()
@@ -257,12 +342,24 @@ def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     assert key.replace(" ", "") == secret
     assert all(len(g) == 4 for g in key.split(" ")[:-1]), key
     b.wait_state("Pending activation")
+    # What the step needs, no more: the account's details wait for an
+    # active account, the algorithm and period sit in a closed disclosure.
+    assert facts(b) == ["User"]
+    assert not b.el("params").is_displayed()
+    b.click_css("#params-details summary")
+    assert "SHA1, 6 digits" in b.el("params").text and "30 s" in b.el("params").text
+    b.click_css("#params-details summary")
+    # Starting again is secondary, and asks first.
+    assert "btn-secondary" in b.el("restart").get_attribute("class")
+    assert b.in_view("activate") is True, b.in_view("activate")
     b.shot("02-user-qr-and-key")
+    b.axe("QR shown, pending")
 
     # Download .jpg: the same URI.
     b.click("download-jpg")
     saved = b.downloaded(f"{ALICE}-totp.jpg")
     assert zbar(saved) == uri
+    assert f"{ALICE}-totp.jpg" in b.visible("kept-note").text
     # Kept beyond this browser, for the lost-phone check below.
     kept = os.path.join(KEEP, f"{ALICE}-totp.jpg")
     subprocess.run(["cp", saved, kept], check=True)
@@ -270,14 +367,27 @@ def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     STORY["uri"] = uri
     STORY["secret"] = secret
 
-    # A wrong code: still pending.
+    # Print: one page with the QR, the account, the server, the date and
+    # the key; the printed QR scans.
+    print_qr(b, "print-qr", ALICE, uri, key, "02b-print-sheet")
+
+    # A wrong code: the error at the field, the focus kept there, Activate
+    # in view, still pending.
     b.type("code", wrong_code(secret))
     b.click("activate")
-    assert "wrong code" in b.alert().lower()
-    assert b.state() == "Pending activation"
+    error = b.field_error("code")
+    assert "wrong code" in error.lower(), error
+    assert not b.el("alert").is_displayed()
+    assert b.focused() == "code"
+    assert b.el("code").get_attribute("aria-invalid") == "true"
     b.shot("03-user-wrong-code")
+    assert b.in_view("activate") is True, b.in_view("activate")
+    assert b.in_view("code-error") is True, b.in_view("code-error")
+    assert b.state() == "Pending activation"
+    b.axe("wrong code at activation")
 
-    # The right code: active, recovery codes shown once.
+    # The right code: active, recovery codes shown once, and the QR's
+    # Download and Print stay until Done.
     b.type("code", oathtool(secret))
     start = time.monotonic()
     b.click("activate")
@@ -287,17 +397,57 @@ def test_a_user_sets_up_two_factor_login_on_the_page(browser):
     assert len(codes) == 10, codes
     SEEN.update(codes)
     STORY["recovery"] = codes
-    assert b.el("enrollment").is_displayed() is False
-    assert "Keep the .jpg safe" in b.alert()
+    assert b.el("enrollment").is_displayed()
+    assert "Two-factor login is active" in b.el("enrollment-title").text
+    assert b.el("download-jpg-2").is_displayed() and b.el("print-qr-2").is_displayed()
+    assert not b.el("not-kept").is_displayed(), "the .jpg was downloaded: no warning"
+    assert "Keep the QR code" in b.el("activated-text").text
     codes_fact = b.d.find_element(
         By.XPATH, "//dl[@id='facts']/dt[.='Codes']/following-sibling::dd[1]").text
-    assert codes_fact == "time-based, 6 digits every 30 s", codes_fact
+    assert codes_fact == "Time-based, 6 digits every 30 s", codes_fact
     b.shot("04-user-active-recovery-codes")
+    b.axe("activated, recovery codes")
     status = totpctl("status", ALICE)
     assert status["status"] == "active", status
-    # Done: the codes are gone from the page.
+    # The confirmation's Download is the same .jpg.
+    os.remove(saved)
+    b.click("download-jpg-2")
+    assert zbar(b.downloaded(f"{ALICE}-totp.jpg")) == uri
+    # Done: the codes and the QR are gone from the page, without a question
+    # (the .jpg was kept).
     b.click("codes-done")
+    assert not b.el("confirm").is_displayed()
     assert not b.d.find_elements(By.CSS_SELECTOR, "#codes li")
+    assert not b.el("qr").get_attribute("src") and b.el("key").text == ""
+    assert not b.el("enrollment").is_displayed()
+    b.axe("active")
+
+
+def print_qr(b, button, user, uri, key, shot):
+    """Print the QR: the sheet (in print media) names the account, the
+    server and the date, shows the key, and its QR scans; afterwards the
+    sheet holds no secret."""
+    b.d.execute_script("window.print = () => { window.printed = (window.printed || 0) + 1 }")
+    b.click(button)
+    assert b.d.execute_script("return window.printed") == 1
+    assert "printing-qr" in b.d.find_element(By.TAG_NAME, "body").get_attribute("class")
+    b.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        sheet = b.el("print-sheet").text
+        assert user in sheet and key in sheet, sheet
+        assert run("hostname").stdout.strip() in sheet, sheet
+        assert time.strftime("%Y") in sheet, sheet
+        assert not b.el("page").is_displayed(), "the page itself would be printed too"
+        b.shot(shot)
+        sheet_png = os.path.join(SHOTS, f"{shot}-sheet.png")
+        b.el("print-sheet").screenshot(sheet_png)
+        assert zbar(sheet_png) == uri
+    finally:
+        b.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        b.d.execute_script("window.dispatchEvent(new Event('afterprint'))")
+    assert "printing-qr" not in b.d.find_element(By.TAG_NAME, "body").get_attribute("class")
+    assert not b.el("print-qr-img").get_attribute("src")
+    assert "Sent to the printer" in b.el("kept-note").get_attribute("textContent")
 
 
 def test_the_next_login_asks_for_the_code_and_a_replay_is_refused(browser):
@@ -332,11 +482,14 @@ def test_the_next_login_asks_for_the_code_and_a_replay_is_refused(browser):
     assert "replayed" not in error
 
 
-def test_new_recovery_codes_and_a_new_phone_need_a_code(browser):
+def test_new_recovery_codes_and_a_new_key_need_a_code(browser):
     b = browser
     secret = STORY["secret"]
     b.login(ALICE, code=oathtool(secret, 2))
     b.open_panel()
+    # The account's details, now that it is active.
+    assert facts(b) == ["User", "Codes", "Last login with a code", "Wrong codes", "Locked",
+                        "Recovery codes left"], facts(b)
     # New recovery codes, proven with one of the old ones.
     old = STORY["recovery"]
     b.type("proof", old[0])
@@ -347,23 +500,54 @@ def test_new_recovery_codes_and_a_new_phone_need_a_code(browser):
     assert not set(fresh) & set(old)
     assert b.el("proof").get_attribute("value") == ""
     b.shot("07-new-recovery-codes")
+    b.axe("new recovery codes")
     b.click("codes-done")
-    # Replace (new phone): an old recovery code no longer proves anything.
+    assert not b.el("confirm").is_displayed()
+    # Replacing the key says what it is for (not a new phone), and asks.
+    assert b.el("replace").text == "Replace the key…"
+    assert "A new phone does not need a new key" in b.el("replace-help").text
+    # An old recovery code no longer proves anything: the page's words, at
+    # the field.
     b.type("proof", old[1])
     b.click("replace")
-    assert "recovery code" in b.alert().lower()
+    question = b.confirm()
+    assert "stop working" in question and "new phone does not need this" in question, question
+    error = b.field_error("proof")
+    assert "recovery code" in error.lower() and "nothing was changed" in error, error
+    assert b.focused() == "proof"
     assert b.state() == "Active"
-    # A current code does: a new QR, pending until the new phone's code.
+    # Cancelled: nothing happens.
     b.type("proof", oathtool(secret, 3))
     b.click("replace")
+    b.confirm(yes=False)
+    assert not b.el("enrollment").is_displayed()
+    assert totpctl("status", ALICE)["status"] == "active"
+    # A current code does: a new QR, pending until the new phone's code.
+    b.click("replace")
+    b.confirm()
     qr = b.wait(lambda d: d.find_element(By.ID, "qr").get_attribute("src") or None)
     b.wait_state("Pending activation")
     new_secret = secret_of(zbar_data_url(b, qr))
     assert new_secret != secret
+    # Activated without downloading or printing the QR: the confirmation
+    # says so, and Done asks before the QR is forgotten.
     b.type("code", oathtool(new_secret))
     b.click("activate")
     b.wait_state("Active")
+    warning = b.visible("not-kept").text
+    assert "not downloaded or printed" in warning and "reset" in warning, warning
+    b.shot("07b-activated-qr-not-kept")
+    b.axe("activated, QR not kept")
     b.click("codes-done")
+    question = b.confirm(yes=False)
+    assert "neither downloaded nor printed" in question, question
+    assert b.el("qr").get_attribute("src"), "Cancel kept the QR"
+    b.click("download-jpg-2")
+    assert secret_of(zbar(b.downloaded(f"{ALICE}-totp.jpg"))) == new_secret
+    assert not b.el("not-kept").is_displayed()
+    b.click("codes-done")
+    assert not b.el("confirm").is_displayed()
+    assert not b.el("qr").get_attribute("src")
     STORY["secret"] = new_secret
 
 
@@ -373,19 +557,25 @@ def test_disable_needs_a_code(browser):
     # The new phone's codes log in; the activation used the current step.
     b.login(ALICE, code=oathtool(secret, 1))
     b.open_panel()
-    # Nothing typed: the page asks first; a wrong code: totpctl refuses.
+    # Nothing typed: the page asks first, at the field.
     b.click("disable")
-    assert "Type a current code" in b.alert()
+    assert "Type a current code" in b.field_error("proof")
+    assert b.focused() == "proof"
+    # A wrong code: the page's words, not totpctl's.
     b.type("proof", wrong_code(secret))
     b.click("disable")
-    assert "wrong code" in b.alert().lower()
+    error = b.field_error("proof")
+    assert error.startswith("Wrong code, or one used already: nothing was changed."), error
+    assert "active enrollment" not in error and "totpctl" not in error, error
+    assert not b.el("alert").is_displayed()
     assert b.state() == "Active"
     status = totpctl("status", ALICE)
     assert status["status"] == "active" and status["failures"] == 1, status
     # The page shows the failure it just counted.
     b.wait(lambda d: d.find_element(
-        By.XPATH, "//dl[@id='facts']/dt[.='Failed attempts']/following-sibling::dd[1]").text == "1")
+        By.XPATH, "//dl[@id='facts']/dt[.='Wrong codes']/following-sibling::dd[1]").text == "1")
     b.shot("08-disable-refused")
+    b.axe("proof refused")
     b.type("proof", oathtool(secret, 2))
     b.click("disable")
     b.wait_state("Not set up")
@@ -396,16 +586,23 @@ def test_disable_needs_a_code(browser):
 # ---- the administrator's story ----------------------------------------------
 
 def enroll_by_cli(user):
-    e = totpctl("enroll", user)
+    e = totpctl("enroll", user, "--force")
     secret = secret_of(e["uri"])
     a = totpctl("activate", user, input=oathtool(secret) + "\n")
     assert a["status"] == "active", a
     return secret
 
 
+def row_of(b, user):
+    return b.wait(EC.visibility_of_element_located(
+        (By.XPATH, f"//tbody[@id='users']/tr[th='{user}']")))
+
+
 def test_an_admin_unlocks_and_resets(browser):
     b = browser
     secret = enroll_by_cli(BOB)
+    # carol, an administrator, has two-factor login too: a second row.
+    carol_secret = enroll_by_cli(CAROL)
     # Wrong codes at Cockpit's login run up bob's failures to a lockout.
     for _ in range(3):
         b.login(BOB, code=wrong_code(secret), expect_shell=False)
@@ -413,13 +610,26 @@ def test_an_admin_unlocks_and_resets(browser):
     status = totpctl("status", BOB)
     assert status["locked_until"], status
 
-    b.login(CAROL)
+    b.login(CAROL, code=oathtool(carol_secret, 1))
     b.admin_access(CAROL)
     b.open_panel()
-    row = b.wait(EC.visibility_of_element_located(
-        (By.XPATH, f"//tbody[@id='users']/tr[th='{BOB}']")))
-    assert "until" in row.text, row.text
+    # The table's words: capitalised status, what each column counts, and
+    # a help line saying which button the story's "unlock" is (Reset).
+    headers = [th.text for th in b.d.find_elements(By.CSS_SELECTOR, "#users-table thead th")]
+    assert headers[:6] == ["User", "Status", "Last login with a code", "Wrong codes", "Locked",
+                           "Recovery codes left"], headers
+    help_text = b.el("admin-help").text
+    assert "Reset is for a user who lost the phone and the .jpg" in help_text, help_text
+    assert "Unlock appears for a locked user only" in help_text, help_text
+    row = row_of(b, BOB)
+    assert "Active" in row.text and "Until " in row.text, row.text
+    # Unlock only for the locked user.
+    assert b.d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {BOB}']")
+    assert not b.d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {CAROL}']")
+    assert "No" in row_of(b, CAROL).text
+    b.scroll_to("admin")
     b.shot("10-admin-sees-a-locked-user")
+    b.axe("admin table, a locked user")
 
     b.click_css(f"button[aria-label='Unlock {BOB}']")
     assert "is unlocked" in b.alert()
@@ -430,23 +640,31 @@ def test_an_admin_unlocks_and_resets(browser):
     b.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {BOB}']"))
     b.click_css(f"button[aria-label='Reset {BOB}']")
     b.visible("confirm")
+    assert "phone and .jpg stop working" in b.el("confirm-text").text
     b.shot("11-admin-confirms-reset")
+    b.axe("admin, reset dialog")
     b.click("confirm-yes")
     assert "is reset" in b.alert()
     assert totpctl("status", BOB)["status"] == "not_enrolled"
+    b.scroll_to("admin")
     b.shot("12-admin-after-reset")
 
-    # Enroll a user: the QR and the .jpg to hand over.
+    # Set up a user: the QR and the .jpg to hand over.
+    b.type("enroll-user", "no-such-user-here")
+    b.click("enroll-user-button")
+    assert "no user no-such-user-here" in b.field_error("enroll-user")
     b.type("enroll-user", DAVE)
     b.click("enroll-user-button")
     qr = b.wait(lambda d: d.find_element(By.ID, "qr").get_attribute("src") or None)
-    assert DAVE in b.el("params").text
+    assert DAVE in b.el("enrollment-title").text
     b.click("download-jpg")
     uri = zbar(b.downloaded(f"{DAVE}-totp.jpg"))
     assert secret_of(uri)
     assert zbar_data_url(b, qr) == uri
     b.shot("13-admin-enrolls-a-user")
+    b.axe("admin sets up a user")
     totpctl("reset", DAVE)
+    totpctl("reset", CAROL)
 
     # The self-service switch.
     assert b.el("self-service").is_selected()
@@ -472,6 +690,7 @@ def test_a_user_without_self_service_gets_an_explanation(browser):
     assert "may not set up two-factor login itself" in box.text, box.text
     assert b.el("mine").is_displayed() is False
     b.shot("14-not-in-the-self-service-group")
+    b.axe("not in the self-service group")
 
     # Self-service off: a member is told what an administrator must do.
     assert run("totpctl", "self-service", "disable").returncode == 0
@@ -482,6 +701,7 @@ def test_a_user_without_self_service_gets_an_explanation(browser):
         assert "self-service is turned off" in box.text, box.text
         assert "totpctl self-service enable" in box.text, box.text
         b.shot("15-self-service-off")
+        b.axe("self-service off")
     finally:
         assert run("totpctl", "self-service", "enable").returncode == 0
 
@@ -495,14 +715,13 @@ def test_dark_theme_and_a_narrow_window(browser):
     b.click("setup")
     b.wait(lambda d: d.find_element(By.ID, "qr").get_attribute("src") or None)
     b.shot("16-dark-theme")
-    b.d.set_window_size(420, 900)
-    time.sleep(0.5)
+    b.resize(420, 900, mobile=True)
     overflow = b.d.execute_script(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px in a narrow window"
     b.shot("17-narrow-window")
     # Keyboard: the code field takes focus after Set up.
-    b.d.set_window_size(1280, 900)
+    b.resize(1280, 800)
     assert b.d.switch_to.active_element.get_attribute("id") == "code"
 
     # Leaving the page forgets the secret: Cockpit keeps the page loaded

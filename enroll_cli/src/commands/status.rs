@@ -5,7 +5,7 @@ use crate::cli::StatusArgs;
 use crate::context::{Context, Invocation};
 use crate::error::CliError;
 use crate::json;
-use totp_core::config::Throttle;
+use totp_core::config::{Backend, Throttle};
 use totp_core::enrollment::recovery_left;
 use totp_core::names::UserName;
 use totp_core::otp::OtpType;
@@ -34,6 +34,11 @@ pub struct Report {
     pub enrolled: Option<(UserRecord, LoginState)>,
     pub now: u64,
     throttle: Throttle,
+    /// Where the records live, and whether this host may write them (an
+    /// LDAP host without the admin bind reads them only): for the Cockpit
+    /// page, which offers only what works.
+    store: &'static str,
+    store_writes: bool,
 }
 
 impl Report {
@@ -50,11 +55,14 @@ impl Report {
                 Some((record, state))
             }
         };
+        let ldap = ctx.config.store.backend == Backend::Ldap;
         Ok(Self {
             user: user.clone(),
             enrolled,
             now,
             throttle: ctx.config.throttle.clone(),
+            store: if ldap { "ldap" } else { "files" },
+            store_writes: !ldap || !ctx.config.ldap.admin_bind_dn.is_empty(),
         })
     }
 
@@ -134,9 +142,16 @@ impl Report {
     }
 
     pub fn json(&self) -> String {
+        self.json_object()
+            .string("store", self.store)
+            .boolean("store_writes", self.store_writes)
+            .finish()
+    }
+
+    fn json_object(&self) -> json::Object {
         let object = json::Object::new().string("user", self.user.as_str());
         let Some((record, state)) = &self.enrolled else {
-            return object.string("status", "not_enrolled").finish();
+            return object.string("status", "not_enrolled");
         };
         let p = record.params;
         let object = object
@@ -180,7 +195,6 @@ impl Report {
             )
             .number("recovery_codes_left", recovery_left(record, state) as u64)
             .number("recovery_codes_total", record.recovery.len() as u64)
-            .finish()
     }
 }
 
