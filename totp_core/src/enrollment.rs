@@ -84,8 +84,7 @@ impl From<StoreError> for EnrollmentError {
 /// none). Failures and lockout are kept.
 pub fn install(lock: &UserLock<'_>, record: &UserRecord, counter: u64) -> Result<(), StoreError> {
     lock.write_record(record)?;
-    let old = lock.read_state().state;
-    let mut state = old.clone();
+    let mut state = lock.read_state().state;
     state.last_step = None;
     state.used_recovery.clear();
     state.hotp_next = (record.kind == OtpType::Hotp).then_some(counter);
@@ -93,9 +92,10 @@ pub fn install(lock: &UserLock<'_>, record: &UserRecord, counter: u64) -> Result
     state.resync_offset = None;
     state.resync_step = None;
     state.resync_at = None;
-    if state != old {
-        lock.write_state(&state)?;
-    }
+    // Written even when nothing changed: the state file comes into being at
+    // enrollment, so that a first login creates nothing, and so that a
+    // state found missing later means a lost one.
+    lock.write_state(&state)?;
     Ok(())
 }
 

@@ -160,6 +160,7 @@ impl LdapStore {
             None => StateRead {
                 state: LoginState::new(),
                 problem: None,
+                lost: false,
             },
         })
     }

@@ -119,6 +119,10 @@ impl Report {
                     "yes, after {failures} consecutive failures, until 'totpctl unlock {}'",
                     self.user
                 ),
+                Some(Lockout::CounterUnknown) => format!(
+                    "yes, the HOTP counter is unknown, until 'totpctl unlock {} --counter N'",
+                    self.user
+                ),
             }
         ));
         out.push_str(&format!(
