@@ -294,7 +294,7 @@ pub fn forget_recovery(record: &UserRecord, state: &mut LoginState) -> Option<St
     state.used_recovery.extend(&unknown);
     Some(format!(
         "the login state was lost, so which recovery codes were used is unknown: all {} are \
-         treated as used until new ones are issued (totpctl recovery-codes)",
+         treated as used until new ones are issued (totpctl recovery-codes --regenerate)",
         record.recovery.len()
     ))
 }

@@ -102,7 +102,7 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
     if burnt {
         println!(
             "'{user}': the login state was lost, so which recovery codes were used is unknown: \
-             all are treated as used. Issue new ones with 'totpctl recovery-codes {user}'."
+             all are treated as used. Issue new ones with 'totpctl recovery-codes {user} --regenerate'."
         );
     }
     match was_locked {

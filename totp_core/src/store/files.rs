@@ -455,9 +455,15 @@ impl FileLock<'_> {
                 let sync = must_sync(None, state);
                 let data = slots::encode_file(state, 1).map_err(encoded)?;
                 let file = dir.create_private(&name).map_err(failed)?;
-                write_at(&file, 0, &data, sync).map_err(failed)?;
-                if sync {
-                    dir.sync().map_err(failed)?;
+                let written = write_at(&file, 0, &data, sync).and_then(|()| match sync {
+                    true => dir.sync(),
+                    false => Ok(()),
+                });
+                if let Err(e) = written {
+                    // Leave no empty or partial file: it would read as a
+                    // state that was lost, not as none.
+                    let _ = dir.remove(&name, false);
+                    return Err(failed(e));
                 }
                 (file, 2)
             }
