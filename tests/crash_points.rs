@@ -111,17 +111,9 @@ fn every_write_point(name: &str, setup: &dyn Fn(&Sandbox) -> String, new_state: 
 fn with_recovery(sb: &Sandbox, state: &str) -> String {
     sb.service("totp", "");
     sb.enroll("root");
-    let set = totp_core::recovery::generate().unwrap();
-    let mut text = std::fs::read_to_string(sb.record_path("root")).unwrap();
-    for h in &set.hashes {
-        text.push_str(&format!(
-            "\n[[recovery]]\nid = {}\nsalt = \"{}\"\nhash = \"{}\"\n",
-            h.id, h.salt, h.hash
-        ));
-    }
-    sb.write_record_text("root", &text);
+    let codes = sb.add_recovery_codes("root");
     sb.write_state_text("root", state);
-    set.codes[0].to_string()
+    codes[0].clone()
 }
 
 /// A recovery code on a state in the slotted form (a wrong code first

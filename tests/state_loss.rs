@@ -26,17 +26,9 @@ fn totpctl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
 fn enrolled_with_recovery(sb: &Sandbox) -> Vec<String> {
     sb.service("totp", "");
     sb.enroll("root");
-    let set = totp_core::recovery::generate().unwrap();
-    let mut text = std::fs::read_to_string(sb.record_path("root")).unwrap();
-    for h in &set.hashes {
-        text.push_str(&format!(
-            "\n[[recovery]]\nid = {}\nsalt = \"{}\"\nhash = \"{}\"\n",
-            h.id, h.salt, h.hash
-        ));
-    }
-    sb.write_record_text("root", &text);
+    let codes = sb.add_recovery_codes("root");
     sb.write_state_text("root", "version = 1\n");
-    set.codes.iter().map(|c| c.to_string()).collect()
+    codes
 }
 
 fn set_len(path: &std::path::Path, len: u64) {

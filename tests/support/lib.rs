@@ -230,6 +230,21 @@ impl Sandbox {
         self.write_state_text(user, "version = 1\nhotp_next = 0\n");
     }
 
+    /// Ten fresh recovery codes added to `user`'s record (the hashes, as
+    /// `totpctl` keeps them); returns the codes.
+    pub fn add_recovery_codes(&self, user: &str) -> Vec<String> {
+        let set = totp_core::recovery::generate().unwrap();
+        let mut text = std::fs::read_to_string(self.record_path(user)).unwrap();
+        for h in &set.hashes {
+            text.push_str(&format!(
+                "\n[[recovery]]\nid = {}\nsalt = \"{}\"\nhash = \"{}\"\n",
+                h.id, h.salt, h.hash
+            ));
+        }
+        self.write_record_text(user, &text);
+        set.codes.iter().map(|c| c.to_string()).collect()
+    }
+
     /// A state file written by hand, in the TOML of earlier releases (which
     /// the module still reads, and converts at its first write).
     pub fn write_state_text(&self, user: &str, text: &str) {

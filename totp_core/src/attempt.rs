@@ -444,7 +444,7 @@ mod tests {
     use crate::otp::OtpParams;
     use crate::record::Status;
     use crate::secret::SecretBytes;
-    use crate::store::testing::{scratch_store, Scratch};
+    use crate::store::testing::{scratch_store, Scratch, FREE, OTP};
     use crate::store::Store;
     use crate::throttle::Lockout;
     use zeroize::Zeroizing;
@@ -481,15 +481,6 @@ mod tests {
         let text = g.code_at_step(record.params.step_at(now));
         answer::classify(text.as_bytes(), 6, false).unwrap()
     }
-
-    const OTP: OtpConfig = OtpConfig {
-        window: 1,
-        look_ahead: 10,
-        resync_window: 10,
-        algorithm: otp::Algorithm::SHA1,
-        digits: 6,
-        period: 30,
-    };
 
     fn rules() -> Rules<'static> {
         Rules {
@@ -603,14 +594,6 @@ mod tests {
         let text = g.code_at_step(step);
         answer::classify(text.as_bytes(), 6, false).unwrap()
     }
-
-    const FREE: Throttle = Throttle {
-        max_failures: 100,
-        lockout_seconds: 60,
-        backoff_seconds: 0,
-        backoff_max_seconds: 0,
-        hard_cap: 100,
-    };
 
     fn free_rules() -> Rules<'static> {
         Rules {

@@ -330,7 +330,7 @@ mod tests {
     use crate::otp::OtpParams;
     use crate::otp::Verdict;
     use crate::secret::SecretBytes;
-    use crate::store::testing::{scratch_store, Scratch};
+    use crate::store::testing::{scratch_store, Scratch, OTP};
     use crate::store::Store;
     use zeroize::Zeroizing;
 
@@ -362,14 +362,6 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000;
-    const OTP: OtpConfig = OtpConfig {
-        window: 1,
-        look_ahead: 10,
-        resync_window: 10,
-        algorithm: otp::Algorithm::SHA1,
-        digits: 6,
-        period: 30,
-    };
 
     const NO_BACKOFF: crate::config::Throttle = crate::config::Throttle {
         max_failures: 10,

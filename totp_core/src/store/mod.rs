@@ -288,8 +288,28 @@ impl UserLock<'_> {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::Store;
-    use crate::config::Paths;
+    use crate::config::{OtpConfig, Paths, Throttle};
+    use crate::otp::Algorithm;
     use std::path::PathBuf;
+
+    /// The OTP settings of the unit tests: the defaults, spelled out.
+    pub(crate) const OTP: OtpConfig = OtpConfig {
+        window: 1,
+        look_ahead: 10,
+        resync_window: 10,
+        algorithm: Algorithm::SHA1,
+        digits: 6,
+        period: 30,
+    };
+
+    /// A throttle that never gets in a unit test's way.
+    pub(crate) const FREE: Throttle = Throttle {
+        max_failures: 100,
+        lockout_seconds: 60,
+        backoff_seconds: 0,
+        backoff_max_seconds: 0,
+        hard_cap: 100,
+    };
 
     pub(crate) struct Scratch(pub(crate) PathBuf);
 

@@ -2,10 +2,9 @@
 //! torn and lost writes, and a state that was lost altogether.
 
 use super::slots::{self, SLOT};
-use super::testing::scratch_store;
+use super::testing::{scratch_store, FREE, OTP};
 use crate::answer::{self, Answer};
 use crate::attempt::{attempt, Accepted, Miss, Refusal, Rules};
-use crate::config::{OtpConfig, Throttle};
 use crate::names::UserName;
 use crate::otp::{self, OtpParams, OtpType};
 use crate::record::{Status, UserRecord};
@@ -18,21 +17,6 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 const NOW: u64 = 1_700_000_000;
-const OTP: OtpConfig = OtpConfig {
-    window: 1,
-    look_ahead: 10,
-    resync_window: 10,
-    algorithm: otp::Algorithm::SHA1,
-    digits: 6,
-    period: 30,
-};
-const FREE: Throttle = Throttle {
-    max_failures: 100,
-    lockout_seconds: 60,
-    backoff_seconds: 0,
-    backoff_max_seconds: 0,
-    hard_cap: 100,
-};
 fn rules() -> Rules<'static> {
     Rules {
         otp: &OTP,
