@@ -144,7 +144,7 @@ up_now=$(date +%s)
 # code after the upgrade a step ahead.
 activation=$(oathtool --totp -b "$up_secret" -N "@$((up_now - 30))" |
 	totpctl --json activate "$user" 2>/dev/null) || true
-recovery=$(printf '%s' "$activation" | tr -d '[]"' | tr ',' '\n' | grep -E '^[0-9A-Z]{4}-' || true)
+recovery=$(printf '%s' "$activation" | grep -oE '[0-9A-Z]{4}(-[0-9A-Z]{4}){3}' || true)
 check "earlier release: enrolled and activated, with recovery codes" test "$(printf '%s\n' "$recovery" | grep -c .)" = 10
 up_code=$(oathtool --totp -b "$up_secret" -N "@$up_now")
 check "earlier release: a code logs in" code_login "$up_code"
