@@ -246,7 +246,7 @@ fn interpret(
                     file,
                     seq: newest.seq,
                     slot: newest.slot,
-                    on_disk: newest.state.clone(),
+                    on_disk: Box::new(newest.state.clone()),
                 };
                 return found(newest.state, held);
             }
@@ -296,7 +296,7 @@ enum Held {
         file: File,
         seq: u64,
         slot: usize,
-        on_disk: LoginState,
+        on_disk: Box<LoginState>,
     },
     /// A file to replace whole, durably: an earlier release's TOML, or a
     /// corrupt or untrusted file.
@@ -447,7 +447,7 @@ impl FileLock<'_> {
                     file,
                     seq,
                     slot,
-                    on_disk: state.clone(),
+                    on_disk: Box::new(state.clone()),
                 };
                 return Ok(());
             }
@@ -480,7 +480,7 @@ impl FileLock<'_> {
             file,
             seq,
             slot: 1,
-            on_disk: state.clone(),
+            on_disk: Box::new(state.clone()),
         };
         Ok(())
     }
