@@ -136,7 +136,7 @@ code_login() { # code_login CODE: a login with the module alone
 	printf '%s\n' "$1" | pamtester "$service" "$user" authenticate >"$work/last.out" 2>&1
 }
 code_login_fails() { ! code_login "$@"; }
-totpctl enroll "$user" --qr "$work/upgrade.jpg" >/dev/null 2>&1
+totpctl --json enroll "$user" --qr "$work/upgrade.jpg" >"$work/last.out" 2>&1 || true
 up_secret=$(sed -n 's/^secret = "\(.*\)"$/\1/p' "/etc/pam_totp/users/$user.toml")
 up_now=$(date +%s)
 # Three steps in a row, all inside the window (one step either way) of the
