@@ -136,8 +136,10 @@ code_login() { # code_login CODE: a login with the module alone
 	printf '%s\n' "$1" | pamtester "$service" "$user" authenticate >"$work/last.out" 2>&1
 }
 code_login_fails() { ! code_login "$@"; }
-totpctl --json enroll "$user" --qr "$work/upgrade.jpg" >"$work/last.out" 2>&1 || true
-up_secret=$(sed -n 's/^secret = "\(.*\)"$/\1/p' "/etc/pam_totp/users/$user.toml")
+# The .jpg is written as the user it is for: into their home.
+totpctl --json enroll "$user" --qr "$(getent passwd "$user" | cut -d: -f6)/upgrade.jpg" >"$work/last.out" 2>&1 || true
+check "earlier release: totpctl enroll" test -f "/etc/pam_totp/users/$user.toml"
+up_secret=$(sed -n 's/^secret = "\(.*\)"$/\1/p' "/etc/pam_totp/users/$user.toml" 2>/dev/null || true)
 up_now=$(date +%s)
 # Three steps in a row, all inside the window (one step either way) of the
 # clock while they are used: activation a step back, the login now, the
