@@ -52,7 +52,6 @@ use std::cell::{OnceCell, RefCell};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zeroize::Zeroizing;
 
 #[derive(Debug)]
 pub struct FileStore {
@@ -227,10 +226,7 @@ fn lock_name(user: &UserName) -> String {
 /// Make sense of an opened state file: the state, and what a write under
 /// the lock must do with the file. A missing file is a fresh state; so is
 /// a corrupt or untrusted one, reported. Both are flagged lost.
-fn interpret(
-    path: &Path,
-    opened: Result<(File, Zeroizing<Vec<u8>>), FileError>,
-) -> (StateRead, Held) {
+fn interpret(path: &Path, opened: Result<(File, Vec<u8>), FileError>) -> (StateRead, Held) {
     let found = |state, held| {
         let read = StateRead {
             state,
