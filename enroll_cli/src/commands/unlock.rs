@@ -83,7 +83,9 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
         if let Some(counter) = args.counter {
             object = object.number("hotp_next", counter);
         }
-        object = object.boolean("recovery_codes_lost", burnt);
+        if burnt {
+            object = object.boolean("recovery_codes_lost", true);
+        }
         println!("{}", object.finish());
         return Ok(());
     }
