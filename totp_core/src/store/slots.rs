@@ -57,9 +57,10 @@ pub fn is_slotted(text: &[u8]) -> bool {
         || text.len() == FILE
 }
 
-/// The newest valid slot, or why there is none.
+/// The newest valid slot, or why there is none. Only the newest slot whose
+/// checksum holds is parsed (the other only if that one does not parse).
 pub fn newest(text: &[u8]) -> Result<Newest, String> {
-    let mut best: Option<Newest> = None;
+    let mut intact: Vec<(u64, usize, &[u8])> = Vec::with_capacity(2);
     let mut why = Vec::new();
     for slot in 0..2 {
         let start = slot * SLOT;
@@ -67,19 +68,27 @@ pub fn newest(text: &[u8]) -> Result<Newest, String> {
             why.push(format!("slot {slot} is missing (the file is cut short)"));
             continue;
         };
-        match read_slot(bytes) {
-            Ok((seq, state)) => {
-                if best.as_ref().is_none_or(|b| seq > b.seq) {
-                    best = Some(Newest { state, seq, slot });
-                }
-            }
+        match check_slot(bytes) {
+            Ok((seq, body)) => intact.push((seq, slot, body)),
             Err(e) => why.push(format!("slot {slot} {e}")),
         }
     }
-    best.ok_or_else(|| format!("no intact copy: {}", why.join(", ")))
+    intact.sort_by(|a, b| b.0.cmp(&a.0));
+    for (seq, slot, body) in intact {
+        let parsed = std::str::from_utf8(body)
+            .map_err(|_| "is not text".to_string())
+            .and_then(|text| LoginState::parse_toml(text).map_err(|e| format!("is invalid ({e})")));
+        match parsed {
+            Ok(state) => return Ok(Newest { state, seq, slot }),
+            Err(e) => why.push(format!("slot {slot} {e}")),
+        }
+    }
+    Err(format!("no intact copy: {}", why.join(", ")))
 }
 
-fn read_slot(bytes: &[u8]) -> Result<(u64, LoginState), String> {
+/// A slot's sequence number and body, if its header parses and its
+/// checksum holds.
+fn check_slot(bytes: &[u8]) -> Result<(u64, &[u8]), String> {
     let header = bytes
         .get(..HEADER)
         .ok_or_else(|| "is cut short".to_string())?;
@@ -116,9 +125,7 @@ fn read_slot(bytes: &[u8]) -> Result<(u64, LoginState), String> {
     if checksum(seq, body) != sum {
         return Err("fails its checksum (a torn write)".into());
     }
-    let text = std::str::from_utf8(body).map_err(|_| "is not text".to_string())?;
-    let state = LoginState::parse_toml(text).map_err(|e| format!("is invalid ({e})"))?;
-    Ok((seq, state))
+    Ok((seq, body))
 }
 
 /// FNV-1a (64 bits) over a domain string, the sequence number and the body.
@@ -237,6 +244,29 @@ mod tests {
         let e = newest(&both).unwrap_err();
         assert!(e.starts_with("no intact copy"), "{e}");
         assert!(!e.contains('\n'));
+    }
+
+    /// A newer slot whose checksum holds but whose state does not parse
+    /// (written by something else than this module) yields to the other.
+    #[test]
+    fn a_newer_slot_that_does_not_parse_yields_to_the_other() {
+        let mut file = encode_file(&state(0), 1).unwrap();
+        let body = b"version = 1\nfailures = -1\n";
+        let mut bad = format!(
+            "{MAGIC}seq={:016x} len={:04x} sum={:016x}\n",
+            9,
+            body.len(),
+            checksum(9, body)
+        )
+        .into_bytes();
+        bad.extend_from_slice(body);
+        bad.resize(SLOT, b'\n');
+        file[..SLOT].copy_from_slice(&bad);
+        let n = newest(&file).unwrap();
+        assert_eq!((n.seq, n.slot), (2, 1));
+        file[SLOT..].copy_from_slice(&bad);
+        let e = newest(&file).unwrap_err();
+        assert!(e.contains("is invalid"), "{e}");
     }
 
     #[test]
