@@ -73,7 +73,7 @@ pub fn newest(text: &[u8]) -> Result<Newest, String> {
             Err(e) => why.push(format!("slot {slot} {e}")),
         }
     }
-    intact.sort_by(|a, b| b.0.cmp(&a.0));
+    intact.sort_by_key(|i| std::cmp::Reverse(i.0));
     for (seq, slot, body) in intact {
         let parsed = std::str::from_utf8(body)
             .map_err(|_| "is not text".to_string())
