@@ -9,7 +9,7 @@ set -eu
 demo="libpam0g-dev libpam-wrapper pamtester oathtool pkgconf"
 test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect libpam-google-authenticator
       libpam-oath python3-pyotp debhelper devscripts lintian libpam-runtime passwd util-linux
-      slapd ldap-utils openssl"
+      slapd ldap-utils openssl strace"
 
 # The Cockpit page's browser test: a real Cockpit and a real Chromium.
 browser="cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
