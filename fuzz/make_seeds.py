@@ -112,6 +112,25 @@ def write(target, name, data):
         f.write(data)
 
 
+SLOT = 4096
+
+
+def slotted(text, seq=1, torn=False):
+    """The files store's state file (totp_core/src/store/slots.rs): two slots."""
+    out = b""
+    for n in (seq, seq + 1):
+        body = text.encode()
+        h = 0xCBF29CE484222325  # FNV-1a, 64 bits
+        for b in b"pam_totp state slot\0" + struct.pack("<Q", n) + body:
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        digest = f"{h:016x}"
+        head = f"#pam_totp-state-slot v1 seq={n:016x} len={len(body):04x} sum={digest}\n".encode()
+        out += (head + body).ljust(SLOT, b"\n")
+    if torn:
+        out = out[: SLOT + 100]
+    return out
+
+
 def login_seed(user=0, answer=1, state=4, record=0, offset=0, fields=()):
     header = bytes([user, answer, state, record]) + struct.pack("<I", offset)
     parts = [f if isinstance(f, bytes) else f.encode() for f in fields]
@@ -123,6 +142,8 @@ def main():
         write("record", name, text)
     for name, text in STATES.items():
         write("state", name, text)
+    write("state", "slotted", slotted(STATES["full"], seq=6))
+    write("state", "slotted-torn", slotted(STATES["hotp"], seq=2, torn=True))
     for name, text in CONFIGS.items():
         write("config", name, text)
     for name, data in ARGS.items():

@@ -9,7 +9,7 @@ set -eu
 demo="libpam0g-dev libpam-wrapper pamtester oathtool pkgconf"
 test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expect libpam-google-authenticator
       libpam-oath python3-pyotp debhelper devscripts lintian libpam-runtime passwd util-linux login sudo
-      slapd ldap-utils openssl python3-pskc mandoc"
+      slapd ldap-utils openssl python3-pskc mandoc strace"
 
 # The Cockpit page's browser test: a real Cockpit and a real Chromium.
 # openssl checks the axe-core tarball that npm fetches (browser-test.sh).

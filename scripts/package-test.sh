@@ -3,7 +3,12 @@
 #
 #   scripts/build-deb.sh && scripts/package-test.sh
 #
-# Installs dist/libpam-totp_*.deb, enables the pam-auth-update profile,
+# First the upgrade from an earlier release (scripts/previous-deb.sh builds
+# its .deb once and keeps it under target/): install it, enroll, log in
+# with a code and with a recovery code, upgrade to dist/'s .deb, and check
+# that the login state survived (both used codes refused, the next ones
+# work), then purge. Then the cycle of this release:
+# installs dist/libpam-totp_*.deb, enables the pam-auth-update profile,
 # logs a test user in through the stock common-auth with pamtester
 # (password + code from oathtool), disables the profile, purges the
 # package, and checks that /etc/pam.d/common-* are byte for byte what
@@ -115,6 +120,59 @@ common_unchanged() { (cd /etc/pam.d && sha256sum --quiet -c "$work/common.sha256
 totp_in_common_auth() { grep -Eq '^[^#]*pam_totp\.so' /etc/pam.d/common-auth; }
 dir_is_private() { [ -d "$1" ] && [ "$(stat -c '%a %U:%G' "$1")" = "700 root:root" ]; }
 mode_is() { [ "$(stat -c '%a %U:%G' "$2")" = "$1" ]; }
+
+# --- upgrade from an earlier release keeps every login state ------------
+# PAM_TOTP_PREVIOUS=COMMIT picks the earlier release (scripts/previous-deb.sh).
+previous=$(scripts/previous-deb.sh) || die "cannot build the earlier release's .deb"
+log "installing the earlier release: $previous"
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$previous" >/dev/null
+check "the earlier release installs" installed
+if ! id "$user" >/dev/null 2>&1; then
+	useradd -m "$user"
+	created_user=1
+fi
+printf 'auth required pam_totp.so\n' > "$service_file"
+code_login() { # code_login CODE: a login with the module alone
+	printf '%s\n' "$1" | pamtester "$service" "$user" authenticate >"$work/last.out" 2>&1
+}
+code_login_fails() { ! code_login "$@"; }
+# The .jpg is written as the user it is for: into their home.
+totpctl --json enroll "$user" --qr "$(getent passwd "$user" | cut -d: -f6)/upgrade.jpg" >"$work/last.out" 2>&1 || true
+check "earlier release: totpctl enroll" test -f "/etc/pam_totp/users/$user.toml"
+up_secret=$(sed -n 's/^secret = "\(.*\)"$/\1/p' "/etc/pam_totp/users/$user.toml" 2>/dev/null || true)
+up_now=$(date +%s)
+# Three steps in a row, all inside the window (one step either way) of the
+# clock while they are used: activation a step back, the login now, the
+# code after the upgrade a step ahead.
+activation=$(oathtool --totp -b "$up_secret" -N "@$((up_now - 30))" |
+	totpctl --json activate "$user" 2>/dev/null) || true
+recovery=$(printf '%s' "$activation" | grep -oE '[0-9A-Z]{4}(-[0-9A-Z]{4}){3}' || true)
+check "earlier release: enrolled and activated, with recovery codes" test "$(printf '%s\n' "$recovery" | grep -c .)" = 10
+up_code=$(oathtool --totp -b "$up_secret" -N "@$up_now")
+check "earlier release: a code logs in" code_login "$up_code"
+used_recovery=$(printf '%s\n' "$recovery" | sed -n 1p)
+check "earlier release: a recovery code logs in" code_login "$used_recovery"
+check "earlier release: its state is TOML" grep -q '^last_step = ' "/var/lib/pam_totp/$user.state"
+log "upgrading to $deb"
+# dpkg -i: apt would skip a .deb of the version already installed.
+dpkg -i "$deb" >/dev/null
+up_moddir="$(pkg-config --variable=libdir pam 2>/dev/null || echo /lib/x86_64-linux-gnu)/security"
+module_is_new() {
+	dpkg-deb --fsys-tarfile "$deb" | tar -xO ".$up_moddir/pam_totp.so" | cmp -s - "$up_moddir/pam_totp.so"
+}
+check "upgraded: the installed module is this release's" module_is_new
+check "after the upgrade: the code used before is refused" code_login_fails "$up_code"
+check "after the upgrade: the recovery code used before is refused" code_login_fails "$used_recovery"
+check "after the upgrade: the state is converted to the slotted form" \
+	bash -c "head -c 24 '/var/lib/pam_totp/$user.state' | grep -q '^#pam_totp-state-slot v1'"
+check "after the upgrade: the next code works" code_login "$(oathtool --totp -b "$up_secret" -N "@$((up_now + 30))")"
+check "after the upgrade: an unused recovery code works" code_login "$(printf '%s\n' "$recovery" | sed -n 2p)"
+check "after the upgrade: the failures before were kept and cleared by the success" \
+	bash -c "totpctl status '$user' --json | grep -q '\"failures\":0'"
+totpctl reset "$user" >/dev/null 2>&1 || true
+rm -f "$service_file"
+apt-get -o DPkg::Lock::Timeout=600 purge -y -qq libpam-totp >/dev/null
+check "purged after the upgrade test" bash -c '! dpkg-query -W -f="\${Status}" libpam-totp 2>/dev/null | grep -q installed'
 
 # --- install ---------------------------------------------------------
 log "installing $deb"

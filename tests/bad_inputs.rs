@@ -14,7 +14,8 @@
 //!   malformed answers are refused before anything is written. Malformed
 //!   answers are not counted as failures (the module never checked them).
 //! - `Writes::State`: a well-formed wrong code is a counted failure, so the
-//!   state file (and its standing spare, see `fsio::replace_unsynced`) changes.
+//!   state file changes (rewritten in place, or created; an ignored one is
+//!   replaced through a temp file, see `totp_core::store::files`).
 //!
 //! State rows: a corrupt, empty, foreign-owned or symlinked state file is
 //! ignored with a logged note (DESIGN.md: it "fails no one, but logs the
@@ -548,8 +549,8 @@ fn run_row(index: usize, r: &Row, harness: &Path) -> Result<(), String> {
 
     let mut changed = snapshot_diff(&before, &after);
     if r.writes == Writes::State {
-        // A counted failure replaces the state file through its standing spare,
-        // which also changes the state directory itself.
+        // A counted failure writes the state file (creating it, or replacing an
+        // ignored one through a temp file, changes the directory too).
         changed.retain(|p| {
             !matches!(
                 p.as_str(),
@@ -632,7 +633,8 @@ fn bad_input_matrix() {
 }
 
 /// A state file that had to be ignored (foreign owner, loose mode, symlink,
-/// hard link) is swapped out by the next write and becomes the standing spare.
+/// hard link) is replaced by the next write (temp file and rename, never
+/// written through).
 /// The logins after that must keep working: the module fails no one over a
 /// bad state file, not even on the second or third login.
 #[test]

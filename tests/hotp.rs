@@ -11,10 +11,7 @@ fn login(sb: &Sandbox, counter: u64) -> PamRun {
 }
 
 fn hotp_next(sb: &Sandbox) -> Option<u64> {
-    let text = std::fs::read_to_string(sb.state_path("root")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("hotp_next = "))
-        .map(|n| n.parse().unwrap())
+    sb.read_state("root")?.hotp_next
 }
 
 #[test]
@@ -67,7 +64,7 @@ fn fifty_parallel_logins_with_one_hotp_code_admit_exactly_one() {
         "[throttle]\nmax_failures = 100\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n",
     );
     for round in 0..3u64 {
-        let _ = std::fs::remove_file(sb.state_path("root"));
+        sb.write_state_text("root", &format!("version = 1\nhotp_next = {round}\n"));
         let code = oathtool_hotp(SECRET, round);
         let outcomes = race_logins(&sb, "totp", "root", &code, 50);
         let successes = outcomes.iter().filter(|o| o.status.success()).count();

@@ -389,6 +389,11 @@ pub struct UnlockArgs {
     /// around the server's time again
     #[arg(long)]
     pub reset_skew: bool,
+    /// HOTP: the counter of the token's next code. Needed when USER's login state was lost
+    /// (the counter is unknown and every code is refused); never guess low, as every code
+    /// from that counter on works again
+    #[arg(long, value_name = "N")]
+    pub counter: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -330,7 +330,7 @@ fn records_the_module_refuses() {
 }
 
 /// A HOTP token is counted, and one whose counter is missing from the state
-/// (lost state: codes from counter 0 would work again) is a warning.
+/// (lost state: every code is refused until its counter is set) is a warning.
 #[test]
 fn a_hotp_token_without_its_counter() {
     let f = Fixture::new("hotp");
@@ -351,9 +351,9 @@ fn a_hotp_token_without_its_counter() {
         &summary,
         &format!(
             "warning: pamtotp-chk has a HOTP token, but the login state holds no counter (lost \
-             or corrupt): pam_totp starts again at counter 0, so codes used before may work \
-             again. Fix: enroll the token again at its current counter ('totpctl enroll \
-             pamtotp-chk --force --seed-stdin --type hotp --counter N') or enroll a new one.\n\
+             or corrupt): pam_totp refuses every code, never restarting at counter 0. Fix: set \
+             the token's next counter ('totpctl unlock pamtotp-chk --counter N'), or enroll the \
+             token again.\n\
              {hotp_summary}"
         ),
     );

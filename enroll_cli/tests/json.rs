@@ -89,9 +89,8 @@ fn enroll_json(env: &Env, args: &[&str], expected: &str) -> (Value, Vec<u8>) {
     (value, jpeg)
 }
 
-/// The record and state files, without the standing spare of the state
-/// file (`state/.USER.state.tmp`, which the store keeps for its next write
-/// and does not remove with the record).
+/// The record and state files, without the temp file an earlier release
+/// kept beside the state file (`state/.USER.state.tmp`).
 fn store_files(env: &Env) -> Vec<String> {
     env.snapshot()
         .into_keys()

@@ -218,7 +218,9 @@ impl Sandbox {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
-    /// An active HOTP record (no period), written by hand.
+    /// An active HOTP record (no period), written by hand, and the state an
+    /// enrollment writes with it: the next counter is 0. (Without a state
+    /// the counter is unknown and every code is refused.)
     pub fn enroll_hotp(&self, user: &str) {
         self.write_record_text(
             user,
@@ -226,6 +228,37 @@ impl Sandbox {
                 "version = 1\nstatus = \"active\"\ntype = \"hotp\"\nsecret = \"{SECRET}\"\nalgorithm = \"SHA1\"\ndigits = 6\n"
             ),
         );
+        self.write_state_text(user, "version = 1\nhotp_next = 0\n");
+    }
+
+    /// Ten fresh recovery codes added to `user`'s record (the hashes, as
+    /// `totpctl` keeps them); returns the codes.
+    pub fn add_recovery_codes(&self, user: &str) -> Vec<String> {
+        let set = totp_core::recovery::generate().unwrap();
+        let mut text = std::fs::read_to_string(self.record_path(user)).unwrap();
+        for h in &set.hashes {
+            text.push_str(&format!(
+                "\n[[recovery]]\nid = {}\nsalt = \"{}\"\nhash = \"{}\"\n",
+                h.id, h.salt, h.hash
+            ));
+        }
+        self.write_record_text(user, &text);
+        set.codes.iter().map(|c| c.to_string()).collect()
+    }
+
+    /// A state file written by hand, in the TOML of earlier releases (which
+    /// the module still reads, and converts at its first write).
+    pub fn write_state_text(&self, user: &str, text: &str) {
+        let path = self.state_path(user);
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// The login state as the module left it (either format), if it parses.
+    pub fn read_state(&self, user: &str) -> Option<totp_core::state::LoginState> {
+        let text = std::fs::read_to_string(self.state_path(user)).ok()?;
+        totp_core::state::LoginState::parse(&text).ok()
     }
 
     pub fn enroll(&self, user: &str) {

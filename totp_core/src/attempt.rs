@@ -196,10 +196,8 @@ pub fn attempt(
 
     // 1. Refuse unread when locked out or too soon. 2. Count before compare.
     let (mut state, delay) = loop {
-        let read = lock.read_state();
-        note = note.or(read.problem);
-        let mut state = read.state;
-        if let Some(refusal) = gate(&mut state, rules, now) {
+        let mut state = read_state(lock, record, &mut note);
+        if let Some(refusal) = gate(record, &mut state, rules, now) {
             let delay = match refusal {
                 Refusal::TooSoon { wait } => Duration::from_secs(wait),
                 _ => Duration::ZERO,
@@ -254,7 +252,7 @@ pub fn attempt(
                         // Decide again on what the other writer left: the
                         // failure counted above is in it, or was cleared by
                         // a success or an unlock that came after it.
-                        state = lock.read_state().state;
+                        state = read_state(lock, record, &mut note);
                         throttle::expire_lock(&mut state, now);
                         if let Some(lockout) = throttle::lockout(&state, rules.throttle, now) {
                             return done(
@@ -288,9 +286,72 @@ pub fn attempt(
     }
 }
 
+/// Read the state under the lock, keeping in `note` what was wrong with it.
+/// A state that was lost (missing, corrupt, untrusted) no longer says
+/// which recovery codes were used, so every one counts as used (see
+/// [`forget_recovery`]); its HOTP counter is gone too, which [`gate`]
+/// refuses.
+pub(crate) fn read_state(
+    lock: &UserLock<'_>,
+    record: &UserRecord,
+    note: &mut Option<String>,
+) -> LoginState {
+    let read = lock.read_state();
+    let mut state = read.state;
+    let mut said: Vec<String> = note.take().into_iter().chain(read.problem).collect();
+    if read.lost {
+        said.extend(forget_recovery(record, &mut state));
+    }
+    said.dedup();
+    *note = (!said.is_empty()).then(|| said.join("; "));
+    state
+}
+
+/// A state that was lost cannot tell which of the record's recovery codes
+/// were used: mark them all used, so none comes back (an administrator
+/// issues new ones with `totpctl recovery-codes`). Returns what to log, if
+/// any code was still unused.
+pub fn forget_recovery(record: &UserRecord, state: &mut LoginState) -> Option<String> {
+    let unknown: Vec<u32> = record
+        .recovery
+        .iter()
+        .map(|code| code.id)
+        .filter(|id| !state.used_recovery.contains(id))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    state.used_recovery.extend(&unknown);
+    Some(format!(
+        "the login state was lost, so which recovery codes were used is unknown: all {} are \
+         treated as used until new ones are issued (totpctl recovery-codes --regenerate)",
+        record.recovery.len()
+    ))
+}
+
 /// Step 1: a refusal that needs no compare, if any (a lockout that has run
-/// out is cleared in `state`).
-pub(crate) fn gate(state: &mut LoginState, rules: &Rules<'_>, now: u64) -> Option<Refusal> {
+/// out is cleared in `state`). A HOTP record whose state has no counter
+/// (the state was lost) is refused until an administrator sets one: never
+/// from counter 0, where every code the token ever showed would work again.
+pub(crate) fn gate(
+    record: &UserRecord,
+    state: &mut LoginState,
+    rules: &Rules<'_>,
+    now: u64,
+) -> Option<Refusal> {
+    if record.kind == OtpType::Hotp && state.hotp_next.is_none() {
+        return Some(Refusal::Locked(Lockout::CounterUnknown));
+    }
+    throttle_gate(state, rules, now)
+}
+
+/// The lockout and backoff part of [`gate`], for a resynchronisation
+/// (which is how a lost HOTP counter is found again).
+pub(crate) fn throttle_gate(
+    state: &mut LoginState,
+    rules: &Rules<'_>,
+    now: u64,
+) -> Option<Refusal> {
     throttle::expire_lock(state, now);
     if let Some(lockout) = throttle::lockout(state, rules.throttle, now) {
         return Some(Refusal::Locked(lockout));
@@ -332,7 +393,10 @@ fn compare_hotp(
     otp_cfg: &OtpConfig,
 ) -> Result<Accepted, Miss> {
     let generator = Generator::new(&record.secret, record.params);
-    let next = state.hotp_next.unwrap_or(0);
+    // Never None here: `gate` refused a HOTP record without a counter.
+    let Some(next) = state.hotp_next else {
+        return Err(Miss::WrongCode);
+    };
     match otp::verify_hotp(&generator, code, next, otp_cfg.look_ahead) {
         HotpVerdict::Accepted { counter } => {
             // The last counter there is can be used once, never again.
@@ -420,7 +484,7 @@ mod tests {
     use crate::otp::OtpParams;
     use crate::record::Status;
     use crate::secret::SecretBytes;
-    use crate::store::testing::{scratch_store, Scratch};
+    use crate::store::testing::{scratch_store, Scratch, FREE, OTP};
     use crate::store::Store;
     use crate::throttle::Lockout;
     use zeroize::Zeroizing;
@@ -459,15 +523,6 @@ mod tests {
         answer::classify(text.as_bytes(), 6, false).unwrap()
     }
 
-    const OTP: OtpConfig = OtpConfig {
-        window: 1,
-        look_ahead: 10,
-        resync_window: 10,
-        algorithm: otp::Algorithm::SHA1,
-        digits: 6,
-        period: 30,
-    };
-
     fn rules() -> Rules<'static> {
         Rules {
             otp: &OTP,
@@ -505,8 +560,8 @@ mod tests {
         let (dir, store, record) = setup("unwritable");
         let user = UserName::parse(b"alice").unwrap();
         let lock = store.lock(&user).unwrap();
-        // A directory where the state's spare must go makes every write fail.
-        std::fs::create_dir(dir.0.join("state/.alice.state.tmp")).unwrap();
+        // A directory where the state file must go makes every write fail.
+        std::fs::create_dir(dir.0.join("state/alice.state")).unwrap();
         let right = attempt(&lock, &record, &code(&record, NOW), NOW, &rules(), None);
         let wrong_answer = answer::classify(b"000000", 6, false).unwrap();
         let wrong = attempt(&lock, &record, &wrong_answer, NOW, &rules(), None);
@@ -519,7 +574,7 @@ mod tests {
         );
         // Once writes work again, the same right code is accepted: it was
         // never compared, so never used up, and never accepted twice.
-        std::fs::remove_dir(dir.0.join("state/.alice.state.tmp")).unwrap();
+        std::fs::remove_dir(dir.0.join("state/alice.state")).unwrap();
         let later = attempt(
             &lock,
             &record,
@@ -581,14 +636,6 @@ mod tests {
         answer::classify(text.as_bytes(), 6, false).unwrap()
     }
 
-    const FREE: Throttle = Throttle {
-        max_failures: 100,
-        lockout_seconds: 60,
-        backoff_seconds: 0,
-        backoff_max_seconds: 0,
-        hard_cap: 100,
-    };
-
     fn free_rules() -> Rules<'static> {
         Rules {
             otp: &OTP,
@@ -642,7 +689,12 @@ mod tests {
         record.kind = OtpType::Hotp;
         let user = UserName::parse(b"alice").unwrap();
         let lock = store.lock(&user).unwrap();
-        enrollment::install(&lock, &record, 0).unwrap();
+        // An earlier release's state, which the first write converts through
+        // a temp file; a directory where the temp file must go fails it.
+        let state = dir.0.join("state/alice.state");
+        std::fs::write(&state, "version = 1\nhotp_next = 0\n").unwrap();
+        std::fs::set_permissions(&state, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         std::fs::create_dir(dir.0.join("state/.alice.state.tmp")).unwrap();
         let rules = free_rules();
         let a = attempt(&lock, &record, &code_at(&record, 0), NOW, &rules, None);

@@ -84,8 +84,7 @@ impl From<StoreError> for EnrollmentError {
 /// none). Failures and lockout are kept.
 pub fn install(lock: &UserLock<'_>, record: &UserRecord, counter: u64) -> Result<(), StoreError> {
     lock.write_record(record)?;
-    let old = lock.read_state().state;
-    let mut state = old.clone();
+    let mut state = lock.read_state().state;
     state.last_step = None;
     state.used_recovery.clear();
     state.hotp_next = (record.kind == OtpType::Hotp).then_some(counter);
@@ -93,9 +92,10 @@ pub fn install(lock: &UserLock<'_>, record: &UserRecord, counter: u64) -> Result
     state.resync_offset = None;
     state.resync_step = None;
     state.resync_at = None;
-    if state != old {
-        lock.write_state(&state)?;
-    }
+    // Written even when nothing changed: the state file comes into being at
+    // enrollment, so that a first login creates nothing, and so that a
+    // state found missing later means a lost one.
+    lock.write_state(&state)?;
     Ok(())
 }
 
@@ -339,7 +339,7 @@ mod tests {
     use crate::otp::OtpParams;
     use crate::otp::Verdict;
     use crate::secret::SecretBytes;
-    use crate::store::testing::{scratch_store, Scratch};
+    use crate::store::testing::{scratch_store, Scratch, OTP};
     use crate::store::Store;
     use zeroize::Zeroizing;
 
@@ -372,14 +372,6 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000;
-    const OTP: OtpConfig = OtpConfig {
-        window: 1,
-        look_ahead: 10,
-        resync_window: 10,
-        algorithm: otp::Algorithm::SHA1,
-        digits: 6,
-        period: 30,
-    };
 
     const NO_BACKOFF: crate::config::Throttle = crate::config::Throttle {
         max_failures: 10,

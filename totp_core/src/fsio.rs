@@ -6,20 +6,22 @@
 //! others). Every file in them is opened relative to that descriptor
 //! (`openat`), so a directory that was swapped or loosened after the check
 //! is never used. Reads refuse symlinks (O_NOFOLLOW) and check the open file
-//! with fstat, so what is checked is what is read. Writes go to a temp file
+//! with fstat, so what is checked is what is read. Records go to a temp file
 //! in the same directory (O_EXCL|O_NOFOLLOW, 0600) and are renamed over the
 //! target, so a reader sees the old file or the new one, never a torn one.
-//! Locks are taken with a deadline.
+//! Login state is rewritten in place instead ([`Dir::open_private_rw`],
+//! [`write_at`]); its format ([`crate::store::slots`]) makes a torn write
+//! harmless. Locks are taken with a deadline.
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, renameat, renameat2, Flock, FlockArg, OFlag, RenameFlags};
+use nix::fcntl::{openat, renameat, Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{geteuid, unlinkat, UnlinkatFlags};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -217,6 +219,16 @@ fn read_limited(mut file: File, size: u64, limit: u64) -> Result<Zeroizing<Strin
     }
 }
 
+/// Write all of `data` at `offset` of `file` (pwrite), and with `sync` wait
+/// until it is on disk (fdatasync: the data and the size, not the times).
+pub fn write_at(file: &File, offset: u64, data: &[u8], sync: bool) -> io::Result<()> {
+    file.write_all_at(data, offset)?;
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 /// Read a whole file, named by path, that must satisfy `trust` and be at most
 /// `limit` bytes (the config file; files in the users and state directories
 /// are read through [`Dir::read_checked`]).
@@ -368,70 +380,48 @@ impl Dir {
         result
     }
 
-    /// Replace `name` with `data` atomically but without fsync, for login state.
-    ///
-    /// The new contents go into a standing spare file beside it (created once
-    /// with O_EXCL|O_NOFOLLOW, checked by fstat whenever it is reused), which is
-    /// then swapped with `name` in one `renameat2(RENAME_EXCHANGE)`. A reader
-    /// sees the whole old file or the whole new one, and the old one becomes the
-    /// next spare. Unlike a rename over the old file this creates and frees no
-    /// inode per write, and it does not make ext4 (auto_da_alloc) flush the data
-    /// synchronously: together that was most of the cost of a login. The price
-    /// is the documented one for state: after a crash the file may be empty,
-    /// torn or old, which is treated as no state or as an older state; either
-    /// can only forget, never grant.
-    pub fn replace_unsynced(&self, name: &str, data: &[u8]) -> io::Result<()> {
-        let spare = temp_name(name);
-        let (mut file, old_len) = match self.reuse_spare(&spare)? {
-            Some(reused) => reused,
-            None => (self.create_new(&spare)?, 0),
+    /// Open a private file (see [`Trust::Private`]) for reading and writing
+    /// in place, and read it: at most `limit` bytes, as bytes (a torn write
+    /// may leave anything). `writable` false opens it read-only (a look
+    /// without the lock). O_NONBLOCK: a FIFO must fail, not hang the login.
+    pub fn open_private(
+        &self,
+        name: &str,
+        limit: u64,
+        writable: bool,
+    ) -> Result<(File, Vec<u8>), FileError> {
+        let mode = if writable {
+            OFlag::O_RDWR
+        } else {
+            OFlag::O_RDONLY
         };
-        // Overwrite from the start, then cut to length if it shrank. (Truncating
-        // to zero first would again make ext4 flush synchronously on close.)
-        file.write_all(data)?;
-        if old_len > data.len() as u64 {
-            file.set_len(data.len() as u64)?;
+        let file = self.open_file(name, mode | OFlag::O_NONBLOCK, 0)?;
+        let size = check_open_file(&file, Trust::Private, limit)?;
+        // Login state holds no secret: not wiped (wiping 8 KiB byte by byte
+        // twice per login was a tenth of the login's own instructions).
+        let capacity = usize::try_from(size.min(limit)).unwrap_or(0) + 1;
+        let mut bytes = Vec::with_capacity(capacity);
+        (&file).take(limit + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > limit {
+            return Err(FileError::TooLarge {
+                size: bytes.len() as u64,
+                limit,
+            });
         }
-        drop(file);
-        let fd = Some(self.file.as_raw_fd());
-        match renameat2(fd, spare.as_str(), fd, name, RenameFlags::RENAME_EXCHANGE) {
-            Ok(()) => Ok(()),
-            // Nothing to exchange with yet (the first write), or a file system
-            // without RENAME_EXCHANGE: a plain rename is just as atomic.
-            Err(Errno::ENOENT | Errno::EINVAL) => self.rename(&spare, name),
-            Err(e) => Err(e.into()),
-        }
+        Ok((file, bytes))
     }
 
-    /// Open the standing spare for reuse, with its length, if it is a file this
-    /// module could have made: regular, private, owned by the euid, one link.
-    ///
-    /// Anything else found at the spare's name is removed (unlinked by name,
-    /// never followed, opened for writing or truncated) and `None` returned, so
-    /// a fresh spare is created. That happens after a state file that was
-    /// ignored as untrusted (a symlink, a foreign owner, a loose mode, a hard
-    /// link) is swapped out by the first write: refusing it then would refuse
-    /// every later login.
-    fn reuse_spare(&self, spare: &str) -> io::Result<Option<(File, u64)>> {
-        // O_NONBLOCK: a FIFO at this name must fail the open, not hang the login.
-        match self.open_file(spare, OFlag::O_WRONLY | OFlag::O_NONBLOCK, 0) {
-            Ok(file) => {
-                if let Ok(len) = check_open_file(&file, Trust::Private, u64::MAX) {
-                    return Ok(Some((file, len)));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            // A symlink (ELOOP), a FIFO without a reader (ENXIO), ...: remove it below.
-            // A directory (EISDIR) cannot be removed by unlinkat without
-            // AT_REMOVEDIR, and fails there.
-            Err(_) => {}
-        }
-        unlinkat(
-            Some(self.file.as_raw_fd()),
-            spare,
-            UnlinkatFlags::NoRemoveDir,
-        )?;
-        Ok(None)
+    /// Create `name` (0600, O_EXCL: never a file that is there already, nor
+    /// through a symlink) for reading and writing in place. The directory
+    /// is not synced: a caller that needs the new name to survive a crash
+    /// calls [`Dir::sync`].
+    pub fn create_private(&self, name: &str) -> io::Result<File> {
+        self.open_file(name, OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL, 0o600)
+    }
+
+    /// Wait until the directory's entries are on disk (fsync).
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
     }
 
     /// Remove a file if it exists (and is not a directory); durable removes
@@ -536,86 +526,53 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// State is rewritten in place: created once, then opened, checked and
+    /// written at an offset. Never through a symlink, a hard link or a file
+    /// of another owner or mode.
     #[test]
-    fn unsynced_replace_swaps_in_whole_files() {
-        let (dir, d) = scratch("swap");
+    fn private_files_are_created_once_and_written_in_place() {
+        let (dir, d) = scratch("inplace");
         let path = dir.join("alice.state");
-        d.replace_unsynced("alice.state", b"one").unwrap();
+        let file = d.create_private("alice.state").unwrap();
+        write_at(&file, 0, b"hello world", true).unwrap();
+        assert!(d.create_private("alice.state").is_err(), "O_EXCL");
         assert_eq!(
-            read_checked(&path, Trust::Private, 100).unwrap().as_str(),
-            "one"
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
         );
-        d.replace_unsynced("alice.state", b"two, longer").unwrap();
-        d.replace_unsynced("alice.state", b"3").unwrap();
-        assert_eq!(
-            read_checked(&path, Trust::Private, 100).unwrap().as_str(),
-            "3"
-        );
-        // The spare holds the previous version, and is reused.
-        assert_eq!(std::fs::read(temp_path(&path)).unwrap(), b"two, longer");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    /// Whatever untrusted file ends up at the spare's name (it was the state
-    /// file, ignored as untrusted, and then swapped out) is replaced by a fresh
-    /// spare: never followed or written through, and never an obstacle.
-    #[test]
-    fn unsynced_replace_replaces_an_untrusted_spare() {
-        let (dir, d) = scratch("spare");
-        let path = dir.join("alice.state");
-        let spare = temp_path(&path);
-        let victim = dir.join("victim");
-        type Plant = fn(&Path, &Path);
-        let plants: [(&str, Plant); 4] = [
-            ("symlink", |spare, victim| {
-                std::os::unix::fs::symlink(victim, spare).unwrap()
-            }),
-            ("hard link", |spare, victim| {
-                std::fs::hard_link(victim, spare).unwrap()
-            }),
-            ("mode 0644", |spare, _| {
-                std::fs::write(spare, b"loose").unwrap();
-                std::fs::set_permissions(spare, std::fs::Permissions::from_mode(0o644)).unwrap();
-            }),
-            ("fifo", |spare, _| {
-                nix::unistd::mkfifo(spare, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
-            }),
-        ];
-        for (name, plant) in plants {
-            std::fs::write(&victim, b"precious").unwrap();
-            std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
-            d.replace_unsynced("alice.state", b"old").unwrap();
-            let _ = std::fs::remove_file(&spare);
-            plant(&spare, &victim);
-            d.replace_unsynced("alice.state", b"new")
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(
-                read_checked(&path, Trust::Private, 100).unwrap().as_str(),
-                "new",
-                "{name}"
-            );
-            assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "{name}");
-            assert_eq!(std::fs::metadata(&victim).unwrap().nlink(), 1, "{name}");
-            // The old state is the spare now, and the next write reuses it.
-            assert_eq!(std::fs::read(&spare).unwrap(), b"old", "{name}");
-            d.replace_unsynced("alice.state", b"newer").unwrap();
-            assert_eq!(std::fs::read(&path).unwrap(), b"newer", "{name}");
-        }
-        // A foreign owner (needs root to set up).
-        if geteuid().is_root() {
-            d.replace_unsynced("alice.state", b"old").unwrap();
-            std::fs::remove_file(&spare).unwrap();
-            std::fs::write(&spare, b"foreign").unwrap();
-            std::os::unix::fs::chown(&spare, Some(65534), Some(65534)).unwrap();
-            d.replace_unsynced("alice.state", b"new").unwrap();
-            assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        }
-        // A directory at the spare's name is not removed: the write fails and
-        // the state stays as it was.
-        std::fs::remove_file(&spare).unwrap();
-        std::fs::create_dir(&spare).unwrap();
-        assert!(d.replace_unsynced("alice.state", b"lost").is_err());
-        assert_ne!(std::fs::read(&path).unwrap(), b"lost");
+        let (file, bytes) = d.open_private("alice.state", 100, true).unwrap();
+        assert_eq!(&bytes[..], b"hello world");
+        write_at(&file, 6, b"there", false).unwrap();
+        write_at(&file, 11, b"!", false).unwrap();
+        let (_, bytes) = d.open_private("alice.state", 100, false).unwrap();
+        assert_eq!(&bytes[..], b"hello there!");
+        assert!(matches!(
+            d.open_private("alice.state", 5, false),
+            Err(FileError::TooLarge { .. })
+        ));
+        std::fs::hard_link(&path, dir.join("other")).unwrap();
+        assert!(matches!(
+            d.open_private("alice.state", 100, true),
+            Err(FileError::HardLinked { links: 2 })
+        ));
+        std::fs::remove_file(dir.join("other")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(matches!(
+            d.open_private("alice.state", 100, true),
+            Err(FileError::BadMode { .. })
+        ));
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("bob.state")).unwrap();
+        assert!(matches!(
+            d.open_private("bob.state", 100, true),
+            Err(FileError::Symlink)
+        ));
+        assert!(d.create_private("bob.state").is_err());
+        nix::unistd::mkfifo(
+            &dir.join("carol.state"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        assert!(d.open_private("carol.state", 100, true).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

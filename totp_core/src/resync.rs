@@ -15,7 +15,7 @@
 //! a HOTP token's next counter follows the second code; a TOTP token's skew
 //! is set to the second code's offset from now and both steps are used up.
 
-use crate::attempt::{gate, Miss, Refusal, Rules};
+use crate::attempt::{read_state, throttle_gate, Miss, Refusal, Rules};
 use crate::otp::{self, Code, Generator, OtpType};
 use crate::record::UserRecord;
 use crate::state::LoginState;
@@ -60,8 +60,10 @@ pub fn resync(
     now: u64,
     rules: &Rules<'_>,
 ) -> Resync {
-    let mut state = lock.read_state().state;
-    if let Some(refusal) = gate(&mut state, rules, now) {
+    // A lost state counts every recovery code as used, as at a login, so
+    // that writing this attempt brings none back.
+    let mut state = read_state(lock, record, &mut None);
+    if let Some(refusal) = throttle_gate(&mut state, rules, now) {
         let delay = match refusal {
             Refusal::TooSoon { wait } => Duration::from_secs(wait),
             _ => Duration::ZERO,

@@ -1,5 +1,9 @@
 //! Login state, `state_dir/<user>.state`: what the module learns at each login.
 //! Kept apart from the record so that a login never rewrites anything under /etc.
+//!
+//! The state itself is strict TOML. The files store keeps it in the two
+//! slots of [`crate::store::slots`]; earlier releases wrote the bare TOML,
+//! which [`LoginState::parse`] still reads (and the store converts).
 
 use serde::{Deserialize, Serialize};
 
@@ -66,7 +70,17 @@ impl LoginState {
         }
     }
 
+    /// Parse a state file: the slotted form of the files store (its newest
+    /// intact slot) or the bare TOML of earlier releases.
     pub fn parse(text: &str) -> Result<Self, String> {
+        if crate::store::slots::is_slotted(text.as_bytes()) {
+            return crate::store::slots::newest(text.as_bytes()).map(|n| n.state);
+        }
+        Self::parse_toml(text)
+    }
+
+    /// Parse the bare TOML of one state.
+    pub fn parse_toml(text: &str) -> Result<Self, String> {
         let state: Self =
             toml::from_str(text).map_err(|e| crate::record::describe_toml_error(&e, text))?;
         if state.version != FORMAT_VERSION {

@@ -26,6 +26,10 @@ pub enum Lockout {
     Until(u64),
     /// The hard cap: locked until an administrator runs `totpctl unlock`.
     Capped { failures: u32 },
+    /// A HOTP record whose login state was lost (missing, corrupt): the next
+    /// counter is unknown, so no code is compared until an administrator
+    /// sets it with `totpctl unlock --counter`.
+    CounterUnknown,
 }
 
 impl Lockout {
@@ -36,6 +40,9 @@ impl Lockout {
             Self::Capped { failures } => format!(
                 "locked after {failures} consecutive failures, until an administrator runs totpctl unlock"
             ),
+            Self::CounterUnknown => "the HOTP counter is unknown (the login state is missing or \
+                 unreadable): refused until an administrator runs totpctl unlock --counter"
+                .into(),
         }
     }
 
@@ -49,6 +56,9 @@ impl Lockout {
             ),
             Self::Capped { .. } => "Too many failed attempts: this account is locked until an \
                  administrator unlocks it (totpctl unlock)."
+                .into(),
+            Self::CounterUnknown => "This account's token needs to be set up again: it is \
+                 locked until an administrator unlocks it (totpctl unlock)."
                 .into(),
         }
     }

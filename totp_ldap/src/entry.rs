@@ -159,9 +159,11 @@ impl Entry {
             Ok(state) => StateRead {
                 state: state.clone(),
                 problem: None,
+                lost: false,
             },
             Err(e) => StateRead {
                 state: LoginState::new(),
+                lost: true,
                 problem: Some(format!(
                     "login state of {dn} is corrupt ({e}); starting afresh"
                 )),

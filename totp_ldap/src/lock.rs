@@ -101,6 +101,7 @@ impl LdapLock<'_> {
         *self.known.borrow_mut() = known;
         read.unwrap_or(StateRead {
             state: LoginState::new(),
+            lost: problem.is_some(),
             problem,
         })
     }

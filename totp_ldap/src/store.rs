@@ -224,6 +224,7 @@ impl LdapStore {
             None => StateRead {
                 state: LoginState::new(),
                 problem: None,
+                lost: false,
             },
         })
     }

@@ -323,9 +323,9 @@ fn check_records(
         if counter_lost {
             out.warning(format!(
                 "{user} has a HOTP token, but the login state holds no counter (lost or \
-                 corrupt): pam_totp starts again at counter 0, so codes used before may work \
-                 again. Fix: enroll the token again at its current counter ('totpctl enroll \
-                 {user} --force --seed-stdin --type hotp --counter N') or enroll a new one."
+                 corrupt): pam_totp refuses every code, never restarting at counter 0. Fix: \
+                 set the token's next counter ('totpctl unlock {user} --counter N'), or enroll \
+                 the token again."
             ));
         }
         let known = accounts.iter().any(|a| a.name == user.as_str())
@@ -390,9 +390,9 @@ fn check_state(out: &mut Findings, store: &Store, user: &UserName) {
         Err(e) => e.to_string(),
     };
     out.warning(format!(
-        "state file {} {problem}: the module ignores it, forgetting {user}'s failures and last \
-         code, and logs it at every login. Fix: rm {}",
-        path.display(),
+        "state file {} {problem}: the module treats it as lost: {user}'s failures and last \
+         code are forgotten, every recovery code counts as used and a HOTP token is refused. \
+         Fix: 'totpctl unlock {user}' writes a fresh state (deleting it has the same effect)",
         path.display()
     ));
 }

@@ -29,8 +29,13 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
         return Err(CliError::StillPending(user.to_string()));
     }
     if !args.regenerate {
-        let state = lock.read_state().state;
+        let read = lock.read_state();
         drop(lock);
+        let mut state = read.state;
+        if read.lost {
+            // As a login would count them: a lost state used them all.
+            let _ = totp_core::attempt::forget_recovery(&record, &mut state);
+        }
         let (left, total) = (recovery_left(&record, &state), record.recovery.len());
         if ctx.json {
             let object = json::Object::new()

@@ -50,7 +50,12 @@ impl Report {
         let enrolled = match ctx.load_record(user)? {
             None => None,
             Some(record) => {
-                let mut state = ctx.store.peek_state(user)?.state;
+                let read = ctx.store.peek_state(user)?;
+                let mut state = read.state;
+                if read.lost {
+                    // As a login counts them: a lost state used them all.
+                    let _ = totp_core::attempt::forget_recovery(&record, &mut state);
+                }
                 throttle::expire_lock(&mut state, now);
                 Some((record, state))
             }
@@ -129,6 +134,10 @@ impl Report {
                 Some(Lockout::Until(t)) => format!("until {}", format_utc(t)),
                 Some(Lockout::Capped { failures }) => format!(
                     "yes, after {failures} consecutive failures, until 'totpctl unlock {}'",
+                    self.user
+                ),
+                Some(Lockout::CounterUnknown) => format!(
+                    "yes, the HOTP counter is unknown, until 'totpctl unlock {} --counter N'",
                     self.user
                 ),
             }

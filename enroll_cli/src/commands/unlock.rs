@@ -1,11 +1,18 @@
-//! `totpctl unlock USER [--reset-skew]`: clear the lockout and the failure
-//! count, and with `--reset-skew` the learned clock skew (audited).
+//! `totpctl unlock USER [--reset-skew] [--counter N]`: clear the lockout and
+//! the failure count, with `--reset-skew` the learned clock skew, and with
+//! `--counter` set a HOTP token's next counter (audited).
+//!
+//! On a login state that was lost (deleted, emptied, corrupt) unlock does
+//! not bring back what it forgot: every recovery code stays used (new ones
+//! come from `totpctl recovery-codes`), and a HOTP record needs `--counter`.
 
 use crate::audit;
 use crate::cli::UnlockArgs;
 use crate::context::{self, Context, Invocation};
 use crate::error::CliError;
 use crate::json;
+use totp_core::attempt;
+use totp_core::otp::OtpType;
 use totp_core::throttle::{self, Lockout};
 use totp_core::time::{format_utc, now_unix};
 
@@ -13,8 +20,29 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
     let ctx = Context::load_admin("unlock", inv)?;
     let user = context::user_name(&args.user)?;
     ctx.require_known(&user)?;
+    let record = ctx.load_record(&user)?;
+    let hotp = record.as_ref().is_some_and(|r| r.kind == OtpType::Hotp);
+    if args.counter.is_some() && !hotp {
+        return Err(CliError::Usage(format!(
+            "--counter is for a HOTP enrollment, and '{user}' has none"
+        )));
+    }
     let lock = ctx.lock(&user)?;
-    let mut state = lock.read_state().state;
+    let read = lock.read_state();
+    let mut state = read.state;
+    let burnt = match (&record, read.lost) {
+        (Some(record), true) => attempt::forget_recovery(record, &mut state).is_some(),
+        _ => false,
+    };
+    if let Some(counter) = args.counter {
+        state.hotp_next = Some(counter);
+    } else if hotp && state.hotp_next.is_none() {
+        return Err(CliError::Usage(format!(
+            "the HOTP counter of '{user}' is unknown (the login state was lost): give the \
+             counter of the token's next code with --counter N; a counter too low makes every \
+             code from it on work again"
+        )));
+    }
     let now = now_unix();
     throttle::expire_lock(&mut state, now);
     let was_locked = throttle::lockout(&state, &ctx.config.throttle, now);
@@ -41,6 +69,12 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
     if args.reset_skew {
         detail.push_str(&format!(" skew_reset={skew:+}"));
     }
+    if let Some(counter) = args.counter {
+        detail.push_str(&format!(" hotp_counter={counter}"));
+    }
+    if burnt {
+        detail.push_str(" recovery_codes=all-used");
+    }
     audit::audit_or_warn("unlock", user.as_str(), &detail);
     if ctx.json {
         let mut object = json::Object::new()
@@ -50,6 +84,12 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
             .number("failures", u64::from(failures));
         if args.reset_skew {
             object = object.signed("skew_reset", skew);
+        }
+        if let Some(counter) = args.counter {
+            object = object.number("hotp_next", counter);
+        }
+        if burnt {
+            object = object.boolean("recovery_codes_lost", true);
         }
         println!("{}", object.finish());
         return Ok(());
@@ -63,6 +103,15 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
             ),
         }
     }
+    if let Some(counter) = args.counter {
+        println!("'{user}': the token's next HOTP counter is {counter}.");
+    }
+    if burnt {
+        println!(
+            "'{user}': the login state was lost, so which recovery codes were used is unknown: \
+             all are treated as used. Issue new ones with 'totpctl recovery-codes {user} --regenerate'."
+        );
+    }
     match was_locked {
         Some(Lockout::Until(until)) => println!(
             "'{user}' is unlocked (was locked until {}, after {failures} failures).",
@@ -71,7 +120,9 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
         Some(Lockout::Capped { .. }) => println!(
             "'{user}' is unlocked (was locked until unlocked, after {failures} consecutive failures)."
         ),
-        None => println!("'{user}' was not locked; the failure count ({failures}) is cleared."),
+        Some(Lockout::CounterUnknown) | None => {
+            println!("'{user}' was not locked; the failure count ({failures}) is cleared.")
+        }
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 //! this lock last read or wrote it.
 
 pub mod files;
+pub mod slots;
 
 use crate::config::{Backend as BackendKind, Config, Paths};
 use crate::directory_check::Verdict;
@@ -144,6 +145,12 @@ impl std::error::Error for StoreError {}
 pub struct StateRead {
     pub state: LoginState,
     pub problem: Option<String>,
+    /// No usable state was found (files: none at all, or one that is
+    /// corrupt or untrusted), so `state` is a fresh one. A fresh state
+    /// forgets which recovery codes were used and the next HOTP counter:
+    /// [`crate::attempt`] then treats every recovery code as used, and a
+    /// HOTP record has no counter until `totpctl unlock --counter`.
+    pub lost: bool,
 }
 
 impl Store {
@@ -257,8 +264,11 @@ impl UserLock<'_> {
     }
 
     /// Read the login state. A missing state is a fresh one; a corrupt one is
-    /// reported in [`StateRead::problem`] and treated as fresh, which can
-    /// only forget failures and the last step, never invent a success.
+    /// reported in [`StateRead::problem`] and treated as fresh. Either is
+    /// flagged [`StateRead::lost`]: a fresh state forgets the last step (a
+    /// TOTP step's own expiry covers that), but it would also forget the
+    /// used recovery codes and the HOTP counter, so the caller must not
+    /// trust it for those (see [`crate::attempt`]).
     pub fn read_state(&self) -> StateRead {
         match &self.0 {
             LockInner::Files(l) => l.read_state(),
@@ -310,8 +320,28 @@ impl UserLock<'_> {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::Store;
-    use crate::config::Paths;
+    use crate::config::{OtpConfig, Paths, Throttle};
+    use crate::otp::Algorithm;
     use std::path::PathBuf;
+
+    /// The OTP settings of the unit tests: the defaults, spelled out.
+    pub(crate) const OTP: OtpConfig = OtpConfig {
+        window: 1,
+        look_ahead: 10,
+        resync_window: 10,
+        algorithm: Algorithm::SHA1,
+        digits: 6,
+        period: 30,
+    };
+
+    /// A throttle that never gets in a unit test's way.
+    pub(crate) const FREE: Throttle = Throttle {
+        max_failures: 100,
+        lockout_seconds: 60,
+        backoff_seconds: 0,
+        backoff_max_seconds: 0,
+        hard_cap: 100,
+    };
 
     pub(crate) struct Scratch(pub(crate) PathBuf);
 
@@ -335,3 +365,6 @@ pub(crate) mod testing {
         (Scratch(dir), Store::new(&paths))
     }
 }
+
+#[cfg(test)]
+mod state_tests;
