@@ -81,21 +81,24 @@ mount_tracked() { # mount_tracked MOUNTPOINT MOUNT-ARGS...
 	mounts+=("$point")
 }
 
-# /proc, /sys, a minimal /dev (the host's device nodes bound one by one, a
-# new devpts instance), /run and /tmp, in the chroot at $1.
+# /proc, /sys, a minimal /dev (its own device nodes, as debootstrap makes
+# them, and a new devpts instance), /run and /tmp, in the chroot at $1.
 mount_system() {
-	local r=$1 node
+	local r=$1 node name major minor
 	mount_tracked "$r/proc" -t proc proc
 	mount_tracked "$r/sys" -t sysfs -o ro,nosuid,nodev,noexec sysfs
 	mount_tracked "$r/dev" -t tmpfs -o mode=0755,nosuid tmpfs
-	for node in null zero full random urandom tty; do
-		touch "$r/dev/$node"
-		mount_tracked "$r/dev/$node" --bind "/dev/$node"
+	for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+		IFS=: read -r name major minor <<<"$node"
+		mknod -m 0666 "$r/dev/$name" c "$major" "$minor"
 	done
 	mkdir -p "$r/dev/pts" "$r/dev/shm"
 	mount_tracked "$r/dev/pts" -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts
 	ln -s pts/ptmx "$r/dev/ptmx"
 	ln -s /proc/self/fd "$r/dev/fd"
+	ln -s /proc/self/fd/0 "$r/dev/stdin"
+	ln -s /proc/self/fd/1 "$r/dev/stdout"
+	ln -s /proc/self/fd/2 "$r/dev/stderr"
 	mount_tracked "$r/dev/shm" -t tmpfs -o mode=1777,nosuid,nodev tmpfs
 	mount_tracked "$r/run" -t tmpfs -o mode=0755,nosuid,nodev tmpfs
 	mount_tracked "$r/tmp" -t tmpfs -o mode=1777,nosuid,nodev tmpfs
