@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all build demo test test-cargo test-fuzz test-package test-browser lint deb bench clean
+.PHONY: all build demo test test-cargo test-fuzz test-package test-browser test-trixie lint deb bench clean
 
 all: build
 
@@ -23,8 +23,9 @@ demo:
 
 # Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, a
 # short run of every fuzz target, the package cycle (build, install,
-# pam-auth-update, login, purge), and the Cockpit page in a real browser.
-test: test-cargo test-fuzz test-package test-browser
+# pam-auth-update, login, purge), and the Cockpit page in a real browser;
+# then the package cycle, the LDAP store and the page again on Debian 13.
+test: test-cargo test-fuzz test-package test-browser test-trixie
 
 test-cargo:
 	scripts/deps.sh test
@@ -41,6 +42,10 @@ test-package: deb
 
 test-browser: deb
 	scripts/browser-test.sh
+
+# In a Debian 13 chroot that debootstrap builds once (kept in target/trixie/).
+test-trixie: deb
+	scripts/trixie-chroot.sh scripts/trixie-test.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
