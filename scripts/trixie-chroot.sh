@@ -73,6 +73,7 @@ want_stamp="suite=$suite mirror=$mirror packages=$packages"
 mounts=()
 run=""
 root=""
+cmd=""
 
 mount_tracked() { # mount_tracked MOUNTPOINT MOUNT-ARGS...
 	local point=$1
@@ -123,6 +124,9 @@ stop_inside() {
 cleanup() {
 	local rc=$? i
 	set +e
+	if [ -n "$cmd" ] && kill -TERM "$cmd" 2>/dev/null; then
+		wait "$cmd"
+	fi
 	stop_inside "$root"
 	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
 		umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}" ||
@@ -198,5 +202,9 @@ mkdir -p "$root$top"
 mount_tracked "$root$top" --bind "$top"
 mount -o remount,bind,ro "$root$top"
 
+log "chroot ready in ${SECONDS}s (lock wait included)"
 export TRIXIE_ROOT="$root"
-"$@"
+# In the background, so that a signal runs the cleanup at once.
+"$@" &
+cmd=$!
+wait "$cmd"

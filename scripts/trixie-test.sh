@@ -97,9 +97,12 @@ done
 step() { [[ "$steps" == *" $1 "* ]]; }
 
 # --- 1. the package story ---------------------------------------------------
+took() { log "$1: ${SECONDS}s"; SECONDS=0; }
+SECONDS=0
 if step package; then
 	log "scripts/package-test.sh in Debian 13"
 	inside scripts/package-test.sh
+	took "the package cycle"
 fi
 
 log "installing $deb $cockpit_deb in Debian 13"
@@ -153,6 +156,7 @@ ldap_step() {
 }
 if step ldap; then
 	ldap_step
+	took "the LDAP store"
 fi
 
 # --- 3. Cockpit 337 -------------------------------------------------------------
@@ -241,4 +245,5 @@ mkdir -p "$shots"
 rm -f "$shots"/*.png
 PANEL_URL="http://127.0.0.1:$port" SCREENSHOTS="$shots" PATH="$work/bin:$PATH" \
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/browser "$@"
+took "Cockpit 337"
 log "Debian 13: passed (steps:$steps)"
