@@ -202,7 +202,7 @@ mkdir -p "$root$top"
 mount_tracked "$root$top" --bind "$top"
 mount -o remount,bind,ro "$root$top"
 
-log "chroot ready in ${SECONDS}s (lock wait included)"
+log "chroot ready in ${SECONDS}s"
 export TRIXIE_ROOT="$root"
 # In the background, so that a signal runs the cleanup at once.
 "$@" &
