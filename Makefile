@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all build demo test test-cargo test-fuzz test-package test-browser lint po deb bench clean
+.PHONY: all build demo test test-cargo test-fuzz test-package test-browser test-trixie lint po deb bench clean
 
 all: build
 
@@ -23,8 +23,9 @@ demo:
 
 # Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, a
 # short run of every fuzz target, the package cycle (build, install,
-# pam-auth-update, login, purge), and the Cockpit page in a real browser.
-test: test-cargo test-fuzz test-package test-browser
+# pam-auth-update, login, purge), and the Cockpit page in a real browser;
+# then the package cycle and the LDAP store again on Debian 13.
+test: test-cargo test-fuzz test-package test-browser test-trixie
 
 test-cargo:
 	scripts/deps.sh test
@@ -41,6 +42,12 @@ test-package: deb
 
 test-browser: deb
 	scripts/browser-test.sh
+
+# In a Debian 13 chroot that debootstrap builds once (kept in target/trixie/):
+# the package cycle and the LDAP store; TRIXIE_STEPS="package ldap cockpit"
+# adds the browser tests against Cockpit 337.
+test-trixie: deb
+	scripts/trixie-chroot.sh scripts/trixie-test.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages that pam_totp's builds, demo and tests use.
 #
-#   scripts/deps.sh [demo|test|browser|all]     (default: all)
+#   scripts/deps.sh [demo|test|browser|trixie|all]     (default: all)
 #
 # Only missing packages are installed; run as root or with sudo available.
 set -eu
@@ -16,11 +16,15 @@ test="$demo zbar-tools valgrind binutils gcc openssh-server openssh-client expec
 browser="cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
          python3-pytest sudo zbar-tools oathtool openssl slapd ldap-utils"
 
+# The Debian 13 chroot (scripts/trixie-chroot.sh); its own packages come from trixie.
+trixie="debootstrap"
+
 case "${1:-all}" in
 demo) want=$demo ;;
 browser) want=$browser ;;
-test | all) want="$test $browser" ;;
-*) echo "usage: $0 [demo|test|browser|all]" >&2; exit 2 ;;
+trixie) want=$trixie ;;
+test | all) want="$test $browser $trixie" ;;
+*) echo "usage: $0 [demo|test|browser|trixie|all]" >&2; exit 2 ;;
 esac
 
 missing=""
