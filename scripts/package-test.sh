@@ -122,8 +122,10 @@ dir_is_private() { [ -d "$1" ] && [ "$(stat -c '%a %U:%G' "$1")" = "700 root:roo
 mode_is() { [ "$(stat -c '%a %U:%G' "$2")" = "$1" ]; }
 
 # --- upgrade from an earlier release keeps every login state ------------
-# PAM_TOTP_PREVIOUS=COMMIT picks the earlier release (scripts/previous-deb.sh).
-previous=$(scripts/previous-deb.sh) || die "cannot build the earlier release's .deb"
+# PAM_TOTP_PREVIOUS=COMMIT picks the earlier release (scripts/previous-deb.sh);
+# PAM_TOTP_PREVIOUS_DEB names one built already (the Debian 13 run passes
+# the host's, since its chroot has neither git nor cargo).
+previous=${PAM_TOTP_PREVIOUS_DEB:-$(scripts/previous-deb.sh)} || die "cannot build the earlier release's .deb"
 log "installing the earlier release: $previous"
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$previous" >/dev/null
 check "the earlier release installs" installed

@@ -100,8 +100,11 @@ step() { [[ "$steps" == *" $1 "* ]]; }
 took() { log "$1: ${SECONDS}s"; SECONDS=0; }
 SECONDS=0
 if step package; then
+	# The earlier release's .deb for the upgrade story, built (or found
+	# cached) here on the host: the chroot has neither git nor cargo.
+	previous=$(scripts/previous-deb.sh) || die "cannot build the earlier release's .deb"
 	log "scripts/package-test.sh in Debian 13"
-	inside scripts/package-test.sh
+	inside env PAM_TOTP_PREVIOUS_DEB="$previous" scripts/package-test.sh
 	took "the package cycle"
 fi
 
