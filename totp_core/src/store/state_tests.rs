@@ -167,6 +167,7 @@ fn record(kind: OtpType, recovery: Vec<recovery::RecoveryHash>) -> UserRecord {
         created_at: None,
         activated_at: None,
         recovery,
+        serial: None,
     }
 }
 
