@@ -217,12 +217,10 @@ fn ids(user: &str) -> (u32, u32) {
     (fields[2].parse().unwrap(), fields[3].parse().unwrap())
 }
 
+/// The consecutive failures of a state file's text, read as the store
+/// reads it (the newest valid of its two slots); 0 when there is none.
 fn failures(state: &str) -> u64 {
-    state
-        .lines()
-        .find_map(|l| l.strip_prefix("failures = "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    totp_core::state::LoginState::parse(state).map_or(0, |s| u64::from(s.failures))
 }
 
 /// As an ordinary user runs it: a file size limit of 0 with SIGXFSZ

@@ -210,8 +210,12 @@ pub fn regenerate_recovery(
         record.recovery = previous;
         return Err(e.into());
     }
-    let mut state = lock.read_state().state;
-    if !state.used_recovery.is_empty() {
+    // The new codes start unused. A state that was lost (or never written)
+    // is written now, so that the next login does not take it for lost and
+    // count these new codes as used.
+    let read = lock.read_state();
+    let mut state = read.state;
+    if read.lost || !state.used_recovery.is_empty() {
         state.used_recovery.clear();
         lock.write_state(&state)?;
     }
