@@ -6,6 +6,7 @@ pub mod batch;
 pub mod check;
 mod check_directory;
 mod check_ldap;
+mod check_sshd;
 mod csv;
 pub mod enroll;
 pub mod generate;
