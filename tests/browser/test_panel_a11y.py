@@ -156,6 +156,31 @@ def test_an_admin_with_the_keyboard(browser):
     press(b, Keys.ESCAPE)
     b.wait(lambda d: not d.find_element(By.ID, "confirm").is_displayed())
     assert totpctl("status", BOB)["status"] == "active"
+    # Resync: its dialog takes the focus in the first field, Tab reaches
+    # the second and the buttons, Escape closes it and gives the focus back.
+    b.d.execute_script("document.getElementById('page-top').focus()")
+    for _ in range(30):
+        press(b, Keys.TAB)
+        if b.d.switch_to.active_element.get_attribute("aria-label") == f"Resync {BOB}":
+            break
+    else:
+        raise AssertionError("Resync is not reachable with the keyboard")
+    ring = focus_ring(b)
+    assert ring["style"] != "none" and ring["width"] >= 2, ring
+    press(b, Keys.ENTER)
+    b.visible("resync")
+    assert b.focused() == "resync-first"
+    tab_to(b, "resync-second")
+    tab_to(b, "resync-yes")
+    # Enter with the fields empty: the error at the first field.
+    press(b, Keys.ENTER)
+    assert "Type a code" in b.field_error("resync-first")
+    assert b.focused() == "resync-first"
+    b.shot("a11y-03b-keyboard-resync-dialog")
+    press(b, Keys.ESCAPE)
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
+    b.wait(lambda d: d.switch_to.active_element.get_attribute("aria-label") == f"Resync {BOB}")
+    assert totpctl("status", BOB)["failures"] == 0
     # Set up a user: type the name, Enter.
     tab_to(b, "enroll-user")
     press(b, DAVE, Keys.ENTER)
