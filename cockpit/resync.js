@@ -103,10 +103,7 @@ window.totpResync = function ({ totpctl, act, showAlert, fieldError, clearFieldE
                 .then(r => {
                     close();
                     showAlert(changed(r, period), "success");
-                    return refreshAdmin().then(() => {
-                        const again = document.querySelector(`#users button[data-resync="${CSS.escape(user)}"]`);
-                        (again || button).focus();
-                    });
+                    return refreshAdmin().then(() => (rowButton(user) || button).focus());
                 }, error => {
                     refused = refusal(error, user);
                     if (!refused) {
@@ -120,6 +117,12 @@ window.totpResync = function ({ totpctl, act, showAlert, fieldError, clearFieldE
                     if (refused && open)
                         fieldError(refused[0], refused[1]);
                 });
+    }
+
+    /* The user's Resync button as the table is drawn now (it is drawn
+     * again after every change). */
+    function rowButton(user) {
+        return document.querySelector(`#users button[data-resync="${CSS.escape(user)}"]`);
     }
 
     function close() {
@@ -140,9 +143,10 @@ window.totpResync = function ({ totpctl, act, showAlert, fieldError, clearFieldE
             const was = open;
             open = null;
             clear();
-            if (was && was.button.isConnected && document.activeElement !== was.button &&
+            const button = was && (rowButton(was.user) || was.button);
+            if (button && button.isConnected && document.activeElement !== button &&
                 (document.activeElement === document.body || document.activeElement === null || dialog.contains(document.activeElement)))
-                was.button.focus();
+                button.focus();
         });
     }
 
