@@ -530,7 +530,7 @@
         line("help-unlock", _("Unlock"), _("$0 appears for a locked user only (too many wrong codes): it lets them try again, and their phone keeps working."));
         const note = $("admin-store-note");
         if (store.backend === "ldap" && !store.writes) {
-            note.textContent = _("This host reads two-factor login from the directory (LDAP) but has no administrator bind (ldap.admin_bind_dn in /etc/pam_totp/config.toml): Unlock works here, but setting up and Reset need a host that has one.");
+            note.textContent = _("This host reads two-factor login from the directory (LDAP) but has no administrator bind (ldap.admin_bind_dn in /etc/pam_totp/config.toml): Unlock works here, but setting up, Reset and Resync need a host that has one.");
         } else if (store.backend === "ldap") {
             note.textContent = _("Two-factor login is kept in the directory (LDAP): a change here applies on every host that uses it.");
         }
