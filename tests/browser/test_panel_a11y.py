@@ -51,6 +51,17 @@ def tab_to(b, id_, backwards=False, limit=25):
     raise AssertionError(f"{id_} is not reachable with the keyboard")
 
 
+def tab_to_row_button(b, action, user):
+    """From the top of the page, Tab to the button of `action` in
+    `user`'s row of the admin table (its name is "Action user")."""
+    b.d.execute_script("document.getElementById('page-top').focus()")
+    for _ in range(30):
+        press(b, Keys.TAB)
+        if b.d.switch_to.active_element.get_attribute("aria-label") == f"{action} {user}":
+            return
+    raise AssertionError(f"{action} is not reachable with the keyboard")
+
+
 def qr_src(b):
     return b.el("qr").get_attribute("src")
 
@@ -130,13 +141,7 @@ def test_an_admin_with_the_keyboard(browser):
     b.wait(lambda d: b.el("self-service").is_enabled())
     # Unlock and Reset in the row; Reset's dialog closes with Escape.
     b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {BOB}']"))
-    b.d.execute_script("document.getElementById('page-top').focus()")
-    for _ in range(30):
-        press(b, Keys.TAB)
-        if b.d.switch_to.active_element.get_attribute("aria-label") == f"Unlock {BOB}":
-            break
-    else:
-        raise AssertionError("Unlock is not reachable with the keyboard")
+    tab_to_row_button(b, "Unlock", BOB)
     ring = focus_ring(b)
     assert ring["style"] != "none" and ring["width"] >= 2, ring
     b.shot("a11y-03-keyboard-admin-unlock")
@@ -144,13 +149,7 @@ def test_an_admin_with_the_keyboard(browser):
     b.wait(lambda d: not totpctl("status", BOB)["locked_until"])
     b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Reset {BOB}']"))
     # The table is drawn again after the unlock: Tab to Reset in it.
-    b.d.execute_script("document.getElementById('page-top').focus()")
-    for _ in range(30):
-        press(b, Keys.TAB)
-        if b.d.switch_to.active_element.get_attribute("aria-label") == f"Reset {BOB}":
-            break
-    else:
-        raise AssertionError("Reset is not reachable with the keyboard")
+    tab_to_row_button(b, "Reset", BOB)
     press(b, Keys.ENTER)
     b.visible("confirm")
     press(b, Keys.ESCAPE)
@@ -158,13 +157,7 @@ def test_an_admin_with_the_keyboard(browser):
     assert totpctl("status", BOB)["status"] == "active"
     # Resync: its dialog takes the focus in the first field, Tab reaches
     # the second and the buttons, Escape closes it and gives the focus back.
-    b.d.execute_script("document.getElementById('page-top').focus()")
-    for _ in range(30):
-        press(b, Keys.TAB)
-        if b.d.switch_to.active_element.get_attribute("aria-label") == f"Resync {BOB}":
-            break
-    else:
-        raise AssertionError("Resync is not reachable with the keyboard")
+    tab_to_row_button(b, "Resync", BOB)
     ring = focus_ring(b)
     assert ring["style"] != "none" and ring["width"] >= 2, ring
     press(b, Keys.ENTER)
