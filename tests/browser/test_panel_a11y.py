@@ -243,6 +243,15 @@ def every_state(b, prefix, theme, phone=False):
     b.scroll_to("admin")
     b.shot(f"{prefix}-08-admin-table")
     b.axe("admin table")
+    # Resync's dialog, with a field's error.
+    b.click_css(f"button[aria-label='Resync {BOB}']")
+    b.visible("resync")
+    b.click("resync-yes")
+    b.visible("resync-first-error")
+    b.shot(f"{prefix}-09-resync-dialog")
+    b.axe("resync dialog, a field's error")
+    b.click("resync-no")
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
     totpctl("reset", BOB)
 
 
