@@ -693,8 +693,11 @@ def resync_dialog(b, user, first, second):
 def test_an_admin_resyncs_a_phone_whose_clock_is_hours_fast(browser):
     b = browser
     secret = enroll_by_cli(BOB)
-    # The phone's two codes in a row, as its clock shows them.
-    first, second = oathtool(secret, FAST_STEPS - 1), oathtool(secret, FAST_STEPS)
+
+    def phone():
+        """The phone's last two codes, in the order it showed them."""
+        return oathtool(secret, FAST_STEPS - 1), oathtool(secret, FAST_STEPS)
+
     b.login(CAROL)
     b.admin_access(CAROL)
     b.open_panel()
@@ -723,6 +726,7 @@ def test_an_admin_resyncs_a_phone_whose_clock_is_hours_fast(browser):
 
     # The pair in the wrong order: the page's words at the field, the
     # dialog stays open, nothing moved but the wrong code counted.
+    first, second = phone()
     resync_dialog(b, BOB, second, first)
     error = b.field_error("resync-first")
     assert error.startswith(f"These are not two codes in a row from {BOB}'s token or app. Nothing was changed."), error
@@ -745,7 +749,7 @@ def test_an_admin_resyncs_a_phone_whose_clock_is_hours_fast(browser):
     b.wait(lambda d: "1" in [td.text for td in row_of(b, BOB).find_elements(By.TAG_NAME, "td")])
 
     # The pair in order: the clock's offset, in minutes, is learned.
-    resync_dialog(b, BOB, first, second)
+    resync_dialog(b, BOB, *phone())
     text = b.alert()
     assert b.el("alert").get_attribute("class") == "alert alert-success"
     assert text.startswith(f"{BOB}'s clock is 300 min ahead: this offset is now allowed for"), text
@@ -767,6 +771,11 @@ def test_an_admin_resyncs_a_phone_whose_clock_is_hours_fast(browser):
     b.login(BOB, code=oathtool(secret, FAST_STEPS + 1))
     status = totpctl("status", BOB)
     assert status["failures"] == 0 and status["last_code_at"], status
+    # His own page shows the skew learned.
+    b.open_panel()
+    codes_fact = b.d.find_element(
+        By.XPATH, "//dl[@id='facts']/dt[.='Codes']/following-sibling::dd[1]").text
+    assert f"(clock skew learned: +{status['skew']} steps)" in codes_fact, codes_fact
     totpctl("reset", BOB)
 
 
