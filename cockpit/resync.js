@@ -61,7 +61,7 @@ window.totpResync = function ({ totpctl, act, showAlert, fieldError, clearFieldE
     /* What changed, for the success alert. */
     function changed(r, period) {
         if (r.type === "hotp")
-            return format(_("$0's token is in step again: its counter moved $1 ahead, and its next code logs in."), r.user, r.moved_by);
+            return format(_("$0's token is in step again: its counter moved $1 presses ahead, and its next code logs in."), r.user, r.moved_by);
         if (!r.skew)
             return format(_("$0's clock is right: the codes matched without an offset, and they log in."), r.user);
         return format(_("$0's clock is $1: this offset is now allowed for, and its codes log in. Better still, set the clock right."),
