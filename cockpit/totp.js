@@ -30,6 +30,7 @@
     // Where records live, from status: { backend: "files"|"ldap", writes }.
     let store = { backend: "files", writes: true };
     let lastUsers = null; // the admin table's rows, drawn again when `store` changes
+    let resync = null; // the Resync dialog (resync.js)
 
     /* ---- totpctl ---- */
 
@@ -525,15 +526,17 @@
             $(id).replaceChildren(before, strong, after ?? "");
         };
         line("help-reset", _("Reset"), _("$0 is for a user who lost the phone and the .jpg: it removes their two-factor login, and they set it up again. Until then their logins follow the policy for users without it."));
+        line("help-resync", _("Resync"), _("$0 is for a hardware token pressed many times without logging in, or a phone whose clock is far off: two codes in a row from it bring it back in step. A new phone does not need it: the user scans their .jpg."));
         line("help-unlock", _("Unlock"), _("$0 appears for a locked user only (too many wrong codes): it lets them try again, and their phone keeps working."));
         const note = $("admin-store-note");
         if (store.backend === "ldap" && !store.writes) {
-            note.textContent = _("This host reads two-factor login from the directory (LDAP) but has no administrator bind (ldap.admin_bind_dn in /etc/pam_totp/config.toml): Unlock works here, but setting up and Reset need a host that has one.");
+            note.textContent = _("This host reads two-factor login from the directory (LDAP) but has no administrator bind (ldap.admin_bind_dn in /etc/pam_totp/config.toml): Unlock works here, but setting up, Reset and Resync need a host that has one.");
         } else if (store.backend === "ldap") {
             note.textContent = _("Two-factor login is kept in the directory (LDAP): a change here applies on every host that uses it.");
         }
         note.hidden = store.backend !== "ldap";
         $("help-reset").hidden = !store.writes;
+        $("help-resync").hidden = !store.writes;
         $("enroll-user-form").hidden = !store.writes;
     }
 
@@ -556,7 +559,12 @@
             th.scope = "row";
             th.textContent = u.user;
             tr.append(th);
-            cell(u.type === "hotp" ? format(_("$0 (hardware token)"), statusWord(u.status)) : statusWord(u.status), _("Status"));
+            let status = statusWord(u.status);
+            if (u.type === "hotp")
+                status = format(_("$0 (hardware token)"), status);
+            else if (u.skew)
+                status = format(_("$0 (clock $1)"), status, resync.clockText(u.skew, u.period));
+            cell(status, _("Status"));
             cell(u.last_code_at ? when(u.last_code_at) : _("Never"), _("Last login with a code"));
             cell(u.failures === undefined ? "—" : String(u.failures), _("Wrong codes"));
             cell(u.status === "invalid" ? "—" : lockText(u), _("Locked"));
@@ -575,6 +583,17 @@
                         return refreshAll();
                     })));
                 actions.append(unlock);
+            }
+            if (store.writes && u.status === "active") {
+                const button = document.createElement("button");
+                button.type = "button";
+                button.className = "btn btn-secondary btn-small";
+                button.textContent = _("Resync");
+                button.dataset.resync = u.user;
+                button.setAttribute("aria-label", format(_("Resync $0"), u.user));
+                button.setAttribute("aria-haspopup", "dialog");
+                button.addEventListener("click", () => { clearAlert(); resync.open(u, button) });
+                actions.append(button);
             }
             if (store.writes) {
                 const reset = document.createElement("button");
@@ -645,6 +664,7 @@
 
     function wire() {
         $("alert-close").addEventListener("click", clearAlert);
+        resync = window.totpResync({ totpctl, act, showAlert, fieldError, clearFieldError, refreshAdmin });
 
         const setup = (button, args) => act(button, () =>
             totpctl(args, { asAdmin: mineViaAdmin })
@@ -788,7 +808,13 @@
          * loaded while another is shown and tells them through
          * cockpit.hidden (its own "visibilitychange" event, which also
          * follows the browser tab's visibility). */
-        const forget = () => { forgetEnrollment(); forgetCodes(); $("proof").value = "" };
+        const forget = () => {
+            forgetEnrollment();
+            forgetCodes();
+            $("proof").value = "";
+            if ($("resync").open)
+                $("resync").close(); // its close handler empties the codes
+        };
         cockpit.addEventListener("visibilitychange", () => { if (cockpit.hidden) forget() });
         window.addEventListener("pagehide", forget);
     }

@@ -190,7 +190,7 @@ check "state dir created 0700 root" dir_is_private /var/lib/pam_totp
 check "profile not enabled by default" common_unchanged
 
 # --- the Cockpit page ------------------------------------------------
-cockpit_files="manifest.json index.html totp.js totp.css"
+cockpit_files="manifest.json index.html totp.js resync.js totp.css"
 cockpit_installed() {
 	local f
 	for f in $cockpit_files; do

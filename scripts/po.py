@@ -6,7 +6,7 @@
     scripts/po.py check          the template is current and every language
                                  in po/LINGUAS translates every message
 
-Messages come from cockpit/totp.js (_("..."), cockpit.gettext("..."),
+Messages come from cockpit/totp.js and cockpit/resync.js (_("..."), cockpit.gettext("..."),
 cockpit.ngettext("...", "...", n); double-quoted literals, joined with +
 if need be) and from cockpit/index.html (elements with translate="yes" for
 their text, or translate="ATTR ..." for attributes, as cockpit.translate()
@@ -27,7 +27,7 @@ import sys
 TOP = pathlib.Path(__file__).resolve().parent.parent
 PO_DIR = TOP / "po"
 TEMPLATE = PO_DIR / "cockpit-totp.pot"
-SOURCES = ["cockpit/index.html", "cockpit/totp.js"]
+SOURCES = ["cockpit/index.html", "cockpit/totp.js", "cockpit/resync.js"]
 HEADER = """# Translations of cockpit-totp, the Cockpit page of pam_totp.
 # This file is distributed under the same license as pam_totp (GPL-3.0-or-later).
 # Made by scripts/po.py pot; do not edit.

@@ -675,6 +675,111 @@ def test_an_admin_unlocks_and_resets(browser):
     b.wait(lambda d: totpctl("self-service", "status")["enabled"] is True)
 
 
+# A phone whose clock is five hours fast: its codes are those of five hours
+# from now, 600 steps of 30 s.
+FAST_STEPS = 5 * 3600 // 30
+
+
+def resync_dialog(b, user, first, second):
+    """Open Resync for `user` in the table, type the two codes, submit."""
+    b.click_css(f"button[aria-label='Resync {user}']")
+    b.visible("resync")
+    assert b.focused() == "resync-first"
+    b.type("resync-first", first)
+    b.type("resync-second", second)
+    b.click("resync-yes")
+
+
+def test_an_admin_resyncs_a_phone_whose_clock_is_hours_fast(browser):
+    b = browser
+    secret = enroll_by_cli(BOB)
+
+    def phone():
+        """The phone's last two codes, in the order it showed them."""
+        return oathtool(secret, FAST_STEPS - 1), oathtool(secret, FAST_STEPS)
+
+    b.login(CAROL)
+    b.admin_access(CAROL)
+    b.open_panel()
+    assert "Resync is for a hardware token pressed many times" in b.el("admin-help").text
+    assert "A new phone does not need it" in b.el("admin-help").text
+    row = row_of(b, BOB)
+    assert "clock" not in row.text, row.text
+
+    # The dialog: its title, what it is for (and not for), labelled fields.
+    b.click_css(f"button[aria-label='Resync {BOB}']")
+    b.visible("resync")
+    assert b.focused() == "resync-first"
+    assert b.el("resync-title").text == f"Resync {BOB}'s codes"
+    assert "phone whose clock is far off" in b.el("resync-text").text
+    assert "new phone does not need this" in b.el("resync-new-phone").text
+    assert "scans their .jpg" in b.el("resync-new-phone").text
+    # Nothing typed: asked at the field, before totpctl is run.
+    b.click("resync-yes")
+    assert "Type a code" in b.field_error("resync-first")
+    assert b.focused() == "resync-first"
+    b.shot("12a-admin-resync-dialog")
+    b.axe("admin, resync dialog, a field's error")
+    b.click("resync-no")
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
+    b.wait(lambda d: d.switch_to.active_element.get_attribute("aria-label") == f"Resync {BOB}")
+
+    # The pair in the wrong order: the page's words at the field, the
+    # dialog stays open, nothing moved but the wrong code counted.
+    first, second = phone()
+    resync_dialog(b, BOB, second, first)
+    error = b.field_error("resync-first")
+    assert error.startswith(f"These are not two codes in a row from {BOB}'s token or app. Nothing was changed."), error
+    assert "counts as a wrong code" in error, error
+    assert "totpctl" not in error and "range searched" not in error, error
+    assert b.el("resync").is_displayed()
+    assert b.focused() == "resync-first"
+    assert b.el("resync-first").get_attribute("aria-invalid") == "true"
+    assert not b.el("alert").is_displayed()
+    status = totpctl("status", BOB)
+    assert status["skew"] == 0 and status["failures"] == 1, status
+    b.shot("12b-admin-resync-refused")
+    b.axe("admin, resync refused")
+    # Escape closes it; the codes are gone from the fields.
+    b.el("resync-first").send_keys(Keys.ESCAPE)
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
+    assert b.el("resync-first").get_attribute("value") == ""
+    assert b.el("resync-second").get_attribute("value") == ""
+    # The table shows the wrong code it counted.
+    b.wait(lambda d: "1" in [td.text for td in row_of(b, BOB).find_elements(By.TAG_NAME, "td")])
+
+    # The pair in order: the clock's offset, in minutes, is learned.
+    resync_dialog(b, BOB, *phone())
+    text = b.alert()
+    assert b.el("alert").get_attribute("class") == "alert alert-success"
+    assert text.startswith(f"{BOB}'s clock is 300 min ahead: this offset is now allowed for"), text
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
+    assert b.el("resync-first").get_attribute("value") == ""
+    status = totpctl("status", BOB)
+    # 600 steps, or 599 if a step began between oathtool and totpctl.
+    assert status["skew"] in (FAST_STEPS - 1, FAST_STEPS), status
+    assert status["failures"] == 0, status
+    resynced_step = status["last_step"]
+    b.wait(lambda d: "Active (clock 300 min ahead)" in row_of(b, BOB).text)
+    # The focus is back on the row's button, drawn again.
+    b.wait(lambda d: d.switch_to.active_element.get_attribute("aria-label") == f"Resync {BOB}")
+    b.scroll_to("alert")
+    b.shot("12c-admin-resync-done")
+    b.axe("admin, resync done")
+
+    # bob logs in with the code his phone shows now (a step the resync did
+    # not use), five hours fast.
+    b.login(BOB, code=oathtool(secret, FAST_STEPS + 1))
+    status = totpctl("status", BOB)
+    assert status["failures"] == 0 and status["last_step"] > resynced_step, status
+    # His own page shows the skew learned.
+    b.open_panel()
+    codes_fact = b.d.find_element(
+        By.XPATH, "//dl[@id='facts']/dt[.='Codes']/following-sibling::dd[1]").text
+    assert f"(clock skew learned: +{status['skew']} steps)" in codes_fact, codes_fact
+    totpctl("reset", BOB)
+
+
 def zbar_data_url(b, data_url):
     path = os.path.join(b.downloads, "shown-admin.jpg")
     with open(path, "wb") as f:

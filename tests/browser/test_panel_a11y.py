@@ -51,6 +51,18 @@ def tab_to(b, id_, backwards=False, limit=25):
     raise AssertionError(f"{id_} is not reachable with the keyboard")
 
 
+def tab_to_row_button(b, action, user):
+    """From the top of the page, Tab to the button of `action` in
+    `user`'s row of the admin table (its name is "Action user")."""
+    b.d.execute_script("document.getElementById('page-top').focus()")
+    for _ in range(30):
+        press(b, Keys.TAB)
+        # Read in the page: the table may be drawn again meanwhile.
+        if b.d.execute_script("return document.activeElement.getAttribute('aria-label')") == f"{action} {user}":
+            return
+    raise AssertionError(f"{action} is not reachable with the keyboard")
+
+
 def qr_src(b):
     return b.el("qr").get_attribute("src")
 
@@ -130,32 +142,39 @@ def test_an_admin_with_the_keyboard(browser):
     b.wait(lambda d: b.el("self-service").is_enabled())
     # Unlock and Reset in the row; Reset's dialog closes with Escape.
     b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {BOB}']"))
-    b.d.execute_script("document.getElementById('page-top').focus()")
-    for _ in range(30):
-        press(b, Keys.TAB)
-        if b.d.switch_to.active_element.get_attribute("aria-label") == f"Unlock {BOB}":
-            break
-    else:
-        raise AssertionError("Unlock is not reachable with the keyboard")
+    tab_to_row_button(b, "Unlock", BOB)
     ring = focus_ring(b)
     assert ring["style"] != "none" and ring["width"] >= 2, ring
     b.shot("a11y-03-keyboard-admin-unlock")
     press(b, Keys.ENTER)
     b.wait(lambda d: not totpctl("status", BOB)["locked_until"])
-    b.wait(lambda d: d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Reset {BOB}']"))
     # The table is drawn again after the unlock: Tab to Reset in it.
-    b.d.execute_script("document.getElementById('page-top').focus()")
-    for _ in range(30):
-        press(b, Keys.TAB)
-        if b.d.switch_to.active_element.get_attribute("aria-label") == f"Reset {BOB}":
-            break
-    else:
-        raise AssertionError("Reset is not reachable with the keyboard")
+    b.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Unlock {BOB}']"))
+    tab_to_row_button(b, "Reset", BOB)
     press(b, Keys.ENTER)
     b.visible("confirm")
     press(b, Keys.ESCAPE)
     b.wait(lambda d: not d.find_element(By.ID, "confirm").is_displayed())
     assert totpctl("status", BOB)["status"] == "active"
+    # Resync: its dialog takes the focus in the first field, Tab reaches
+    # the second and the buttons, Escape closes it and gives the focus back.
+    tab_to_row_button(b, "Resync", BOB)
+    ring = focus_ring(b)
+    assert ring["style"] != "none" and ring["width"] >= 2, ring
+    press(b, Keys.ENTER)
+    b.visible("resync")
+    assert b.focused() == "resync-first"
+    tab_to(b, "resync-second")
+    tab_to(b, "resync-yes")
+    # Enter with the fields empty: the error at the first field.
+    press(b, Keys.ENTER)
+    assert "Type a code" in b.field_error("resync-first")
+    assert b.focused() == "resync-first"
+    b.shot("a11y-03b-keyboard-resync-dialog")
+    press(b, Keys.ESCAPE)
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
+    b.wait(lambda d: d.switch_to.active_element.get_attribute("aria-label") == f"Resync {BOB}")
+    assert totpctl("status", BOB)["failures"] == 0
     # Set up a user: type the name, Enter.
     tab_to(b, "enroll-user")
     press(b, DAVE, Keys.ENTER)
@@ -225,6 +244,15 @@ def every_state(b, prefix, theme, phone=False):
     b.scroll_to("admin")
     b.shot(f"{prefix}-08-admin-table")
     b.axe("admin table")
+    # Resync's dialog, with a field's error.
+    b.click_css(f"button[aria-label='Resync {BOB}']")
+    b.visible("resync")
+    b.click("resync-yes")
+    b.visible("resync-first-error")
+    b.shot(f"{prefix}-09-resync-dialog")
+    b.axe("resync dialog, a field's error")
+    b.click("resync-no")
+    b.wait(lambda d: not d.find_element(By.ID, "resync").is_displayed())
     totpctl("reset", BOB)
 
 

@@ -6,7 +6,7 @@ and with or without the admin bind that writes records.
 With the admin bind, self-service and the admin table work through it.
 Without it, the page says what that means instead of showing an error:
 reads, and Unlock (a login-state write, which the host bind may do), still
-work; setting up, Reset and turning off are not offered.
+work; setting up, Reset, Resync and turning off are not offered.
 """
 
 import os
@@ -170,6 +170,7 @@ def test_an_ldap_host_with_the_admin_bind(browser, directory):
     assert "Active" in row.text, row.text
     assert "kept in the directory (LDAP)" in b.visible("admin-store-note").text
     assert b.d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Reset {ALICE}']")
+    assert b.d.find_elements(By.CSS_SELECTOR, f"button[aria-label='Resync {ALICE}']")
     assert b.el("enroll-user-form").is_displayed()
     b.shot("ldap-01-admin-with-admin-bind")
     b.axe("LDAP, admin bind, admin table")
@@ -207,6 +208,8 @@ def test_an_ldap_host_without_the_admin_bind(browser, directory):
     note = b.visible("admin-store-note").text
     assert "no administrator bind" in note and "Unlock works here" in note, note
     assert not b.d.find_elements(By.CSS_SELECTOR, "button[aria-label^='Reset ']")
+    assert not b.d.find_elements(By.CSS_SELECTOR, "button[aria-label^='Resync ']")
+    assert not b.el("help-resync").is_displayed()
     assert not b.el("enroll-user-form").is_displayed()
     assert not b.el("help-reset").is_displayed()
     assert not b.el("alert").is_displayed()
