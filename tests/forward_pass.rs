@@ -299,3 +299,54 @@ fn acct_mgmt_fails_on_a_code_nobody_checked() {
         );
     }
 }
+
+/// The documented three lines, but the checking line reads another config,
+/// in which the user is not enrolled and `unenrolled = "allow"` (as on the
+/// Cockpit page's machine, where the forward_pass lines were added above a
+/// pam_totp line of the system's config): that line would skip the kept
+/// code, and the password alone would log in. It denies instead, with one
+/// line that says why.
+#[test]
+fn a_kept_code_is_never_ignored_by_a_line_of_another_config() {
+    let sb = Sandbox::new("fwd-other-config");
+    let user = "pamtotp-fwd-other";
+    account(&sb, user);
+    let other_users = sb.root.join("other-users");
+    let other_state = sb.root.join("other-state");
+    for dir in [&other_users, &other_state] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    }
+    let other = sb.root.join("other.toml");
+    std::fs::write(
+        &other,
+        format!(
+            "[paths]\nusers_dir = \"{}\"\nstate_dir = \"{}\"\npam_dir = \"{}\"\n\
+             [policy]\nunenrolled = \"allow\"\n",
+            other_users.display(),
+            other_state.display(),
+            sb.service_dir.display()
+        ),
+    )
+    .unwrap();
+    sb.raw_service(
+        "fwd",
+        &format!(
+            "auth required {{module}} config={{config}} forward_pass\n\
+             auth requisite pam_unix.so use_first_pass nodelay\n\
+             auth required {{module}} config={}\n{REST}",
+            other.display()
+        ),
+    );
+    let run = sb.pamtester(
+        "fwd",
+        user,
+        format!("{PASSWORD}{}\n", wrong_code(SECRET)).as_bytes(),
+        &[],
+    );
+    run.expect(
+        false,
+        "error",
+        "a forward_pass line kept a code for this user, but this line would skip it",
+    );
+}

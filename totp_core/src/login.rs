@@ -265,6 +265,28 @@ pub fn kept_code_left(io: &mut dyn PamIo, stage: Stage, kept: KeptCode) -> Outco
 
 /// Authenticate one login.
 pub fn authenticate<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
+    let outcome = decide(io, args);
+    // A code that a forward_pass line kept is never ignored: that line found
+    // the user enrolled, so a checking line that would skip the code (its
+    // config does not know the user, or exempts them) must deny instead,
+    // or the password alone would log in. The forward_pass line's own
+    // outcome is the silent one, and its kept code stays for the next line.
+    if outcome.code == PamCode::Ignore && outcome.level != Level::Silent {
+        if let Some(_kept) = io.take_kept_code() {
+            return denied_outside(
+                io,
+                &format!(
+                    "a forward_pass line kept a code for this user, but this line would skip it \
+                     ({}): login denied. Give both pam_totp lines the same config",
+                    outcome.line
+                ),
+            );
+        }
+    }
+    outcome
+}
+
+fn decide<S: AsRef<str>>(io: &mut dyn PamIo, args: &[S]) -> Outcome {
     let mut log = Log::start(io);
 
     // 1. Module arguments, then the config file they may point to.
