@@ -19,6 +19,7 @@ pub mod enrollment;
 pub mod fsio;
 pub mod helper;
 pub mod login;
+pub mod lost_state;
 pub mod names;
 pub mod otp;
 pub mod pamstack;
