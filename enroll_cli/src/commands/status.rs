@@ -76,10 +76,13 @@ impl Report {
         throttle::lockout(state, &self.throttle, self.now)
     }
 
+    /// When the last code was used, by this server's clock: the step is the
+    /// device's, which runs `skew` steps ahead of (or behind) the server.
     fn last_code_at(record: &UserRecord, state: &LoginState) -> Option<u64> {
-        state
-            .last_step
-            .map(|step| step.saturating_mul(record.params.period))
+        state.last_step.map(|step| {
+            step.saturating_add_signed(state.skew.unwrap_or(0).saturating_neg())
+                .saturating_mul(record.params.period)
+        })
     }
 
     pub fn status_word(&self) -> String {
