@@ -377,8 +377,11 @@ fn compare_hotp(
 /// refused and remembered. The next code, within [`RESYNC_SECONDS`], for a
 /// later step at the same offset (give or take [`RESYNC_TOLERANCE`]) is
 /// accepted and its offset kept as the skew. Any other attempt drops the
-/// candidate. The resync steps are computed and compared for every code,
-/// whatever the window's outcome, so the time taken tells nothing.
+/// candidate. The resync steps are computed and compared for every code the
+/// window does not accept, replayed or wrong, so the time taken tells nothing
+/// about how near a refused code was. An accepted code skips them: its time
+/// tells only that it was accepted, which the login's result says anyway,
+/// and a successful login (the usual one) computes 3 codes instead of 24.
 fn compare_totp(
     record: &UserRecord,
     state: &mut LoginState,
@@ -390,18 +393,17 @@ fn compare_totp(
     let current = record.params.step_at(now);
     let center = current.saturating_add_signed(state.skew.unwrap_or(0));
     let verdict = otp::verify_around(&generator, code, center, otp_cfg.window, state.last_step);
-    let offsets = otp::matching_offsets(&generator, code, current, otp_cfg.resync_window);
     let candidate = (state.resync_offset, state.resync_step, state.resync_at);
     state.resync_offset = None;
     state.resync_step = None;
     state.resync_at = None;
-    match verdict {
-        Verdict::Accepted { step } => {
-            state.last_step = Some(step);
-            return Ok(Accepted::Code { step });
-        }
-        Verdict::Replayed { .. } => return Err(Miss::Replayed),
-        Verdict::Wrong => {}
+    if let Verdict::Accepted { step } = verdict {
+        state.last_step = Some(step);
+        return Ok(Accepted::Code { step });
+    }
+    let offsets = otp::matching_offsets(&generator, code, current, otp_cfg.resync_window);
+    if let Verdict::Replayed { .. } = verdict {
+        return Err(Miss::Replayed);
     }
     // Only a device that is *ahead* teaches a skew: its codes are for steps
     // that have not come yet, which nobody can have seen. Codes for past
