@@ -22,9 +22,11 @@
 //! are durable (every write synced), as on a real deployment.
 //!
 //! The figures:
-//! 1. Login p50 and p95 of the three, interleaved: files, host-checked LDAP,
-//!    directory-checked LDAP; the ratio directory / host-checked (goal 1.1
-//!    or less).
+//! 1. Login p50 and p95 of four, interleaved: files, host-checked LDAP
+//!    (StartTLS), directory-checked LDAP, and host-checked LDAP over
+//!    ldaps:// (a server of its own); the ratio directory / host-checked
+//!    (goal 1.1 or less), and host-checked over TLS / files (goal 1.3 or
+//!    less, issue #20).
 //! 2. Directory-checked logins on a server with the bench users only
 //!    against one with `CROWD` more user entries (real tokens, added
 //!    offline), interleaved: p50 and the ratio (goal 1.1 or less).
@@ -89,6 +91,12 @@ fn ldap_config(slapd: &Slapd, verify: &str) -> String {
         &[slapd.starttls_uri()],
         &format!("verify = \"{verify}\"\n"),
     )
+}
+
+/// The host-checked config over ldaps:// (TLS from the first byte, one
+/// round trip fewer than StartTLS).
+fn ldaps_config(slapd: &Slapd) -> String {
+    slapd.host_config("host-a", &[slapd.ldaps_uri()], "verify = \"host\"\n")
 }
 
 /// Enroll `users` as directory-checked tokens, through the store's own code.
@@ -163,6 +171,10 @@ fn main() {
     let host_slapd = Slapd::start_durable("bench-verify-host");
     host_slapd.add_user_entries(users.iter().map(|u| (u.as_str(), RECORD)));
     let host = sandbox("bench-verify-host", &ldap_config(&host_slapd, "host"));
+    // ldaps:// on a server of its own, so no code is a replay there.
+    let ldaps_slapd = Slapd::start_durable("bench-verify-ldaps");
+    ldaps_slapd.add_user_entries(users.iter().map(|u| (u.as_str(), RECORD)));
+    let host_ldaps = sandbox("bench-verify-ldaps", &ldaps_config(&ldaps_slapd));
     let dir_slapd = Slapd::start_directory_checked_durable("bench-verify-dir");
     enroll_directory(&dir_slapd, &users);
     let dir = sandbox("bench-verify-dir", &ldap_config(&dir_slapd, "directory"));
@@ -172,25 +184,31 @@ fn main() {
         ("files", &files),
         ("host-checked LDAP", &host),
         ("directory-checked LDAP", &dir),
+        ("host-checked, ldaps://", &host_ldaps),
     ];
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); 3];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); stores.len()];
     for (i, user) in users.iter().enumerate() {
-        for k in 0..3 {
-            let which = (i + k) % 3;
+        for k in 0..4 {
+            let which = (i + k) % 4;
             times[which].push(login(stores[which].1, user, &generator));
         }
     }
     println!(
         "\n1. Whole-process login (pamtester, release modules), {n} logins each, interleaved:"
     );
-    let mut p50 = [0.0; 3];
+    let mut p50 = [0.0; 4];
     for (k, (name, _)) in stores.iter().enumerate() {
         let a = ms(percentile(&mut times[k], 500));
         let b = ms(percentile(&mut times[k], 950));
         p50[k] = a;
         println!("   {name:<24} p50 {a:7.2} ms   p95 {b:7.2} ms");
     }
-    let p95: Vec<f64> = (0..3).map(|k| ms(percentile(&mut times[k], 950))).collect();
+    let p95: Vec<f64> = (0..4).map(|k| ms(percentile(&mut times[k], 950))).collect();
+    println!(
+        "   host-checked LDAP / files, p50: StartTLS {:.2} x, ldaps:// {:.2} x (goal <= 1.3 over TLS)",
+        p50[1] / p50[0],
+        p50[3] / p50[0]
+    );
     println!(
         "   directory / host-checked: p50 {:.2} x, p95 {:.2} x (goal <= 1.1)",
         p50[2] / p50[1],
