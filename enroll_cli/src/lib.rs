@@ -9,6 +9,9 @@
 // start, which only `sigaction` can do; that one function allows it.
 #![deny(unsafe_code)]
 
+#[macro_use]
+pub mod output;
+
 pub mod audit;
 pub mod cli;
 pub mod commands;

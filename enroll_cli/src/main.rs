@@ -78,7 +78,7 @@ fn fail(err: &CliError, json: bool) -> ExitCode {
     let message = err.to_string();
     eprintln!("totpctl: {message}");
     if json {
-        println!("{}", json::error(err.code(), &message));
+        enroll_cli::outln!("{}", json::error(err.code(), &message));
     }
     ExitCode::from(err.exit_code())
 }
@@ -95,6 +95,6 @@ fn usage(err: &clap::Error, json: bool) -> ExitCode {
     }
     let _ = err.print();
     let message = err.render().to_string();
-    println!("{}", json::error("usage", message.trim_end()));
+    enroll_cli::outln!("{}", json::error("usage", message.trim_end()));
     ExitCode::from(2)
 }

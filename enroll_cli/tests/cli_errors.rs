@@ -540,3 +540,37 @@ fn non_root_callers_are_refused() {
     }
     assert!(env.snapshot().is_empty());
 }
+
+/// A reader that goes away (`totpctl status root | head -0`) ends the run
+/// with the status of a program killed by SIGPIPE and nothing on stderr,
+/// not with a panic ("failed printing to stdout"). Before, every one of
+/// these panicked with status 101.
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    use std::os::fd::OwnedFd;
+    use std::process::Stdio;
+    let env = Env::new("reader-gone");
+    let run = env.run(&["enroll", "root"]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for args in [
+        &["status", "root"][..],
+        &["--json", "status", "root"],
+        &["list"],
+        &["generate-completions", "bash"],
+    ] {
+        // A pipe whose reading end is already closed: the first write fails
+        // with EPIPE.
+        let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = env
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}

@@ -86,7 +86,7 @@ pub(crate) fn activate_with(
 /// or with `--json` as `{"user":...,"status":"active","recovery_codes":[...]}`.
 pub(crate) fn show_activated(ctx: &Context, user: &UserName, codes: &NewCodes, out: Out) {
     if ctx.json {
-        println!(
+        outln!(
             "{}",
             super::recovery_codes_json(user, Some("active"), codes).as_str()
         );

@@ -251,7 +251,7 @@ pub(crate) fn install_all(
         ));
     }
     for (user, token, change) in &plan {
-        println!(
+        outln!(
             "{}{change} '{user}': {} (line {})",
             if dry_run { "would " } else { "" },
             token.describe(),
@@ -259,7 +259,7 @@ pub(crate) fn install_all(
         );
     }
     if dry_run {
-        println!(
+        outln!(
             "Dry run: {} token(s) checked; nothing was changed.",
             plan.len()
         );
@@ -299,7 +299,7 @@ pub(crate) fn install_all(
             &format!("type={} line={}", token.kind, token.line),
         );
     }
-    println!(
+    outln!(
         "{count} token(s) imported and active. Each user has no recovery codes yet: \
          'totpctl recovery-codes USER --regenerate' makes them."
     );

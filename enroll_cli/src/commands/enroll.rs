@@ -224,7 +224,7 @@ pub fn run(inv: &Invocation, args: &EnrollArgs) -> Result<(), CliError> {
                 _ => None,
             },
         };
-        println!("{}", shown.json().as_str());
+        outln!("{}", shown.json().as_str());
         return Ok(());
     }
     let out = if to_stdout { Out::Stderr } else { Out::Stdout };

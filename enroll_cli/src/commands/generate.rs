@@ -263,6 +263,10 @@ give way to the configuration.
 /// Print the completion script for `shell` to stdout.
 pub fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "totpctl", &mut std::io::stdout());
+    // Into memory first: clap_complete panics on a write error, and a
+    // closed pipe is not one to panic on (see crate::output).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "totpctl", &mut script);
+    crate::output::write_bytes(&script);
     Ok(())
 }

@@ -150,23 +150,23 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
             planned.hashes.len(),
         );
         install(&ctx, planned)?;
-        println!(
+        outln!(
             "Imported {} for '{user}': two-factor login is active with the same app entry \
              ({what}).",
             path.display()
         );
-        println!(
+        outln!(
             "{scratch} scratch codes are kept as recovery codes; each works once. \
              'totpctl recovery-codes {user} --regenerate' replaces them."
         );
-        println!(
+        outln!(
             "The file itself is left in place; remove it once pam_google_authenticator is no \
              longer in the PAM stack."
         );
         return Ok(());
     }
     for planned in &plan {
-        println!(
+        outln!(
             "{}: {}{} {}: {}",
             planned.user,
             if args.dry_run { "would " } else { "" },
@@ -175,11 +175,11 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
             planned.describe()
         );
         for note in &planned.imported.notes {
-            println!("{}: note: {note}", planned.user);
+            outln!("{}: note: {note}", planned.user);
         }
     }
     if args.dry_run {
-        println!(
+        outln!(
             "Dry run: {} file(s) checked; nothing was changed.",
             plan.len()
         );
@@ -190,7 +190,7 @@ pub fn run(inv: &Invocation, args: &ImportArgs) -> Result<(), CliError> {
     for planned in plan {
         install(&ctx, planned)?;
     }
-    println!(
+    outln!(
         "{count} account(s) imported: two-factor login is active with the same app entries, \
          and each scratch code works once as a recovery code. The files are left in place; \
          remove them once pam_google_authenticator is no longer in any PAM stack."

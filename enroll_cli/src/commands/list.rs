@@ -27,10 +27,10 @@ pub fn run(inv: &Invocation, _args: &ListArgs) -> Result<(), CliError> {
         lines.push(line);
     }
     if ctx.json {
-        println!("{}", json::array(&lines));
+        outln!("{}", json::array(&lines));
     } else {
         for line in lines {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(())

@@ -107,7 +107,7 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
                     .finish()
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             json::Object::new()
                 .boolean("dry_run", args.dry_run)
@@ -120,15 +120,15 @@ pub fn run(inv: &Invocation, args: &MigrateArgs) -> Result<(), CliError> {
         );
     } else {
         for (user, line) in &lines {
-            println!("{user}: {line}");
+            outln!("{user}: {line}");
         }
         if args.dry_run {
-            println!(
+            outln!(
                 "dry run: {} user(s) would be copied; nothing was changed",
                 lines.len()
             );
         } else {
-            println!(
+            outln!(
                 "{copied} copied, {merged} brought forward (already in LDAP), {skipped} skipped \
                  (another secret in LDAP), {failed} failed"
             );
@@ -171,7 +171,7 @@ fn to_directory(ctx: &Context, ldap: &LdapStore, dry_run: bool) -> Result<(), Cl
             }
         };
         if ctx.json {
-            println!(
+            outln!(
                 "{}",
                 json::Object::new()
                     .string("user", user.as_str())
@@ -179,7 +179,7 @@ fn to_directory(ctx: &Context, ldap: &LdapStore, dry_run: bool) -> Result<(), Cl
                     .finish()
             );
         } else {
-            println!("{user}: {line}");
+            outln!("{user}: {line}");
         }
     }
     if !dry_run {

@@ -107,14 +107,14 @@ pub(crate) enum Out {
 impl Out {
     pub(crate) fn line(self, text: &str) {
         match self {
-            Self::Stdout => println!("{text}"),
+            Self::Stdout => outln!("{text}"),
             Self::Stderr => eprintln!("{text}"),
         }
     }
 
     pub(crate) fn text(self, text: &str) {
         match self {
-            Self::Stdout => print!("{text}"),
+            Self::Stdout => out!("{text}"),
             Self::Stderr => eprint!("{text}"),
         }
     }

@@ -42,9 +42,9 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
                 .string("user", user.as_str())
                 .number("left", left as u64)
                 .number("total", total as u64);
-            println!("{}", object.finish());
+            outln!("{}", object.finish());
         } else {
-            println!(
+            outln!(
                 "'{user}' has {left} of {total} recovery codes left. 'totpctl recovery-codes \
                  {user} --regenerate' replaces them all."
             );
@@ -68,12 +68,12 @@ pub fn run(inv: &Invocation, args: &RecoveryCodesArgs) -> Result<(), CliError> {
     drop(lock);
     ctx.audit_self("recovery-codes", &user, "regenerate=yes");
     if ctx.json {
-        println!(
+        outln!(
             "{}",
             super::recovery_codes_json(&user, None, &codes).as_str()
         );
     } else {
-        println!("New recovery codes for '{user}'; the old ones no longer work.");
+        outln!("New recovery codes for '{user}'; the old ones no longer work.");
         super::print_recovery_codes(super::Out::Stdout, &codes);
     }
     Ok(())

@@ -49,10 +49,10 @@ pub fn disable(inv: &Invocation, args: &OwnUserArgs) -> Result<(), CliError> {
         let object = json::Object::new()
             .string("user", user.as_str())
             .string("status", "not_enrolled");
-        println!("{}", object.finish());
+        outln!("{}", object.finish());
         return Ok(());
     }
-    println!(
+    outln!(
         "Two-factor login is disabled for '{user}': the record and the login state are removed. \
          Logins now follow the policy for users who are not enrolled."
     );
@@ -77,19 +77,19 @@ pub fn reset(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
             .string("user", user.as_str())
             .boolean("reset", true)
             .boolean("had_record", existed);
-        println!("{}", object.finish());
+        outln!("{}", object.finish());
         return Ok(());
     }
     if existed {
-        println!(
+        outln!(
             "'{user}' is reset: the enrollment, recovery codes, failures and lockout are removed."
         );
     } else {
-        println!("'{user}' had no enrollment; the failures and lockout are cleared.");
+        outln!("'{user}' had no enrollment; the failures and lockout are cleared.");
     }
-    println!(
+    outln!(
         "Until '{user}' enrolls again, logins follow the policy for users who are not enrolled."
     );
-    println!("Next: run 'totpctl enroll {user}' and have them scan the new QR code.");
+    outln!("Next: run 'totpctl enroll {user}' and have them scan the new QR code.");
     Ok(())
 }

@@ -103,9 +103,9 @@ pub fn run(inv: &Invocation, args: &UserArgs) -> Result<(), CliError> {
     };
     audit::audit_or_warn("resync", user.as_str(), &detail);
     if ctx.json {
-        println!("{}", object.finish());
+        outln!("{}", object.finish());
     } else {
-        println!("{text}");
+        outln!("{text}");
     }
     Ok(())
 }

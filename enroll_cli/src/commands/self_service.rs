@@ -30,9 +30,9 @@ pub fn run(inv: &Invocation, args: &SelfServiceArgs) -> Result<(), CliError> {
         SelfServiceAction::Status => {}
     }
     if ctx.json {
-        println!("{}", Status::read(&group, binary).json());
+        outln!("{}", Status::read(&group, binary).json());
     } else if args.action == SelfServiceAction::Status {
-        print!("{}", Status::read(&group, binary).text());
+        out!("{}", Status::read(&group, binary).text());
     }
     Ok(())
 }
@@ -74,9 +74,9 @@ fn enable(group: &str, binary: &Path, quiet: bool) -> Result<(), CliError> {
         return Ok(());
     }
     if created {
-        println!("Created the system group '{group}'.");
+        outln!("Created the system group '{group}'.");
     }
-    println!(
+    outln!(
         "Self-service is on: {} is setuid root, mode 4754 root:{group}. Members of '{group}' may \
          now enroll themselves ('totpctl enroll'); nobody else can run it. Add users with \
          'adduser USER {group}' (they must log in again).",
@@ -117,7 +117,7 @@ fn disable(binary: &Path, quiet: bool) -> Result<(), CliError> {
     if quiet {
         return Ok(());
     }
-    println!(
+    outln!(
         "Self-service is off: {} is mode 0755 root:root again, and only root can enroll users. \
          The group is left in place.",
         binary.display()

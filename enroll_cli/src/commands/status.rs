@@ -21,9 +21,9 @@ pub fn run(inv: &Invocation, args: &StatusArgs) -> Result<(), CliError> {
     let report = Report::read(&ctx, &user)?;
     ctx.audit_self("status", &user, "");
     if ctx.json {
-        println!("{}", report.json());
+        outln!("{}", report.json());
     } else {
-        print!("{}", report.text());
+        out!("{}", report.text());
     }
     Ok(())
 }

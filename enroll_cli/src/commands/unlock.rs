@@ -91,37 +91,37 @@ pub fn run(inv: &Invocation, args: &UnlockArgs) -> Result<(), CliError> {
         if burnt {
             object = object.boolean("recovery_codes_lost", true);
         }
-        println!("{}", object.finish());
+        outln!("{}", object.finish());
         return Ok(());
     }
     if args.reset_skew {
         match skew {
-            0 => println!("'{user}' had no clock skew learned."),
-            steps => println!(
+            0 => outln!("'{user}' had no clock skew learned."),
+            steps => outln!(
                 "'{user}': the learned clock skew ({steps:+} steps) is forgotten; codes are \
                  checked around the server's time again."
             ),
         }
     }
     if let Some(counter) = args.counter {
-        println!("'{user}': the token's next HOTP counter is {counter}.");
+        outln!("'{user}': the token's next HOTP counter is {counter}.");
     }
     if burnt {
-        println!(
+        outln!(
             "'{user}': the login state was lost, so which recovery codes were used is unknown: \
              all are treated as used. Issue new ones with 'totpctl recovery-codes {user} --regenerate'."
         );
     }
     match was_locked {
-        Some(Lockout::Until(until)) => println!(
+        Some(Lockout::Until(until)) => outln!(
             "'{user}' is unlocked (was locked until {}, after {failures} failures).",
             format_utc(until)
         ),
-        Some(Lockout::Capped { .. }) => println!(
+        Some(Lockout::Capped { .. }) => outln!(
             "'{user}' is unlocked (was locked until unlocked, after {failures} consecutive failures)."
         ),
         Some(Lockout::CounterUnknown) | None => {
-            println!("'{user}' was not locked; the failure count ({failures}) is cleared.")
+            outln!("'{user}' was not locked; the failure count ({failures}) is cleared.")
         }
     }
     Ok(())
