@@ -548,13 +548,16 @@ fn the_unprivileged_switch() {
 
 /// `[store] backend = "ldap"` for a locker: the store on a private slapd,
 /// bound as host-a (its password file is root's, 0600, as shipped).
+/// The LDAP config of a locker host. The per-login budget is generous: the
+/// setuid helper's start, TLS and bind on a busy CI machine took more than
+/// two seconds, and these tests are not about the deadline.
 fn ldap_locker_config(slapd: &integration::slapd::Slapd, extra: &str) -> String {
     let bind = slapd.host("host-a");
     format!(
         "{extra}[throttle]\nmax_failures = 3\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n\
          [store]\nbackend = \"ldap\"\n[ldap]\nuris = [\"{}\"]\nbase_dn = \"{}\"\n\
          bind_dn = \"{}\"\nbind_password_file = \"{}\"\nca_file = \"{}\"\nstarttls = true\n\
-         timeout_ms = 2000\n",
+         timeout_ms = 10000\n",
         slapd.starttls_uri(),
         slapd.base_dn(),
         bind.dn,
