@@ -16,7 +16,7 @@ linked in, so they are left out (with what only they pull in).
 Two more things are linked in statically and listed with the crates: the
 Rust standard library (std and the crates it is built from, from the
 toolchain; RUST_STD below) and GCC's unwinder, libgcc_eh.a, which
-pam_module/build.rs links instead of libgcc_s.so.1 (GPL-3.0+ with the GCC
+pam_build/src/lib.rs links instead of libgcc_s.so.1 (GPL-3.0+ with the GCC
 Runtime Library Exception 3.1). The source packages they come from are
 named in the package's Static-Built-Using field, which debian/rules fills
 in from scripts/static-built-using.sh at build time.
@@ -77,7 +77,7 @@ RUST_STD = [
     ("memchr", "Unlicense OR MIT"),
 ]
 
-# GCC's unwinder, linked statically into the PAM modules (pam_module/build.rs).
+# GCC's unwinder, linked statically into the PAM modules (pam_build/src/lib.rs).
 LIBGCC_EH = ("libgcc_eh.a (GCC's unwinder)", "GPL-3.0+ WITH GCC-exception-3.1")
 
 GPL = """\

@@ -2,7 +2,7 @@
 # The Static-Built-Using value of libpam-totp: the source packages whose
 # code is linked statically into its binaries besides the crates of
 # Cargo.lock (listed in debian/copyright):
-# - GCC's unwinder, libgcc_eh.a (pam_module/build.rs links it, GPL-3+ with
+# - GCC's unwinder, libgcc_eh.a (pam_build/src/lib.rs links it, GPL-3+ with
 #   the GCC Runtime Library Exception);
 # - the Rust standard library, from the toolchain that builds (when that is
 #   Debian's rustc; a rustup toolchain belongs to no package, and

@@ -76,7 +76,7 @@ fn exports_only_the_pam_entry_points() {
 }
 
 /// The shipped modules carry their own unwinder (libgcc_eh, linked by
-/// pam_module/build.rs) instead of loading libgcc_s.so.1 into every process
+/// pam_build/src/lib.rs) instead of loading libgcc_s.so.1 into every process
 /// that logs in: no DT_NEEDED entry for it, and no `_Unwind_*` function left
 /// for the loader to find elsewhere.
 #[test]

@@ -1,67 +1,69 @@
 //! `pam_totp.so`: the module as installed, with the files store.
 //!
-//! The glue ([`glue`]) is shared with `pam_totp_ldap.so`, which adds the
-//! LDAP store. This one stays without an LDAP client and TLS, so a files
-//! login loads a third of the code. When the config says
+//! The glue (the `pam_glue` crate) is shared with `pam_totp_ldap.so`, which
+//! adds the LDAP store. This one stays without an LDAP client and TLS, so a
+//! files login loads a third of the code. When the config says
 //! `[store] backend = "ldap"`, the login flow stops before it asks or logs
 //! anything and the whole call is handed to `pam_totp_ldap.so`, from the
-//! same directory as this file ([`delegate`]).
+//! same directory as this file (`Files::delegate`).
 
-mod conv;
-mod glue;
-mod helper;
-
+use pam_glue::{PamTotp, Variant};
 use pamsm::{pam_module, Pam, PamError, PamFlags, PamServiceModule};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pam_module!(glue::PamTotp);
+pam_module!(PamTotp<Files>);
 
-/// Nothing to register: this module has the files store only.
-fn setup() {}
+/// The files store only.
+enum Files {}
+
+impl Variant for Files {
+    /// Nothing to register: this module has the files store only.
+    fn setup() {}
+
+    /// Hand the whole authentication to `pam_totp_ldap.so`: the same handle,
+    /// flags and arguments. It writes the outcome line; only its absence is
+    /// logged here (one line, and the login is denied).
+    fn delegate(pamh: Pam, flags: PamFlags, args: &[String]) -> PamError {
+        let entry = match LDAP_MODULE.get_or_init(load_ldap_module) {
+            Ok(entry) => *entry,
+            Err(why) => {
+                pam_glue::log_denied(
+                    &pamh,
+                    &format!("store.backend = ldap needs {why}; login denied"),
+                );
+                return PamError::AUTH_ERR;
+            }
+        };
+        // Arguments came from C strings, so none holds a NUL.
+        let args: Vec<CString> = args
+            .iter()
+            .filter_map(|a| CString::new(a.as_str()).ok())
+            .collect();
+        let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        let Ok(argc) = c_int::try_from(argv.len()) else {
+            return PamError::SERVICE_ERR;
+        };
+        // SAFETY: `entry` is pam_totp_ldap.so's pam_sm_authenticate, defined
+        // by the same pamsm macro with this exact type, and the library stays
+        // loaded (never closed). The handle is the live one libpam gave us
+        // and is used by nobody else during the call; `argv` points at `argc`
+        // NUL-terminated strings that outlive the call.
+        let code = unsafe { entry(pamh, flags.bits(), argc, argv.as_ptr()) };
+        // The codes the glue returns; anything else denies.
+        [PamError::SUCCESS, PamError::IGNORE, PamError::SERVICE_ERR]
+            .into_iter()
+            .find(|known| *known as c_int == code)
+            .unwrap_or(PamError::AUTH_ERR)
+    }
+}
 
 /// `pam_sm_authenticate`'s C type, as `pamsm::pam_module!` defines it.
 type Authenticate = unsafe extern "C" fn(Pam, c_int, c_int, *const *const c_char) -> c_int;
 
 static LDAP_MODULE: OnceLock<Result<Authenticate, String>> = OnceLock::new();
-
-/// Hand the whole authentication to `pam_totp_ldap.so`: the same handle,
-/// flags and arguments. It writes the outcome line; only its absence is
-/// logged here (one line, and the login is denied).
-fn delegate(pamh: Pam, flags: PamFlags, args: &[String]) -> PamError {
-    let entry = match LDAP_MODULE.get_or_init(load_ldap_module) {
-        Ok(entry) => *entry,
-        Err(why) => {
-            glue::log_denied(
-                &pamh,
-                &format!("store.backend = ldap needs {why}; login denied"),
-            );
-            return PamError::AUTH_ERR;
-        }
-    };
-    // Arguments came from C strings, so none holds a NUL.
-    let args: Vec<CString> = args
-        .iter()
-        .filter_map(|a| CString::new(a.as_str()).ok())
-        .collect();
-    let argv: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    let Ok(argc) = c_int::try_from(argv.len()) else {
-        return PamError::SERVICE_ERR;
-    };
-    // SAFETY: `entry` is pam_totp_ldap.so's pam_sm_authenticate, defined by
-    // the same pamsm macro with this exact type, and the library stays
-    // loaded (never closed). The handle is the live one libpam gave us and
-    // is used by nobody else during the call; `argv` points at `argc`
-    // NUL-terminated strings that outlive the call.
-    let code = unsafe { entry(pamh, flags.bits(), argc, argv.as_ptr()) };
-    // The codes the glue returns; anything else denies.
-    [PamError::SUCCESS, PamError::IGNORE, PamError::SERVICE_ERR]
-        .into_iter()
-        .find(|known| *known as c_int == code)
-        .unwrap_or(PamError::AUTH_ERR)
-}
 
 /// Load `pam_totp_ldap.so` (or `libpam_totp_ldap.so` beside a
 /// `libpam_totp.so` build) from this module's own directory.

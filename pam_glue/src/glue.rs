@@ -1,5 +1,5 @@
 //! The PAM glue around [`totp_core::login`], shared by `pam_totp.so` and
-//! `pam_totp_ldap.so` (which compiles this same file).
+//! `pam_totp_ldap.so`, each of which names its [`Variant`].
 //!
 //! It only adapts PAM to the login flow: it reads the handle's items,
 //! runs the conversation, writes the one outcome line to syslog (authpriv,
@@ -8,16 +8,33 @@
 
 use crate::{conv, helper};
 use pamsm::{LogLvl, Pam, PamData, PamError, PamFlags, PamLibExt, PamServiceModule};
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use totp_core::login::{self, Level, Outcome, PamCode, PamIo};
 use zeroize::Zeroizing;
 
-pub(crate) struct PamTotp;
+/// What differs between the modules built on this glue.
+pub trait Variant {
+    /// Make this module's stores available to the login flow. Called at
+    /// the start of every authentication, inside the panic guard.
+    fn setup();
 
-impl PamServiceModule for PamTotp {
+    /// The login flow stopped before it asked or logged anything because
+    /// the config names a store this module does not have
+    /// ([`PamCode::Delegate`]): hand the whole call on, or deny. Called
+    /// outside the panic guard, with the handle, flags and arguments libpam
+    /// gave; the code returned goes to libpam as it is.
+    fn delegate(pamh: Pam, flags: PamFlags, args: &[String]) -> PamError;
+}
+
+/// The PAM service module, over a [`Variant`]; `pamsm::pam_module!`
+/// exports its entry points.
+pub struct PamTotp<V>(PhantomData<V>);
+
+impl<V: Variant> PamServiceModule for PamTotp<V> {
     fn authenticate(pamh: Pam, flags: PamFlags, args: Vec<String>) -> PamError {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            crate::setup();
+            V::setup();
             let mut io = Handle {
                 pam: &pamh,
                 silent: flags.contains(PamFlags::SILENT),
@@ -39,7 +56,7 @@ impl PamServiceModule for PamTotp {
         }));
         match result {
             Ok(Some(code)) => pam_error(code),
-            Ok(None) => crate::delegate(pamh, flags, &args),
+            Ok(None) => V::delegate(pamh, flags, &args),
             Err(_) => {
                 // Best effort: even logging must not unwind from here.
                 let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -115,7 +132,7 @@ fn guard_kept_code(pamh: &Pam, stage: login::Stage, failure: PamError) -> Option
 
 /// Write the standard outcome line (user, service, rhost) for a login
 /// denied before the login flow could decide it.
-pub(crate) fn log_denied(pamh: &Pam, why: &str) {
+pub fn log_denied(pamh: &Pam, why: &str) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let mut io = Handle {
             pam: pamh,
