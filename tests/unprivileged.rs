@@ -325,8 +325,14 @@ fn a_caller_cannot_check_a_code_for_another_account() {
     );
     assert_eq!(lk.helper_lines(), Vec::<String>::new());
 
-    // The helper run by hand: a user name argument is refused outright...
+    // The helper run by hand: a user name argument is refused outright,
+    // before or after the one argument it takes...
     assert_eq!(lk.helper_direct(BOB, &[ALICE], &code, None), Some(4));
+    assert!(lk.helper_line().contains("called with arguments"));
+    assert_eq!(
+        lk.helper_direct(BOB, &["--no-skew-learning", ALICE], &code, None),
+        Some(4)
+    );
     assert!(lk.helper_line().contains("called with arguments"));
     // ...and alice's code on stdin is checked against bob's own record:
     // wrong, and counted against bob.
@@ -342,6 +348,49 @@ fn a_caller_cannot_check_a_code_for_another_account() {
     assert!(!lk.sb.state_path(ALICE).exists());
     lk.unlock(&code).expect(true, "success", "code accepted by");
     assert!(lk.helper_line().starts_with(&format!("user={ALICE} ")));
+}
+
+/// A locker line with `noskewadj` learns no clock skew through the helper
+/// either: two codes of a phone 5 and 6 steps ahead are both wrong there,
+/// as they are for the module run as root. Before, the helper read only the
+/// config, and the second code logged in.
+#[test]
+fn a_locker_line_with_noskewadj_learns_no_skew_through_the_helper() {
+    let lk = Locker::new(
+        "noskew",
+        "[throttle]\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n",
+    );
+    lk.sb.enroll(ALICE);
+    lk.sb.service(
+        "noskew",
+        &format!("helper={} noskewadj", lk.helper.display()),
+    );
+    for ahead in [150, 180] {
+        let run = lk.run_service(
+            "noskew",
+            ALICE,
+            ALICE,
+            &oathtool(SECRET, "SHA1", 6, 30, ahead),
+            None,
+        );
+        run.expect(false, "denied", "wrong, replayed or malformed code");
+        let line = lk.helper_line();
+        assert!(line.contains("wrong code"), "{line}");
+        assert!(!line.contains("clock-skew"), "{line}");
+    }
+    // The same two codes, a step later, on the line without it: the first
+    // is a skew candidate and the second teaches the skew and logs in.
+    for (ahead, accepted) in [(210, false), (240, true)] {
+        let run = lk.unlock(&oathtool(SECRET, "SHA1", 6, 30, ahead));
+        assert_eq!(run.success, accepted, "{}", run.shown());
+        let line = lk.helper_line();
+        let expected = if accepted {
+            "clock skew of +8 steps learned"
+        } else {
+            "clock-skew candidate"
+        };
+        assert!(line.contains(expected), "{line}");
+    }
 }
 
 /// The attacks of the security issue against the helper: a file size limit

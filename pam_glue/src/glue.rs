@@ -263,9 +263,10 @@ impl PamIo for Handle<'_> {
     fn run_helper(
         &mut self,
         path: &std::path::Path,
+        args: &[&str],
         answer: &[u8],
     ) -> Result<totp_core::helper::HelperRun, totp_core::helper::HelperError> {
-        helper::run(path, answer)
+        helper::run(path, args, answer)
     }
 }
 

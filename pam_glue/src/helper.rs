@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use totp_core::helper::{HelperError, HelperRun};
 
-pub fn run(path: &Path, answer: &[u8]) -> Result<HelperRun, HelperError> {
+pub fn run(path: &Path, args: &[&str], answer: &[u8]) -> Result<HelperRun, HelperError> {
     let failed =
         |what: &str, e: &dyn std::fmt::Display| HelperError::Failed(format!("{what}: {e}"));
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -34,6 +34,7 @@ pub fn run(path: &Path, answer: &[u8]) -> Result<HelperRun, HelperError> {
 
     let mut command = Command::new(path);
     command
+        .args(args)
         .env_clear()
         .current_dir("/")
         .stdin(Stdio::from(read))

@@ -26,6 +26,11 @@ use crate::store::Store;
 /// Where the package installs the helper, setuid root (mode 4755).
 pub const HELPER_PATH: &str = "/usr/libexec/pam_totp/totp-verify";
 
+/// The one argument the helper takes: the PAM line's `noskewadj`. It can
+/// only make the check stricter (no clock skew is learned), so the helper
+/// may take it from an unprivileged caller.
+pub const NO_SKEW_LEARNING: &str = "--no-skew-learning";
+
 /// The service name in the helper's own log line.
 pub const HELPER_NAME: &str = "totp-verify";
 

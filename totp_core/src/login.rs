@@ -59,12 +59,18 @@ pub trait PamIo {
     fn forward_refused(&mut self) -> bool {
         false
     }
-    /// Run the setuid helper at `path` with `answer` on its standard input
-    /// (never in its arguments or environment) and wait for that child
-    /// only. A caller that cannot run programs keeps the default: no helper,
-    /// which denies.
-    fn run_helper(&mut self, path: &Path, answer: &[u8]) -> Result<HelperRun, HelperError> {
-        let _ = (path, answer);
+    /// Run the setuid helper at `path` with `args` (only
+    /// [`crate::helper::NO_SKEW_LEARNING`]) and `answer` on its standard
+    /// input (never in its arguments or environment), and wait for that
+    /// child only. A caller that cannot run programs keeps the default: no
+    /// helper, which denies.
+    fn run_helper(
+        &mut self,
+        path: &Path,
+        args: &[&str],
+        answer: &[u8],
+    ) -> Result<HelperRun, HelperError> {
+        let _ = (path, args, answer);
         Err(HelperError::Failed(
             "this caller cannot run programs".into(),
         ))
@@ -757,7 +763,14 @@ fn unprivileged(
     if raw.len() > answer::MAX_ANSWER {
         return log.denied(answer::Malformed::TooLong.reason());
     }
-    let run = io.run_helper(helper, &raw);
+    // The line's own strictness goes along: the helper reads the config,
+    // not this line's arguments.
+    let helper_args: &[&str] = if args.no_skew_learning {
+        &[crate::helper::NO_SKEW_LEARNING]
+    } else {
+        &[]
+    };
+    let run = io.run_helper(helper, helper_args, &raw);
     drop(raw);
     let shown = helper.display();
     match run {

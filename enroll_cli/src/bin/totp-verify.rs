@@ -4,7 +4,8 @@
 //! `/usr/libexec/pam_totp/totp-verify`; `pam_totp.so` runs it.
 //!
 //! - The user comes from getuid(), never from the arguments or the
-//!   environment; there are no arguments.
+//!   environment. The one argument it takes, `--no-skew-learning` (the PAM
+//!   line's `noskewadj`), only makes the check stricter.
 //! - The answer (a code or a recovery code) is read from stdin, at most
 //!   [`MAX_ANSWER`] bytes.
 //! - The config comes from the compiled-in path only.
@@ -58,16 +59,27 @@ fn run(caller: Caller) -> HelperExit {
             ))
         }
     };
-    if std::env::args_os().len() > 1 {
-        return fail(&format!(
-            "user={user} result=error reason=\"called with arguments; {HELPER_NAME} takes none \
-             (the user is the caller, the answer comes on stdin)\""
-        ));
-    }
-    let config = match Config::load(privilege::config_path(), false) {
+    // One argument at most, and only the one that makes the check
+    // stricter: the PAM line's noskewadj.
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let no_skew_learning = match args.as_slice() {
+        [] => false,
+        [one] if one == helper::NO_SKEW_LEARNING => true,
+        _ => {
+            return fail(&format!(
+                "user={user} result=error reason=\"called with arguments; {HELPER_NAME} takes \
+                 only {} (the user is the caller, the answer comes on stdin)\"",
+                helper::NO_SKEW_LEARNING
+            ))
+        }
+    };
+    let mut config = match Config::load(privilege::config_path(), false) {
         Ok(config) => config,
         Err(e) => return fail(&format!("user={user} result=error reason=\"{e}\"")),
     };
+    if no_skew_learning {
+        config.otp.resync_window = 0;
+    }
     let answer = match read_answer() {
         Ok(answer) => answer,
         Err(e) => {
