@@ -32,3 +32,19 @@ pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod time;
+
+/// Random-looking numbers for tests, from a seed of getrandom(2): xorshift64,
+/// for spread, not secrecy.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_numbers() -> impl FnMut() -> u64 {
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).unwrap();
+    let mut x = u64::from_le_bytes(seed) | 1;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}

@@ -438,16 +438,7 @@ mod tests {
     #[test]
     fn codes_agree_with_totp_rs_for_random_keys() {
         use totp_rs::{Algorithm as Reference, Builder, Secret};
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).unwrap();
-        let mut rng = u64::from_le_bytes(seed) | 1;
-        let mut next = move || {
-            // xorshift64: the test needs spread, not secrecy.
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::test_numbers();
         for len in crate::secret::MIN_SECRET_BYTES..=crate::secret::MAX_SECRET_BYTES {
             let key: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
             for (algorithm, reference) in [

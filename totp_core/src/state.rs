@@ -239,15 +239,7 @@ mod tests {
     // Random values cut to the fields' widths.
     #[allow(clippy::cast_possible_truncation)]
     fn the_written_text_is_the_serializers_and_reads_back() {
-        let mut seed = [0u8; 8];
-        getrandom::fill(&mut seed).unwrap();
-        let mut rng = u64::from_le_bytes(seed) | 1;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = crate::test_numbers();
         let hosts = ["192.0.2.7", "2001:db8::1", "host-1.example.org", "", "tty1"];
         for _ in 0..2000 {
             let r: Vec<u64> = (0..16).map(|_| next()).collect();
