@@ -29,8 +29,8 @@
 #    tests/browser/cockpit_system.py). Screenshots land in
 #    target/screenshots-trixie/.
 #
-# TRIXIE_STEPS picks the steps, from "package ldap cockpit"; the default is
-# "package ldap".
+# TRIXIE_STEPS picks the steps, from "package ldap cockpit" (the default:
+# all three).
 #
 # Nothing here changes the host's configuration: all of it happens in the
 # chroot's overlay, which scripts/trixie-chroot.sh throws away. (The cockpit
@@ -93,7 +93,7 @@ case "$codename|$pam|$libc|$slapd|$cockpit" in
 *) die "this is not the Debian 13 that the tests promise (libpam 1.7, glibc 2.41, OpenLDAP 2.6, Cockpit 337)" ;;
 esac
 
-steps=" ${TRIXIE_STEPS:-package ldap} "
+steps=" ${TRIXIE_STEPS:-package ldap cockpit} "
 for s in $steps; do
 	case $s in package | ldap | cockpit) ;; *) die "unknown step in TRIXIE_STEPS: $s (package ldap cockpit)" ;; esac
 done
