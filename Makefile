@@ -24,7 +24,8 @@ demo:
 # Unit, integration (real libpam, oathtool, zbarimg, sshd) and CLI tests, a
 # short run of every fuzz target, the package cycle (build, install,
 # pam-auth-update, login, purge), and the Cockpit page in a real browser;
-# then the package cycle and the LDAP store again on Debian 13.
+# then the package cycle, the LDAP store and the Cockpit page again on
+# Debian 13.
 test: test-cargo test-fuzz test-package test-browser test-trixie
 
 test-cargo:
@@ -44,8 +45,8 @@ test-browser: deb
 	scripts/browser-test.sh
 
 # In a Debian 13 chroot that debootstrap builds once (kept in target/trixie/):
-# the package cycle and the LDAP store; TRIXIE_STEPS="package ldap cockpit"
-# adds the browser tests against Cockpit 337.
+# the package cycle, the LDAP store and the browser tests against Cockpit
+# 337; TRIXIE_STEPS picks some of "package ldap cockpit".
 test-trixie: deb
 	scripts/trixie-chroot.sh scripts/trixie-test.sh
 

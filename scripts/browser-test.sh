@@ -1,16 +1,18 @@
 #!/bin/bash
 # The Cockpit page in a real browser, run as root (CI does):
 #
-#   scripts/build-deb.sh && scripts/browser-test.sh
+#   scripts/build-deb.sh && scripts/browser-test.sh [PYTEST-ARG...]
 #
-# Installs dist/libpam-totp_*.deb and dist/cockpit-totp_*.deb, turns
-# self-service on, creates four test users, requires the code for Cockpit
-# only (the line README.md gives for /etc/pam.d/cockpit), starts a private
-# cockpit-ws on 127.0.0.1 (no TLS, no systemd), and drives headless
-# Chromium through Selenium with tests/browser/test_panel.py. Screenshots
-# of every step land in target/screenshots/. Whatever happens, the trap
-# puts the machine back: cockpit-ws stopped, /etc/pam.d/cockpit restored,
-# packages purged, test users removed.
+# Installs dist/libpam-totp_*.deb and dist/cockpit-totp_*.deb, sets up
+# what scripts/browser-setup.sh sets up for the tests (self-service on,
+# four test users, the code for Cockpit only: the line README.md gives for
+# /etc/pam.d/cockpit; axe-core), starts a private cockpit-ws on 127.0.0.1
+# (no TLS, no systemd), and drives headless Chromium through Selenium with
+# tests/browser (or the files that PYTEST-ARG names). Screenshots of every
+# step land in target/screenshots/. Whatever happens, the trap puts the
+# machine back: cockpit-ws stopped, /etc/pam.d/cockpit restored, packages
+# purged, test users removed. scripts/trixie-test.sh runs the same tests
+# against Debian 13's Cockpit.
 #
 # It changes the machine's PAM configuration for Cockpit while it runs: use
 # it on a test machine or in CI.
@@ -30,28 +32,12 @@ cockpit_deb=$(find dist -maxdepth 1 -name "cockpit-totp_*.deb" | sort -V | tail 
 [ -n "$deb" ] && [ -n "$cockpit_deb" ] || die "no dist/libpam-totp_*.deb or dist/cockpit-totp_*.deb: run scripts/build-deb.sh first"
 scripts/deps.sh browser
 
-# axe-core, the accessibility checker the tests run on every state of the
-# page: fetched from the npm registry at this exact version and checked
-# against the integrity the registry published for it, kept in target/ for
-# the next run. Test-only: nothing of it is packaged.
-axe_version=4.14.1
-axe_integrity="sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
-axe_dir="$top/target/npm/axe-core-$axe_version"
-if [ ! -s "$axe_dir/axe.min.js" ]; then
-	# npm may come with a nodejs from elsewhere; Debian has it apart.
-	if ! command -v npm >/dev/null; then
-		apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
-	fi
-	mkdir -p "$axe_dir"
-	tarball=$(cd "$axe_dir" && npm pack --silent "axe-core@$axe_version" | tail -n 1)
-	got="sha512-$(openssl dgst -sha512 -binary "$axe_dir/$tarball" | base64 -w0)"
-	[ "$got" = "$axe_integrity" ] || die "axe-core $axe_version: integrity $got, expected $axe_integrity"
-	tar -xzf "$axe_dir/$tarball" -C "$axe_dir" --strip-components=1 package/axe.min.js package/LICENSE
-	rm -f "$axe_dir/$tarball"
-fi
-export AXE_JS="$axe_dir/axe.min.js"
+# shellcheck source=scripts/browser-setup.sh
+. scripts/browser-setup.sh
+sys_root=""
+sys() { "$@"; }
+browser_axe
 
-users="pamtotp-cp-alice pamtotp-cp-bob pamtotp-cp-carol pamtotp-cp-dave"
 pam_cockpit=/etc/pam.d/cockpit
 work=$(mktemp -d /tmp/pamtotp-browser.XXXXXX)
 ws_pid=""
@@ -89,7 +75,7 @@ cleanup() {
 	if installed cockpit-totp || installed libpam-totp; then
 		apt-get -o DPkg::Lock::Timeout=600 purge -y -qq cockpit-totp libpam-totp >/dev/null 2>&1
 	fi
-	for u in $users; do
+	for u in $browser_users; do
 		remove_user "$u"
 	done
 	rm -rf "$work"
@@ -104,43 +90,17 @@ if installed cockpit-totp || installed libpam-totp; then
 	log "purging cockpit-totp and libpam-totp left installed before this run"
 	apt-get -o DPkg::Lock::Timeout=600 purge -y -qq cockpit-totp libpam-totp >/dev/null
 fi
-for u in $users; do
+for u in $browser_users; do
 	remove_user "$u"
 done
 
 log "installing $deb $cockpit_deb"
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq "./$deb" "./$cockpit_deb" >/dev/null
 
-# Test settings: users who have not enrolled log in with the password (the
-# story starts there), three failures lock for 15 min, no backoff so that
-# the test measures results rather than delays, and a window of three
-# steps so that one step's codes cover activation, two logins and a proof.
-cat > /etc/pam_totp/config.toml <<'EOF'
-[policy]
-unenrolled = "allow"
-[otp]
-window = 3
-[throttle]
-max_failures = 3
-backoff_seconds = 0
-backoff_max_seconds = 0
-EOF
-totpctl self-service enable >/dev/null
-
-# alice and bob may use self-service; carol is an administrator (sudo);
-# dave is neither.
-for u in $users; do
-	useradd -m -s /bin/bash "$u"
-	printf '%s:%s\n' "$u" "$u-Pw-1" | chpasswd
-done
-usermod -aG totp-users pamtotp-cp-alice
-usermod -aG totp-users pamtotp-cp-bob
-usermod -aG sudo pamtotp-cp-carol
-
-# The code for Cockpit only: one line after common-auth (README.md).
+# What the tests expect (scripts/browser-setup.sh); /etc/pam.d/cockpit is
+# kept for the cleanup to put back.
 cp -a "$pam_cockpit" "$work/cockpit.pam"
-sed -i '/^auth[[:space:]]\+substack[[:space:]]\+common-auth/a auth       required     pam_totp.so' "$pam_cockpit"
-grep -q '^auth[[:space:]]\+required[[:space:]]\+pam_totp.so' "$pam_cockpit" || die "could not add pam_totp to $pam_cockpit"
+browser_setup
 
 port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 /usr/lib/cockpit/cockpit-ws --no-tls --address 127.0.0.1 --port "$port" > "$work/cockpit-ws.log" 2>&1 &
@@ -153,7 +113,4 @@ for _ in $(seq 50); do
 done
 log "cockpit-ws on 127.0.0.1:$port (pid $ws_pid)"
 
-mkdir -p target/screenshots
-rm -f target/screenshots/*.png
-PANEL_URL="http://127.0.0.1:$port" SCREENSHOTS="$top/target/screenshots" \
-	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/browser "$@"
+browser_pytest "http://127.0.0.1:$port" "$top/target/screenshots" "$@"

@@ -20,20 +20,23 @@
 #    access rules are checked on that slapd too (tests/ldap_directory.rs).
 # 3. Cockpit: a system D-Bus, /run/cockpit/session (socat hands each
 #    connection to cockpit-session, as systemd's socket would) and
-#    cockpit-ws run inside, on 127.0.0.1 and a free port, set up as
-#    scripts/browser-test.sh sets up the host; the host's Chromium runs
-#    tests/browser against it, and the tests' totpctl calls go into the
-#    chroot. Screenshots land in target/screenshots-trixie/.
+#    cockpit-ws run inside, on 127.0.0.1 and a free port, set up by
+#    scripts/browser-setup.sh as scripts/browser-test.sh sets up the host
+#    (the same settings, users, PAM line and axe-core); the host's Chromium
+#    runs tests/browser (or the files PYTEST-ARG names) against it, and
+#    what the tests run as root or write (totpctl, the test users, slapd,
+#    /etc/pam.d/cockpit) goes into the chroot (COCKPIT_ROOT,
+#    tests/browser/cockpit_system.py). Screenshots land in
+#    target/screenshots-trixie/.
 #
-# TRIXIE_STEPS picks the steps, from "package ldap cockpit"; the default is
-# "package ldap". The cockpit step is not in the default yet: the browser
-# tests still look for Cockpit 287's login error (#login-error-message,
-# which 337 leaves empty and shows the error in #login-error-title) and
-# PatternFly 4's dialog class (.pf-c-modal-box; 337 has PatternFly 6), and
-# one of their waits reads an element that 337's page may have redrawn.
+# TRIXIE_STEPS picks the steps, from "package ldap cockpit" (the default:
+# all three).
 #
-# Nothing here changes the host: all of it happens in the chroot's overlay,
-# which scripts/trixie-chroot.sh throws away.
+# Nothing here changes the host's configuration: all of it happens in the
+# chroot's overlay, which scripts/trixie-chroot.sh throws away. (The cockpit
+# step installs what the host's side of the browser tests needs, Chromium
+# and the rest of `scripts/deps.sh browser`, when it is missing, and keeps
+# axe-core in target/npm/, as scripts/browser-test.sh does.)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -90,7 +93,7 @@ case "$codename|$pam|$libc|$slapd|$cockpit" in
 *) die "this is not the Debian 13 that the tests promise (libpam 1.7, glibc 2.41, OpenLDAP 2.6, Cockpit 337)" ;;
 esac
 
-steps=" ${TRIXIE_STEPS:-package ldap} "
+steps=" ${TRIXIE_STEPS:-package ldap cockpit} "
 for s in $steps; do
 	case $s in package | ldap | cockpit) ;; *) die "unknown step in TRIXIE_STEPS: $s (package ldap cockpit)" ;; esac
 done
@@ -167,31 +170,16 @@ if ! step cockpit; then
 	log "Debian 13: passed (steps:$steps)"
 	exit 0
 fi
-# The settings and users of scripts/browser-test.sh: users who have not
-# enrolled log in with the password, three failures lock, no backoff, a
-# window of three steps; alice and bob may use self-service, carol is an
-# administrator (sudo), dave is neither; the code for Cockpit only.
-users="pamtotp-cp-alice pamtotp-cp-bob pamtotp-cp-carol pamtotp-cp-dave"
-cat >"$root/etc/pam_totp/config.toml" <<'EOF'
-[policy]
-unenrolled = "allow"
-[otp]
-window = 3
-[throttle]
-max_failures = 3
-backoff_seconds = 0
-backoff_max_seconds = 0
-EOF
-inside totpctl self-service enable >/dev/null
-for u in $users; do
-	inside useradd -m -s /bin/bash "$u"
-	printf '%s:%s\n' "$u" "$u-Pw-1" | inside chpasswd
-done
-inside usermod -aG totp-users pamtotp-cp-alice
-inside usermod -aG totp-users pamtotp-cp-bob
-inside usermod -aG sudo pamtotp-cp-carol
-sed -i '/^auth[[:space:]]\+substack[[:space:]]\+common-auth/a auth       required     pam_totp.so' "$root/etc/pam.d/cockpit"
-grep -q '^auth[[:space:]]\+required[[:space:]]\+pam_totp.so' "$root/etc/pam.d/cockpit" || die "could not add pam_totp to the chroot's /etc/pam.d/cockpit"
+# What scripts/browser-test.sh sets up on this machine, set up in the
+# chroot (scripts/browser-setup.sh): the settings, the test users, the
+# code for Cockpit only; Chromium and axe-core here.
+scripts/deps.sh browser
+# shellcheck source=scripts/browser-setup.sh
+. scripts/browser-setup.sh
+sys_root=$root
+sys() { inside "$@"; }
+browser_axe
+browser_setup
 
 # Started in the background from here, each by its PID (chroot execs the
 # program, so the PID is the program's).
@@ -239,14 +227,8 @@ wait_for "cockpit-ws $cockpit on 127.0.0.1:$port" \
 	/usr/bin/python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')"
 log "cockpit-ws $cockpit in Debian 13 on 127.0.0.1:$port"
 
-# The tests call totpctl as root: theirs goes into the chroot.
-mkdir "$work/bin"
-printf '#!/bin/sh\nexec chroot "%s" /usr/bin/totpctl "$@"\n' "$root" >"$work/bin/totpctl"
-chmod 0755 "$work/bin/totpctl"
-shots="$top/target/screenshots-trixie"
-mkdir -p "$shots"
-rm -f "$shots"/*.png
-PANEL_URL="http://127.0.0.1:$port" SCREENSHOTS="$shots" PATH="$work/bin:$PATH" \
-	/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/browser "$@"
+# The tests run totpctl, and change users and files, in the chroot
+# (COCKPIT_ROOT, tests/browser/cockpit_system.py).
+browser_pytest "http://127.0.0.1:$port" "$top/target/screenshots-trixie" "$@"
 took "Cockpit 337"
 log "Debian 13: passed (steps:$steps)"

@@ -12,7 +12,9 @@ it under the machine's shared lock, as scripts/browser-test.sh is run:
 
 PAM_TOTP_MODULE names the module to test (default: the installed
 pam_totp.so); a development run can point it at target/debug/libpam_totp.so
-and start its own cockpit-ws (PANEL_URL).
+and start its own cockpit-ws (PANEL_URL). The user, the files and the
+stacks are those of the system cockpit-ws runs in (cockpit_system.py: this
+machine or the Debian 13 chroot).
 """
 
 import os
@@ -28,13 +30,17 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+import cockpit_system
+from test_panel import login_error_shown
+
 URL = os.environ["PANEL_URL"]
 MODULE = os.environ.get("PAM_TOTP_MODULE", "pam_totp.so")
 USER = "pamtotp-cp-fwd"
 PASSWORD = "Fwd-Pw-1"
 SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
-PAM_COCKPIT = "/etc/pam.d/cockpit"
+PAM_COCKPIT = cockpit_system.path("/etc/pam.d/cockpit")
 INCLUDED = "pamtotp-test-fwd-auth"
+INCLUDED_PATH = cockpit_system.path(f"/etc/pam.d/{INCLUDED}")
 
 
 def code(offset_steps=0):
@@ -71,36 +77,36 @@ def stacks(config):
 def machine():
     """A user with a password, enrolled in a private store; the original
     /etc/pam.d/cockpit kept and put back."""
-    work = tempfile.mkdtemp(prefix="pamtotp-fwd-")
+    work = cockpit_system.mkdtemp(prefix="pamtotp-fwd-")
     os.chmod(work, 0o755)
     for sub in ("users", "state"):
         os.mkdir(os.path.join(work, sub), 0o700)
     config = os.path.join(work, "config.toml")
+    there = cockpit_system.inside(work)
     with open(config, "w") as f:
-        f.write(f'[paths]\nusers_dir = "{work}/users"\nstate_dir = "{work}/state"\n'
+        f.write(f'[paths]\nusers_dir = "{there}/users"\nstate_dir = "{there}/state"\n'
                 "[throttle]\nbackoff_seconds = 0\nbackoff_max_seconds = 0\n")
     record = os.path.join(work, "users", f"{USER}.toml")
     with open(record, "w") as f:
         f.write(f'version = 1\nstatus = "active"\nsecret = "{SECRET}"\nalgorithm = "SHA1"\n'
                 "digits = 6\nperiod = 30\n")
     os.chmod(record, 0o600)
-    subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], capture_output=True)
-    subprocess.run(["chpasswd"], input=f"{USER}:{PASSWORD}\n", text=True, check=True)
+    cockpit_system.run("useradd", "-m", "-s", "/bin/bash", USER)
+    cockpit_system.run("chpasswd", input=f"{USER}:{PASSWORD}\n", check=True)
     saved = os.path.join(work, "cockpit.pam")
     shutil.copy2(PAM_COCKPIT, saved)
     with open(saved) as f:
         original = f.read()
     try:
-        yield work, config, original
+        yield work, cockpit_system.inside(config), original
     finally:
         shutil.copy2(saved, PAM_COCKPIT)
-        if os.path.exists(f"/etc/pam.d/{INCLUDED}"):
-            os.remove(f"/etc/pam.d/{INCLUDED}")
-        for pid in subprocess.run(["pgrep", "-u", USER], capture_output=True,
-                                  text=True).stdout.split():
-            subprocess.run(["kill", pid], capture_output=True)
+        if os.path.exists(INCLUDED_PATH):
+            os.remove(INCLUDED_PATH)
+        for pid in cockpit_system.run("pgrep", "-u", USER).stdout.split():
+            cockpit_system.run("kill", pid)
         time.sleep(0.2)
-        subprocess.run(["userdel", "-r", USER], capture_output=True)
+        cockpit_system.run("userdel", "-r", USER)
         shutil.rmtree(work)
 
 
@@ -111,7 +117,7 @@ def install(original, auth_lines, included):
     with open(PAM_COCKPIT, "w") as f:
         f.write("".join(lines[:at]) + auth_lines + "".join(lines[at + 1:]))
     if included is not None:
-        with open(f"/etc/pam.d/{INCLUDED}", "w") as f:
+        with open(INCLUDED_PATH, "w") as f:
             f.write(included)
 
 
@@ -143,8 +149,7 @@ def log_in(driver, answer):
     def settled(d):
         if d.find_elements(By.CSS_SELECTOR, "iframe"):
             return "shell"
-        box = d.find_elements(By.ID, "login-error-message")
-        if box and box[0].is_displayed() and box[0].text.strip():
+        if login_error_shown(d):
             return "error"
         prompt = d.find_elements(By.ID, "conversation-input")
         if prompt and prompt[0].is_displayed():

@@ -1,9 +1,11 @@
 """The Cockpit page, driven in headless Chromium against a real cockpit-ws.
 
 scripts/browser-test.sh prepares the machine (packages, users, PAM line for
-Cockpit, cockpit-ws) and runs this file. The tests run in file order and
-tell the users' story: a user sets up two-factor login on the page and logs
-in with it; an administrator unlocks and resets; the page leaks no secret.
+Cockpit, cockpit-ws) and runs this file; scripts/trixie-test.sh does the
+same in a Debian 13 chroot, for its Cockpit 337 (cockpit_system.py). The
+tests run in file order and tell the users' story: a user sets up
+two-factor login on the page and logs in with it; an administrator unlocks
+and resets; the page leaks no secret.
 Screenshots of each step go to $SCREENSHOTS. Timings are printed (PERF
 lines), never asserted. Every state the story passes through is checked by
 axe-core ($AXE_JS): no serious or critical violation. test_panel_a11y.py
@@ -27,6 +29,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
+
+import cockpit_system
 
 URL = os.environ["PANEL_URL"]
 SHOTS = os.environ["SCREENSHOTS"]
@@ -53,8 +57,8 @@ def run(*args, input=None):
 
 
 def totpctl(*args, input=None):
-    """totpctl as root, JSON parsed (an error's JSON too)."""
-    out = run("totpctl", *args, "--json", input=input)
+    """totpctl as root in Cockpit's system, JSON parsed (an error's JSON too)."""
+    out = cockpit_system.run("totpctl", *args, "--json", input=input)
     return json.loads(out.stdout)
 
 
@@ -86,6 +90,28 @@ def wrong_code(secret):
 
 
 # ---- the browser ---------------------------------------------------------
+
+def login_error_shown(d):
+    """The error that Cockpit's login page shows, or False while it shows
+    none. 287 has it in #login-error-message; 337 has a title
+    (#login-error-title) and a message, which it leaves empty when it has
+    nothing to add ("Authentication failed" after a wrong code)."""
+    group = d.find_elements(By.ID, "error-group")
+    if not (group and group[0].is_displayed()):
+        return False
+    parts = []
+    for id_ in ("login-error-title", "login-error-message"):
+        found = d.find_elements(By.ID, id_)
+        text = found[0].get_attribute("textContent").strip() if found else ""
+        if text:
+            parts.append(text)
+    return " ".join(parts) or False
+
+
+# Cockpit's dialogs: PatternFly 4's pf-c-modal-box (287), PatternFly 5's
+# pf-v5-c-modal-box or 6's pf-v6-c-modal-box (337).
+MODAL = "[class*='c-modal-box']"
+
 
 class Browser:
     def __init__(self, width=1280, height=800):
@@ -119,7 +145,10 @@ class Browser:
         subprocess.run(["rm", "-rf", self.profile, self.downloads])
 
     def wait(self, condition, timeout=20):
-        return WebDriverWait(self.d, timeout).until(condition)
+        """Until `condition` holds; an element that the page drew again
+        meanwhile (Cockpit 337 redraws more than 287) is looked up again."""
+        return WebDriverWait(self.d, timeout,
+                             ignored_exceptions=[StaleElementReferenceException]).until(condition)
 
     def shot(self, name):
         self.d.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
@@ -229,8 +258,7 @@ class Browser:
         self.d.execute_script("localStorage.setItem('cockpit.lang', arguments[0])", lang)
 
     def login_error(self):
-        box = self.wait(EC.visibility_of_element_located((By.ID, "login-error-message")))
-        return box.text
+        return self.wait(login_error_shown)
 
     # -- the page --
     def open_panel(self):
@@ -292,9 +320,9 @@ class Browser:
             (By.XPATH, "//button[contains(., 'Limited access')]")))
         button.click()
         field = self.wait(EC.visibility_of_element_located(
-            (By.CSS_SELECTOR, ".pf-c-modal-box input[type='password']")))
+            (By.CSS_SELECTOR, f"{MODAL} input[type='password']")))
         field.send_keys(password(user))
-        self.d.find_element(By.XPATH, "//div[contains(@class,'pf-c-modal-box')]//button[contains(., 'Authenticate')]").click()
+        self.d.find_element(By.XPATH, "//div[contains(@class,'c-modal-box')]//button[contains(., 'Authenticate')]").click()
         self.wait(EC.visibility_of_element_located(
             (By.XPATH, "//button[contains(., 'Administrative access')]")), timeout=30)
 
@@ -798,7 +826,7 @@ def test_a_user_without_self_service_gets_an_explanation(browser):
     b.axe("not in the self-service group")
 
     # Self-service off: a member is told what an administrator must do.
-    assert run("totpctl", "self-service", "disable").returncode == 0
+    assert cockpit_system.run("totpctl", "self-service", "disable").returncode == 0
     try:
         b.login(ALICE)
         b.open_panel()
@@ -808,7 +836,7 @@ def test_a_user_without_self_service_gets_an_explanation(browser):
         b.shot("15-self-service-off")
         b.axe("self-service off")
     finally:
-        assert run("totpctl", "self-service", "enable").returncode == 0
+        assert cockpit_system.run("totpctl", "self-service", "enable").returncode == 0
 
 
 def test_dark_theme_and_a_narrow_window(browser):

@@ -7,18 +7,21 @@ With the admin bind, self-service and the admin table work through it.
 Without it, the page says what that means instead of showing an error:
 reads, and Unlock (a login-state write, which the host bind may do), still
 work; setting up, Reset, Resync and turning off are not offered.
+
+slapd runs, and the config is written, in the system cockpit-ws runs in
+(cockpit_system.py: this machine or the Debian 13 chroot).
 """
 
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.parse
 
 import pytest
 from selenium.webdriver.common.by import By
 
+import cockpit_system
 from test_panel import (ALICE, CAROL, SEEN, Browser, oathtool, secret_of, totpctl,  # noqa: F401
                         wrong_code, zbar_data_url, browser)
 
@@ -28,26 +31,28 @@ ROOT_DN = f"cn=root,{SUFFIX}"
 HOST_DN = f"cn=host-a,ou=totp-hosts,{SUFFIX}"
 ADMIN_DN = f"cn=totp-admin,{SUFFIX}"
 SHIPPED = "/usr/share/pam_totp/ldap"
-CONFIG = "/etc/pam_totp/config.toml"
+CONFIG = cockpit_system.path("/etc/pam_totp/config.toml")
 
 
 class Directory:
-    """slapd in a temporary directory, listening on its ldapi socket only."""
+    """slapd in a temporary directory, listening on its ldapi socket only.
+    `here` is the directory as seen from here, `dir` as slapd sees it."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="pamtotp-slapd-")
-        os.chmod(self.dir, 0o700)
-        os.mkdir(os.path.join(self.dir, "db"))
+        self.here = cockpit_system.mkdtemp(prefix="pamtotp-slapd-")
+        self.dir = cockpit_system.inside(self.here)
+        os.chmod(self.here, 0o700)
+        os.mkdir(os.path.join(self.here, "db"))
         self.socket = os.path.join(self.dir, "ldapi")
         self.uri = "ldapi://" + urllib.parse.quote(self.socket, safe="")
         self.passwords = {}
         for name in ("root", "host-a", "totp-admin"):
-            path = os.path.join(self.dir, f"{name}.pw")
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            with open(os.open(os.path.join(self.here, f"{name}.pw"),
+                              os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
                 f.write(os.urandom(18).hex())
-            self.passwords[name] = path
+            self.passwords[name] = os.path.join(self.dir, f"{name}.pw")
         conf = os.path.join(self.dir, "slapd.conf")
-        with open(conf, "w") as f:
+        with open(os.path.join(self.here, "slapd.conf"), "w") as f:
             f.write(
                 "include /etc/ldap/schema/core.schema\n"
                 "include /etc/ldap/schema/cosine.schema\n"
@@ -58,10 +63,11 @@ class Directory:
                 f"database mdb\nsuffix \"{SUFFIX}\"\nrootdn \"{ROOT_DN}\"\n"
                 f"rootpw {self.hash('root')}\ndirectory {self.dir}/db\nmaxsize 1073741824\n"
                 f"dbnosync\ninclude {SHIPPED}/acl.conf\n")
-        self.stderr = open(os.path.join(self.dir, "slapd.stderr"), "w")
-        self.proc = subprocess.Popen(["/usr/sbin/slapd", "-f", conf, "-h", self.uri + "/", "-d", "0"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.stderr)
+        self.stderr = open(os.path.join(self.here, "slapd.stderr"), "w")
+        # chroot execs slapd: the PID is slapd's.
+        self.proc = subprocess.Popen(
+            cockpit_system.command("/usr/sbin/slapd", "-f", conf, "-h", self.uri + "/", "-d", "0"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr)
         deadline = time.monotonic() + 15
         while self.ldap("ldapwhoami", ROOT_DN).returncode != 0:
             assert self.proc.poll() is None, open(self.stderr.name).read()
@@ -82,14 +88,13 @@ class Directory:
         assert out.returncode == 0, out.stderr
 
     def hash(self, name):
-        out = subprocess.run(["slappasswd", "-T", self.passwords[name]],
-                             capture_output=True, text=True, check=True)
+        out = cockpit_system.run("slappasswd", "-T", self.passwords[name], check=True)
         return out.stdout.strip()
 
     def ldap(self, tool, dn, *args, input=None):
         name = {ROOT_DN: "root", HOST_DN: "host-a", ADMIN_DN: "totp-admin"}[dn]
-        return subprocess.run([tool, "-x", "-H", self.uri, "-D", dn, "-y", self.passwords[name], *args],
-                              input=input, capture_output=True, text=True, timeout=30)
+        return cockpit_system.run(tool, "-x", "-H", self.uri, "-D", dn, "-y", self.passwords[name], *args,
+                                  input=input, timeout=30)
 
     def entry(self, user):
         out = self.ldap("ldapsearch", ROOT_DN, "-LLL", "-b", BASE_DN, f"(uid={user})", "uid", "totpRecord")
@@ -100,7 +105,7 @@ class Directory:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.here, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
