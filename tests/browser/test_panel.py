@@ -12,9 +12,11 @@ axe-core ($AXE_JS): no serious or critical violation. test_panel_a11y.py
 adds the dark theme, the phone width, the keyboard and the French page.
 """
 
+import atexit
 import base64
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -36,7 +38,10 @@ URL = os.environ["PANEL_URL"]
 SHOTS = os.environ["SCREENSHOTS"]
 ALICE, BOB, CAROL, DAVE = (f"pamtotp-cp-{n}" for n in ("alice", "bob", "carol", "dave"))
 PERF = {}
+# Alice's downloaded .jpg (its QR holds her secret), kept between tests for
+# the lost-phone story; removed when the run ends, however it ends.
 KEEP = tempfile.mkdtemp(prefix="pamtotp-browser-keep-")
+atexit.register(shutil.rmtree, KEEP, True)
 AXE_JS = os.environ.get("AXE_JS", "")
 # Every axe run: (state, theme, violations of any impact), written to
 # $SCREENSHOTS/axe.json at the end.
@@ -142,7 +147,8 @@ class Browser:
     def quit(self):
         self.check_no_leak()
         self.d.quit()
-        subprocess.run(["rm", "-rf", self.profile, self.downloads])
+        shutil.rmtree(self.profile, ignore_errors=True)
+        shutil.rmtree(self.downloads, ignore_errors=True)
 
     def wait(self, condition, timeout=20):
         """Until `condition` holds; an element that the page drew again
