@@ -27,6 +27,24 @@ pub(crate) type Attrs = HashMap<String, Vec<String>>;
 /// panic (ldap3's `SearchEntry::construct` panics on one). Nothing the
 /// server sent is quoted in the error.
 pub(crate) fn parse_entry(tag: StructureTag) -> Result<(String, Attrs), String> {
+    parse_entry_with(tag, |bytes| String::from_utf8(bytes).ok())
+}
+
+/// An entry's attributes with their values as bytes, binary ones too
+/// (`totpctl check` looks at whatever the server returns). Names lowercased.
+pub type RawAttrs = HashMap<String, Vec<Vec<u8>>>;
+
+/// [`parse_entry`] for any entry a search returns, binary values kept as
+/// they are: the DN and the attributes, or an error, never a panic.
+pub fn parse_search_entry(entry: ldap3::ResultEntry) -> Result<(String, RawAttrs), String> {
+    parse_entry_with(entry.0, Some)
+}
+
+/// Take an entry apart, each value through `value` (`None`: malformed).
+fn parse_entry_with<V>(
+    tag: StructureTag,
+    value: impl Fn(Vec<u8>) -> Option<V>,
+) -> Result<(String, HashMap<String, Vec<V>>), String> {
     let bad = |what: &str| format!("the server sent a malformed entry ({what})");
     let text = |tag: StructureTag| {
         tag.expect_primitive()
@@ -42,7 +60,7 @@ pub(crate) fn parse_entry(tag: StructureTag) -> Result<(String, Attrs), String> 
         .next()
         .and_then(StructureTag::expect_constructed)
         .ok_or_else(|| bad("its attribute list"))?;
-    let mut attrs = Attrs::new();
+    let mut attrs = HashMap::new();
     for attr in list {
         let mut attr = attr
             .expect_constructed()
@@ -57,11 +75,15 @@ pub(crate) fn parse_entry(tag: StructureTag) -> Result<(String, Attrs), String> 
             .and_then(StructureTag::expect_constructed)
             .ok_or_else(|| bad("an attribute's values"))?
             .into_iter()
-            .map(|v| text(v).ok_or_else(|| bad("a value that is not text")))
-            .collect::<Result<Vec<String>, String>>()?;
+            .map(|v| {
+                v.expect_primitive()
+                    .and_then(&value)
+                    .ok_or_else(|| bad("a value that is not text"))
+            })
+            .collect::<Result<Vec<V>, String>>()?;
         attrs
             .entry(name.to_ascii_lowercase())
-            .or_default()
+            .or_insert_with(Vec::new)
             .extend(values);
     }
     Ok((dn, attrs))
@@ -280,12 +302,33 @@ mod tests {
         ] {
             let err = fuzz_entry(bytes).unwrap_err();
             assert!(err.contains("malformed entry"), "{err}");
+            // What totpctl check takes any entry apart with: the same.
+            let (_, tag) = ldap3::asn1::parse_tag(bytes).unwrap();
+            let err = parse_search_entry(ldap3::ResultEntry::new(tag)).unwrap_err();
+            assert!(err.contains("malformed entry"), "{err}");
             let (_, tag) = ldap3::asn1::parse_tag(bytes).unwrap();
             let constructed = std::panic::catch_unwind(|| {
                 ldap3::SearchEntry::construct(ldap3::ResultEntry::new(tag))
             });
             assert!(constructed.is_err(), "ldap3's own parser panics on it");
         }
+    }
+
+    /// A binary value (a seed, a password hash) is kept as bytes for
+    /// `totpctl check`, which looks for key material by name.
+    #[test]
+    fn a_search_entry_keeps_binary_values() {
+        // dn "x", attribute "oathSecret" with the value ff 00.
+        let bytes = [
+            0x64, 0x19, 0x04, 0x01, b'x', 0x30, 0x14, 0x30, 0x12, 0x04, 0x0a, b'o', b'a', b't',
+            b'h', b'S', b'e', b'c', b'r', b'e', b't', 0x31, 0x04, 0x04, 0x02, 0xff, 0x00,
+        ];
+        let (_, tag) = ldap3::asn1::parse_tag(&bytes[..]).unwrap();
+        let (dn, attrs) = parse_search_entry(ldap3::ResultEntry::new(tag)).unwrap();
+        assert_eq!(dn, "x");
+        assert_eq!(attrs.get("oathsecret"), Some(&vec![vec![0xff, 0x00]]));
+        // The text reading of the same entry refuses it.
+        assert!(fuzz_entry(&bytes).is_err());
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub use directory_verify::{
     POLICY_RDN, PROBE_RDN, PUBLIC_RECORD_ATTR, TOTP_LAST_STEP,
 };
 #[doc(hidden)]
-pub use entry::fuzz_entry;
+pub use entry::{fuzz_entry, parse_search_entry, RawAttrs};
 pub use lock::LdapLock;
 pub use store::LdapStore;
 

@@ -18,11 +18,13 @@
 //! user's ppolicy cap (one of 100), and a success clears it.
 
 use super::check::Findings;
-use ldap3::{Mod, Scope, SearchEntry};
+use ldap3::{LdapError, Mod, ResultEntry, Scope};
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 use totp_core::otp::{Generator, OtpParams};
 use totp_ldap::{Identity, LdapStore, CHECK_PASSWORD, KEY_ATTRS, SERIAL_ATTR, TOTP_LAST_STEP};
+use zeroize::Zeroizing;
 
 const INVALID_CREDENTIALS: u32 = 49;
 const NO_SUCH_ATTRIBUTE: u32 = 16;
@@ -62,24 +64,21 @@ fn check_readable(out: &mut Findings, ldap: &LdapStore, base: &str) {
             .with_timeout(timeout)
             .search(base, Scope::Subtree, "(objectClass=*)", vec!["*", "+"])?
             .success()?;
-        Ok(entries
+        entries
             .into_iter()
-            .map(SearchEntry::construct)
-            .collect::<Vec<_>>())
+            .map(entry)
+            .collect::<Result<Vec<_>, _>>()
     });
     match read {
         Ok((_, entries)) => {
             let forbidden: Vec<String> = entries
                 .iter()
-                .flat_map(|e| {
-                    e.attrs
-                        .keys()
-                        .chain(e.bin_attrs.keys())
-                        .filter(|k| {
-                            KEY_ATTRS.iter().any(|a| a.eq_ignore_ascii_case(k))
-                                || k.eq_ignore_ascii_case("userPassword")
-                        })
-                        .map(move |k| format!("{k} of {}", e.dn))
+                .flat_map(|(dn, attrs)| {
+                    KEY_ATTRS
+                        .iter()
+                        .chain(&["userPassword"])
+                        .filter(|a| attrs.contains_key(&a.to_ascii_lowercase()))
+                        .map(move |a| format!("{a} of {dn}"))
                 })
                 .collect();
             if forbidden.is_empty() {
@@ -135,12 +134,7 @@ fn check_sasl(out: &mut Findings, ldap: &LdapStore, user: &str) {
                 vec!["supportedSASLMechanisms"],
             )?
             .success()?;
-        Ok(entries
-            .into_iter()
-            .next()
-            .map(|e| SearchEntry::construct(e).attrs)
-            .and_then(|mut a| a.remove("supportedSASLMechanisms"))
-            .unwrap_or_default())
+        Ok(first_attr(entries, "supportedSASLMechanisms")?.unwrap_or_default())
     });
     let (uri, offered) = match offered {
         Ok(found) => found,
@@ -215,12 +209,7 @@ fn check_policy(out: &mut Findings, ldap: &LdapStore, dn: &str) {
                 vec!["pwdPolicySubentry"],
             )?
             .success()?;
-        let policy = entries
-            .into_iter()
-            .next()
-            .map(|e| SearchEntry::construct(e).attrs)
-            .and_then(|mut a| a.remove("pwdPolicySubentry"))
-            .and_then(|v| v.into_iter().next());
+        let policy = first_attr(entries, "pwdPolicySubentry")?.and_then(|v| v.into_iter().next());
         let Some(policy) = policy else {
             return Ok(None);
         };
@@ -233,18 +222,18 @@ fn check_policy(out: &mut Findings, ldap: &LdapStore, dn: &str) {
                 vec!["pwdLockout", "pwdMaxFailure"],
             )?
             .success()?;
-        Ok(entries
-            .into_iter()
-            .next()
-            .map(|e| (policy, SearchEntry::construct(e).attrs)))
+        match entries.into_iter().next() {
+            Some(e) => Ok(Some((policy, entry(e)?.1))),
+            None => Ok(None),
+        }
     });
     match read {
         Ok((_, Some((policy, attrs)))) => {
             let lockout = attrs
-                .get("pwdLockout")
+                .get("pwdlockout")
                 .and_then(|v| v.first())
                 .map(String::as_str);
-            let max = attrs.get("pwdMaxFailure").and_then(|v| v.first()).cloned();
+            let max = attrs.get("pwdmaxfailure").and_then(|v| v.first()).cloned();
             match (lockout, max) {
                 (Some("TRUE"), Some(max)) if max != "0" => out.ok(format!(
                     "LDAP: the users' password policy {policy} locks after {max} wrong binds"
@@ -295,16 +284,19 @@ fn probe_order(ldap: &LdapStore) -> Result<Option<String>, totp_core::store::Sto
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let code = generator.code_at_step(params.step_at(now));
-    let code = String::from_utf8_lossy(code.as_bytes()).into_owned();
-    let wrong = format!("{:06}", (code.parse::<u32>().unwrap_or(0) + 1) % 1_000_000);
-    let right = format!("{CHECK_PASSWORD}{code}");
+    // The probe token's codes, wiped like any other.
+    let code = Zeroizing::new(String::from_utf8_lossy(code.as_bytes()).into_owned());
+    let wrong = Zeroizing::new(format!(
+        "{CHECK_PASSWORD}{:06}",
+        (code.parse::<u32>().unwrap_or(0) + 1) % 1_000_000
+    ));
+    let right = Zeroizing::new(format!("{CHECK_PASSWORD}{}", code.as_str()));
     // Lock it: as many wrong binds as the policy allows (each a failed
     // bind, which leaves this connection anonymous), then ask as the admin.
     let max = policy_max_failure(ldap).unwrap_or(100).min(10_000);
     ldap.probe(Identity::Host, |conn, timeout| {
         for _ in 0..max {
-            conn.with_timeout(timeout)
-                .simple_bind(&dn, &format!("{CHECK_PASSWORD}{wrong}"))?;
+            conn.with_timeout(timeout).simple_bind(&dn, &wrong)?;
         }
         Ok(())
     })?;
@@ -318,11 +310,7 @@ fn probe_order(ldap: &LdapStore) -> Result<Option<String>, totp_core::store::Sto
                 vec!["pwdAccountLockedTime"],
             )?
             .success()?;
-        Ok(entries.into_iter().next().is_some_and(|e| {
-            SearchEntry::construct(e)
-                .attrs
-                .contains_key("pwdAccountLockedTime")
-        }))
+        Ok(first_attr(entries, "pwdAccountLockedTime")?.is_some())
     })?;
     if !locked {
         return Ok(Some(format!(
@@ -375,10 +363,7 @@ fn policy_max_failure(ldap: &LdapStore) -> Option<u32> {
                 vec!["pwdMaxFailure"],
             )?
             .success()?;
-        Ok(entries
-            .into_iter()
-            .next()
-            .and_then(|e| SearchEntry::construct(e).attrs.remove("pwdMaxFailure"))
+        Ok(first_attr(entries, "pwdMaxFailure")?
             .and_then(|v| v.into_iter().next())
             .and_then(|v| v.parse().ok()))
     })
@@ -392,11 +377,7 @@ fn read_step(ldap: &LdapStore, dn: &str) -> Result<Option<String>, totp_core::st
             .with_timeout(timeout)
             .search(dn, Scope::Base, "(objectClass=*)", vec![TOTP_LAST_STEP])?
             .success()?;
-        Ok(entries
-            .into_iter()
-            .next()
-            .and_then(|e| SearchEntry::construct(e).attrs.remove(TOTP_LAST_STEP))
-            .and_then(|v| v.into_iter().next()))
+        Ok(first_attr(entries, TOTP_LAST_STEP)?.and_then(|v| v.into_iter().next()))
     })
     .map(|(_, step)| step)
 }
@@ -439,5 +420,34 @@ fn check_writable(out: &mut Findings, ldap: &LdapStore, base: &str) {
              overlay there only; after a failover, single use rests on the replicated \
              totpLastStep (a replay window as long as the replication delay).",
         );
+    }
+}
+
+/// A search result entry's DN and attributes (names lowercased, values as
+/// text), taken apart without ldap3's `SearchEntry::construct`, which
+/// panics on a malformed entry: a broken or hostile server gets an error
+/// in the report, not a crash.
+fn entry(e: ResultEntry) -> Result<(String, HashMap<String, Vec<String>>), LdapError> {
+    let (dn, raw) = totp_ldap::parse_search_entry(e).map_err(|why| LdapError::Io {
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+    })?;
+    let attrs = raw
+        .into_iter()
+        .map(|(name, values)| {
+            let values = values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect();
+            (name, values)
+        })
+        .collect();
+    Ok((dn, attrs))
+}
+
+/// The values of `name` in the first entry, if there is one and it has them.
+fn first_attr(entries: Vec<ResultEntry>, name: &str) -> Result<Option<Vec<String>>, LdapError> {
+    match entries.into_iter().next() {
+        Some(e) => Ok(entry(e)?.1.remove(&name.to_ascii_lowercase())),
+        None => Ok(None),
     }
 }
