@@ -327,6 +327,16 @@ fn encode_slot(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
     })
 }
 
+/// A whole new file, both slots from [`encode_slot`]: a state converted
+/// from an earlier release's TOML, which kept a remote host of any length,
+/// drops one too long for a slot as a write in place does, rather than
+/// failing every write (and so every login) of that user.
+fn encode_file(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
+    let mut file = encode_slot(state, seq)?;
+    file.extend_from_slice(&encode_slot(state, seq.wrapping_add(1))?);
+    Ok(file)
+}
+
 /// Proof that the caller holds a user's lock; the only way to write their files.
 pub struct FileLock<'a> {
     store: &'a FileStore,
@@ -449,7 +459,7 @@ impl FileLock<'_> {
             }
             Held::Missing => {
                 let sync = must_sync(None, state);
-                let data = slots::encode_file(state, 1).map_err(encoded)?;
+                let data = encode_file(state, 1).map_err(encoded)?;
                 let file = dir.create_private(&name).map_err(failed)?;
                 let written = write_at(&file, 0, &data, sync).and_then(|()| match sync {
                     true => dir.sync(),
@@ -464,7 +474,7 @@ impl FileLock<'_> {
                 (file, 2)
             }
             Held::Replace | Held::Unread => {
-                let data = slots::encode_file(state, 1).map_err(encoded)?;
+                let data = encode_file(state, 1).map_err(encoded)?;
                 dir.write_atomic(&name, &data, true).map_err(failed)?;
                 let (file, _) = dir
                     .open_private(&name, STATE_LIMIT, true)

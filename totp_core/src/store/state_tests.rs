@@ -285,3 +285,43 @@ fn a_hotp_record_with_a_lost_state_is_refused_until_a_counter_is_set() {
         Ok(Accepted::Counter { counter: 1 })
     ));
 }
+
+/// An earlier release's state kept a remote host of any length; one too
+/// long for a slot is dropped when that state is converted, as a write in
+/// place drops it, so the next attempt is still counted and checked
+/// rather than refused, uncounted, at every login.
+#[test]
+fn an_earlier_releases_state_with_a_remote_host_too_long_for_a_slot_is_converted() {
+    let (dir, store) = scratch_store("state-long-rhost");
+    let user = UserName::parse(b"alice").unwrap();
+    let path = dir.0.join("state/alice.state");
+    let record = record(OtpType::Totp, Vec::new());
+    let lock = store.lock(&user).unwrap();
+    crate::enrollment::install(&lock, &record, 0).unwrap();
+    let old = LoginState {
+        failures: 2,
+        failures_since_success: 2,
+        last_success_at: Some(NOW - 3600),
+        last_success_rhost: Some("h".repeat(SLOT)),
+        used_recovery: vec![1],
+        ..LoginState::new()
+    };
+    private(&path, old.to_toml().unwrap().as_bytes());
+    let right = otp::Generator::new(&record.secret, record.params).code_at_step(NOW / 30);
+    let mut wrong = right.as_bytes().to_vec();
+    wrong[5] = if wrong[5] == b'0' { b'1' } else { b'0' };
+    let a = attempt(&lock, &record, &typed_bytes(&wrong), NOW, &rules(), None);
+    assert!(
+        matches!(a.result, Err(Refusal::Wrong(Miss::WrongCode))),
+        "{:?}",
+        a.result
+    );
+    drop(lock);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(slots::is_slotted(&bytes));
+    let now = store.peek_state(&user).unwrap().state;
+    assert_eq!(
+        (now.failures, now.used_recovery, now.last_success_rhost),
+        (3, vec![1], None)
+    );
+}
