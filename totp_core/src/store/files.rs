@@ -311,32 +311,6 @@ fn must_sync(old: Option<&LoginState>, new: &LoginState) -> bool {
             .any(|id| !old.used_recovery.contains(id))
 }
 
-/// One slot of `state`. A state too large for a slot is almost always one
-/// with a huge remote host name: that name is dropped (so the grace period
-/// does not apply to it) rather than refusing the login.
-fn encode_slot(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
-    slots::encode(state, seq).or_else(|e| match state.last_success_rhost {
-        Some(_) => slots::encode(
-            &LoginState {
-                last_success_rhost: None,
-                ..state.clone()
-            },
-            seq,
-        ),
-        None => Err(e),
-    })
-}
-
-/// A whole new file, both slots from [`encode_slot`]: a state converted
-/// from an earlier release's TOML, which kept a remote host of any length,
-/// drops one too long for a slot as a write in place does, rather than
-/// failing every write (and so every login) of that user.
-fn encode_file(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
-    let mut file = encode_slot(state, seq)?;
-    file.extend_from_slice(&encode_slot(state, seq.wrapping_add(1))?);
-    Ok(file)
-}
-
 /// Proof that the caller holds a user's lock; the only way to write their files.
 pub struct FileLock<'a> {
     store: &'a FileStore,
@@ -428,7 +402,7 @@ impl FileLock<'_> {
                     write_at(
                         &file,
                         offset(other),
-                        &encode_slot(state, next).map_err(encoded)?,
+                        &slots::encode_fitting(state, next).map_err(encoded)?,
                         false,
                     )
                     .map_err(failed)?;
@@ -440,7 +414,7 @@ impl FileLock<'_> {
                     write_at(
                         &file,
                         offset(slot),
-                        &encode_slot(state, last).map_err(encoded)?,
+                        &slots::encode_fitting(state, last).map_err(encoded)?,
                         true,
                     )
                     .map_err(failed)?;
@@ -459,7 +433,7 @@ impl FileLock<'_> {
             }
             Held::Missing => {
                 let sync = must_sync(None, state);
-                let data = encode_file(state, 1).map_err(encoded)?;
+                let data = slots::encode_file(state, 1).map_err(encoded)?;
                 let file = dir.create_private(&name).map_err(failed)?;
                 let written = write_at(&file, 0, &data, sync).and_then(|()| match sync {
                     true => dir.sync(),
@@ -474,7 +448,7 @@ impl FileLock<'_> {
                 (file, 2)
             }
             Held::Replace | Held::Unread => {
-                let data = encode_file(state, 1).map_err(encoded)?;
+                let data = slots::encode_file(state, 1).map_err(encoded)?;
                 dir.write_atomic(&name, &data, true).map_err(failed)?;
                 let (file, _) = dir
                     .open_private(&name, STATE_LIMIT, true)

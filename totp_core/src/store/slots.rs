@@ -172,11 +172,28 @@ pub fn encode(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
     Ok(slot)
 }
 
+/// [`encode`], for the store's writes: a state too large for a slot is
+/// almost always one with a huge remote host name, and that name is
+/// dropped (so the grace period does not apply to it) rather than refusing
+/// the login. An earlier release's TOML state kept a host of any length.
+pub fn encode_fitting(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
+    encode(state, seq).or_else(|e| match state.last_success_rhost {
+        Some(_) => encode(
+            &LoginState {
+                last_success_rhost: None,
+                ..state.clone()
+            },
+            seq,
+        ),
+        None => Err(e),
+    })
+}
+
 /// A whole new file: both slots hold `state` (sequence numbers `seq` and
-/// `seq + 1`), so either one alone is enough.
+/// `seq + 1`, each from [`encode_fitting`]), so either one alone is enough.
 pub fn encode_file(state: &LoginState, seq: u64) -> Result<Vec<u8>, String> {
-    let mut file = encode(state, seq)?;
-    file.extend_from_slice(&encode(state, seq.wrapping_add(1))?);
+    let mut file = encode_fitting(state, seq)?;
+    file.extend_from_slice(&encode_fitting(state, seq.wrapping_add(1))?);
     Ok(file)
 }
 
